@@ -1,0 +1,67 @@
+"""sansio-upscope: OAuth step-up authorization as a sans-IO state machine.
+
+The public surface is re-exported here; everything else is private.
+"""
+
+from ._actions import (
+    Action,
+    Deliver,
+    GiveUp,
+    Reason,
+    RequestToken,
+    Retry,
+    Send,
+    WaitForToken,
+)
+from ._challenges import BearerChallenge, Challenge, DPoPChallenge, dpop_nonce
+from ._errors import (
+    BodyNotReplayableError,
+    HeaderParseError,
+    LocalProtocolError,
+    ScopeNotAllowedError,
+    ScopeNotGrantedError,
+    StepUpError,
+    StepUpLoopError,
+    TokenRequestFailedError,
+    TooManyRetriesError,
+    TooManyTokenRequestsError,
+)
+from ._events import Event, ResponseReceived, TokenFailed, TokenIssued
+from ._headers import parse_www_authenticate
+from ._scopes import format_scope, parse_scope
+from ._token import Policy, Token
+
+__all__ = [
+    "Action",
+    "BearerChallenge",
+    "BodyNotReplayableError",
+    "Challenge",
+    "DPoPChallenge",
+    "Deliver",
+    "Event",
+    "GiveUp",
+    "HeaderParseError",
+    "LocalProtocolError",
+    "Policy",
+    "Reason",
+    "RequestToken",
+    "ResponseReceived",
+    "Retry",
+    "ScopeNotAllowedError",
+    "ScopeNotGrantedError",
+    "Send",
+    "StepUpError",
+    "StepUpLoopError",
+    "Token",
+    "TokenFailed",
+    "TokenIssued",
+    "TokenRequestFailedError",
+    "TooManyRetriesError",
+    "TooManyTokenRequestsError",
+    "WaitForToken",
+    "dpop_nonce",
+    "format_scope",
+    "parse_scope",
+]
+
+__version__ = "0.1.0"

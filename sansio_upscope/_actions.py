@@ -1,0 +1,110 @@
+"""Actions: commands the machine gives the caller, one per input."""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+
+from ._challenges import BearerChallenge
+from ._errors import StepUpError
+from ._token import Token
+
+__all__ = [
+    "Action",
+    "Deliver",
+    "GiveUp",
+    "Reason",
+    "RequestToken",
+    "Retry",
+    "Send",
+    "WaitForToken",
+]
+
+
+class Reason(enum.Enum):
+    """Why a token is needed, in the RFCs' words."""
+
+    #: 401 to a request sent without a token (RFC 6750 §3: no error code expected).
+    NO_TOKEN = "no_token"
+    #: 401 ``invalid_token`` or 401 without error to a request sent with one (§3.1).
+    INVALID_TOKEN = "invalid_token"
+    #: ``Token.expires_at`` has passed; renewed before sending.
+    EXPIRED = "expired"
+    #: 403 ``insufficient_scope`` (RFC 6750 §3.1): step-up.
+    INSUFFICIENT_SCOPE = "insufficient_scope"
+    #: ``insufficient_user_authentication`` (RFC 9470 §3).
+    INSUFFICIENT_USER_AUTHENTICATION = "insufficient_user_authentication"
+
+
+@attrs.frozen(kw_only=True)
+class Send:
+    """Send the request for the first time with this ``Authorization`` value (or none).
+
+    ``dpop_nonce`` is the newest nonce the resource server gave (RFC 9449 §9) for the
+    DPoP proof, when the token is a DPoP token.
+    """
+
+    authorization: str | None = attrs.field(repr=False)
+    dpop_nonce: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Retry:
+    """Send the same request again (same method, URL and body) with this value."""
+
+    authorization: str | None = attrs.field(repr=False)
+    dpop_nonce: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class RequestToken:
+    """This exchange must obtain a token, then feed ``TokenIssued`` or ``TokenFailed``.
+
+    * ``scopes``: the scopes to ask for (may be empty: then omit ``scope``, or let the
+      token source choose from resource metadata, as the MCP spec says).
+    * ``resource``: the RFC 8707 resource indicator (the request URL without query or
+      fragment) to send in both the authorization and the token request.
+    * ``resource_metadata``: the RFC 9728 metadata URL from the challenge, or None.
+    * ``acr_values``, ``max_age``: RFC 9470 §4, for the authorization request.
+    * ``can_refresh``: a refresh grant can serve (RFC 6749 §6: the scopes are within what
+      was granted and the current token has a refresh token); otherwise a new grant.
+    * ``current_token``: the token held now (for its refresh token), or None.
+    """
+
+    scopes: frozenset[str]
+    resource: str
+    reason: Reason
+    resource_metadata: str | None = None
+    acr_values: tuple[str, ...] = ()
+    max_age: int | None = None
+    challenge: BearerChallenge | None = None
+    can_refresh: bool = False
+    current_token: Token | None = attrs.field(default=None, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class WaitForToken:
+    """Another exchange is obtaining a token for this resource.
+
+    Wait until that token request has finished (``Upscope.token_request_finished``
+    counts them), then call ``resume()``. ``generation`` is the token generation at the
+    time of waiting.
+    """
+
+    generation: int
+
+
+@attrs.frozen(kw_only=True)
+class Deliver:
+    """The last response is final: give it to the caller."""
+
+
+@attrs.frozen(kw_only=True)
+class GiveUp:
+    """Stop. ``error`` says why; the adapter raises it (or attaches it to the response)."""
+
+    error: StepUpError = attrs.field(eq=False)
+
+
+Action = Send | Retry | RequestToken | WaitForToken | Deliver | GiveUp

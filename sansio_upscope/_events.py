@@ -1,0 +1,48 @@
+"""Events: facts the caller feeds the machine, in the past tense."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import attrs
+
+from ._token import Token
+
+__all__ = ["Event", "ResponseReceived", "TokenFailed", "TokenIssued"]
+
+Header = tuple[str | bytes, str | bytes]
+
+
+def _headers(value: Iterable[Header]) -> tuple[Header, ...]:
+    return tuple((name, val) for name, val in value)
+
+
+@attrs.frozen(kw_only=True)
+class ResponseReceived:
+    """The response to the last ``Send`` or ``Retry`` arrived (its head is enough).
+
+    ``headers`` are (name, value) pairs, str or bytes, exactly as h11 gives them.
+    """
+
+    status_code: int
+    headers: tuple[Header, ...] = attrs.field(factory=tuple, converter=_headers)
+    now: float | None = None
+
+
+@attrs.frozen(kw_only=True)
+class TokenIssued:
+    """The token request asked for by ``RequestToken`` succeeded."""
+
+    token: Token
+
+
+@attrs.frozen(kw_only=True)
+class TokenFailed:
+    """The token request failed. ``cancelled`` means it was abandoned, not refused:
+    exchanges waiting for it then ask for a token themselves instead of failing."""
+
+    error: BaseException | None = attrs.field(default=None, eq=False)
+    cancelled: bool = False
+
+
+Event = ResponseReceived | TokenIssued | TokenFailed

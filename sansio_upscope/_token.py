@@ -1,0 +1,101 @@
+"""Tokens and the policy that bounds what the machine may ask for."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import attrs
+
+__all__ = ["Policy", "Token"]
+
+_TOKEN_TYPES = {"bearer": "Bearer", "dpop": "DPoP"}
+
+
+def _scope_set(value: Iterable[str] | None) -> frozenset[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        raise TypeError("scopes must be an iterable of scope strings, not one str")
+    return frozenset(value)
+
+
+def _token_type(value: str) -> str:
+    try:
+        return _TOKEN_TYPES[value.lower()]
+    except KeyError:
+        raise ValueError(
+            f"token_type {value!r} is not supported: only 'Bearer' (RFC 6750) and "
+            f"'DPoP' (RFC 9449) tokens can be sent"
+        ) from None
+
+
+@attrs.frozen(kw_only=False)
+class Token:
+    """An access token as the authorization server issued it.
+
+    ``scopes`` is what was *granted*; None means "as requested" (RFC 6749 §5.1: the
+    server returns ``scope`` only when it differs). ``expires_at`` is in the same clock
+    as the ``now`` values the caller feeds the machine (seconds, any epoch).
+    The access and refresh tokens never appear in a repr.
+    """
+
+    access_token: str = attrs.field(repr=False)
+    token_type: str = attrs.field(default="Bearer", converter=_token_type)
+    scopes: frozenset[str] | None = attrs.field(default=None, converter=_scope_set)
+    expires_at: float | None = None
+    refresh_token: str | None = attrs.field(default=None, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.access_token:
+            raise ValueError("access_token must not be empty")
+
+    @property
+    def authorization(self) -> str:
+        """The ``Authorization`` field value: ``Bearer <token>`` or ``DPoP <token>``."""
+        return f"{self.token_type} {self.access_token}"
+
+    def expired(self, now: float | None) -> bool:
+        """True when ``now`` is known and at or past ``expires_at``."""
+        return now is not None and self.expires_at is not None and now >= self.expires_at
+
+
+def _optional_scope_set(value: Iterable[str] | None) -> frozenset[str] | None:
+    return _scope_set(value)
+
+
+def _positive(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if value < 1:
+        raise ValueError(f"{attribute.name} must be at least 1, not {value}")
+
+
+@attrs.frozen(kw_only=True)
+class Policy:
+    """What the machine may do for one protected resource.
+
+    * ``initial_scopes``: asked for in every token request (a scope hint, for servers
+      whose challenges do not name the scope they need).
+    * ``allowed_scopes``: the ceiling; a challenge for a scope outside it gives up
+      before any token request (rule 6). None = no ceiling.
+    * ``max_token_requests``: token requests one exchange may make (rule 4).
+    * ``max_retries``: times one exchange may send its request again.
+    """
+
+    initial_scopes: frozenset[str] = attrs.field(factory=frozenset, converter=frozenset)
+    allowed_scopes: frozenset[str] | None = attrs.field(
+        default=None, converter=_optional_scope_set
+    )
+    max_token_requests: int = attrs.field(default=2, validator=_positive)
+    max_retries: int = attrs.field(default=4, validator=_positive)
+
+    def __attrs_post_init__(self) -> None:
+        if isinstance(self.initial_scopes, str):  # pragma: no cover - converter guards
+            raise TypeError("initial_scopes must be a set of strings")
+        if self.allowed_scopes is not None and not self.initial_scopes <= self.allowed_scopes:
+            outside = " ".join(sorted(self.initial_scopes - self.allowed_scopes))
+            raise ValueError(f"initial_scopes outside allowed_scopes: {outside}")
+
+    def outside_ceiling(self, scopes: frozenset[str]) -> frozenset[str]:
+        """The scopes in ``scopes`` that ``allowed_scopes`` does not permit."""
+        if self.allowed_scopes is None:
+            return frozenset()
+        return scopes - self.allowed_scopes
