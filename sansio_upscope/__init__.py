@@ -18,6 +18,7 @@ from ._errors import (
     BodyNotReplayableError,
     HeaderParseError,
     LocalProtocolError,
+    MalformedChallengeError,
     ScopeNotAllowedError,
     ScopeNotGrantedError,
     StepUpError,
@@ -29,6 +30,7 @@ from ._errors import (
 from ._events import Event, ResponseReceived, TokenFailed, TokenIssued
 from ._headers import parse_www_authenticate
 from ._scopes import format_scope, parse_scope
+from ._state import Exchange, State, Upscope, Upscopes
 from ._token import Policy, Token
 
 __all__ = [
@@ -39,9 +41,11 @@ __all__ = [
     "DPoPChallenge",
     "Deliver",
     "Event",
+    "Exchange",
     "GiveUp",
     "HeaderParseError",
     "LocalProtocolError",
+    "MalformedChallengeError",
     "Policy",
     "Reason",
     "RequestToken",
@@ -50,6 +54,7 @@ __all__ = [
     "ScopeNotAllowedError",
     "ScopeNotGrantedError",
     "Send",
+    "State",
     "StepUpError",
     "StepUpLoopError",
     "Token",
@@ -58,10 +63,13 @@ __all__ = [
     "TokenRequestFailedError",
     "TooManyRetriesError",
     "TooManyTokenRequestsError",
+    "Upscope",
+    "Upscopes",
     "WaitForToken",
     "dpop_nonce",
     "format_scope",
     "parse_scope",
+    "parse_www_authenticate",
 ]
 
 __version__ = "0.1.0"

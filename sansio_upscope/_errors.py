@@ -25,6 +25,7 @@ __all__ = [
     "BodyNotReplayableError",
     "HeaderParseError",
     "LocalProtocolError",
+    "MalformedChallengeError",
     "ScopeNotAllowedError",
     "ScopeNotGrantedError",
     "StepUpError",
@@ -144,6 +145,15 @@ class StepUpLoopError(StepUpError):
         "the resource server still refuses it: check that the user or client is allowed "
         "the scope at the authorization server, or name the scope the server needs in "
         "Policy(initial_scopes=...) if the challenge does not say."
+    )
+
+
+class MalformedChallengeError(StepUpError):
+    """The challenge breaks a syntax rule that matters for acting on it."""
+
+    advice = (
+        "Nothing was sent to the authorization server. Report the header to the "
+        "resource server's operators."
     )
 
 
