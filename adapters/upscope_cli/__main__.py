@@ -1,0 +1,117 @@
+"""``upscope``: the command-line entry point (``main(argv) -> exit code``)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from sansio_upscope._log import ROOT_LOGGER, RedactingFilter
+
+from ._exit import EXIT_USAGE, UsageError
+from ._parse import run_parse
+
+__all__ = ["build_parser", "main"]
+
+_DEFAULT_URL = "https://resource.example/api"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="upscope",
+        description="OAuth step-up (403 insufficient_scope and friends), from the shell.",
+        epilog="Exit codes: 0 ok, 1 refused or gave up, 2 bad usage or input, 3 network.",
+    )
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="log the library's decisions (the sansio_upscope loggers, DEBUG) to stderr",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = commands.add_parser(
+        "parse",
+        parents=[verbose],
+        help="parse WWW-Authenticate values and show what the machine does with them",
+        description=(
+            "Parse WWW-Authenticate field values (arguments, or header lines on stdin), "
+            "show the challenges, flag grammar errors with their position, and show "
+            "what the state machine does with them on a 401 and on a 403."
+        ),
+    )
+    p.add_argument("values", nargs="*", metavar="VALUE", help="one field value per argument")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.add_argument("--strict", action="store_true", help="exit 2 when the value breaks the grammar")
+    p.add_argument(
+        "--url",
+        default=_DEFAULT_URL,
+        help=f"the request URL in the simulation (default {_DEFAULT_URL})",
+    )
+    p.add_argument(
+        "--granted",
+        default="",
+        metavar="SCOPES",
+        help="space-separated scopes the token sent in the simulation holds (default none)",
+    )
+    return parser
+
+
+def _setup_logging(stderr: TextIO) -> logging.Handler:
+    handler = logging.StreamHandler(stderr)
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(logging.Formatter("  [%(name)s] %(message)s"))
+    root = logging.getLogger(ROOT_LOGGER)
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    return handler
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """Run the command; return its exit code (see docs/cli.md)."""
+    stdin = stdin if stdin is not None else sys.stdin
+    stdout = stdout if stdout is not None else sys.stdout
+    stderr = stderr if stderr is not None else sys.stderr
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # argparse has printed the usage error already
+        return e.code if isinstance(e.code, int) else EXIT_USAGE
+    handler = _setup_logging(stderr) if args.verbose else None
+    try:
+        if args.command == "parse":
+            return run_parse(
+                args.values,
+                stdin=stdin,
+                stdout=stdout,
+                as_json=args.json,
+                strict=args.strict,
+                url=args.url,
+                granted=args.granted,
+            )
+        raise AssertionError(f"unknown command {args.command!r}")  # argparse prevents it
+    except UsageError as e:
+        stderr.write(f"upscope {args.command}: {e}\n")
+        return EXIT_USAGE
+    finally:
+        if handler is not None:
+            root = logging.getLogger(ROOT_LOGGER)
+            root.removeHandler(handler)
+            root.setLevel(logging.NOTSET)
+
+
+def _entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    _entry()
