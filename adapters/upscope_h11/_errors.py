@@ -1,0 +1,19 @@
+"""The one transport exception both async adapters raise."""
+
+from __future__ import annotations
+
+__all__ = ["TransportError"]
+
+
+class TransportError(Exception):
+    """The HTTP exchange with ``url`` failed below HTTP: connecting, TLS, a closed or
+    reset connection, or a response that breaks HTTP/1.1.
+
+    ``what`` says what happened. The connection involved is closed and never reused;
+    sending the request again is safe only if the request is idempotent (RFC 9110 §9.2.2).
+    """
+
+    def __init__(self, url: str, what: str) -> None:
+        self.url = url
+        self.what = what
+        super().__init__(f"{what} ({url}). Check that the server is up and reachable, then retry.")

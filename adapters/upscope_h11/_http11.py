@@ -1,0 +1,164 @@
+"""One HTTP/1.1 client connection's protocol state, bytes in and bytes out (no I/O).
+
+A thin layer over h11 that speaks in the terms the adapters need: the bytes of a
+request, the head of the response, its body chunks, and whether the connection may
+carry another request afterwards (RFC 9112 §9.3: persistence).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import attrs
+import h11
+
+from ._errors import TransportError
+
+__all__ = ["END", "NEED_DATA", "Http11", "Origin", "ResponseHead"]
+
+#: ``Http11.next_event`` results besides a head or a body chunk.
+NEED_DATA = h11.NEED_DATA
+END = h11.EndOfMessage
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+@attrs.frozen
+class Origin:
+    """Scheme, host and port of a URL (RFC 6454): the unit of connection reuse."""
+
+    scheme: str
+    host: str
+    port: int
+
+    @classmethod
+    def of(cls, url: str) -> Origin:
+        """The origin of an absolute http(s) URL; ``ValueError`` for anything else."""
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme not in _DEFAULT_PORTS or not parts.hostname:
+            raise ValueError(f"{url!r} is not an absolute http:// or https:// URL")
+        return cls(scheme, parts.hostname, parts.port or _DEFAULT_PORTS[scheme])
+
+    @property
+    def host_header(self) -> str:
+        """The ``Host`` field value (RFC 9110 §7.2): the port only when not the default."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return host if _DEFAULT_PORTS[self.scheme] == self.port else f"{host}:{self.port}"
+
+
+def request_target(url: str) -> str:
+    """The origin-form request target (RFC 9112 §3.2.1): path and query, no fragment."""
+    parts = urlsplit(url)
+    target = parts.path or "/"
+    return f"{target}?{parts.query}" if parts.query else target
+
+
+@attrs.frozen(kw_only=True)
+class ResponseHead:
+    """Status line and header fields of a final (non-1xx) response."""
+
+    status_code: int
+    reason: str
+    headers: list[tuple[str, str]]
+
+
+class Http11:
+    """The h11 state of one client connection, for one request at a time.
+
+    Call ``request()``, then ``body()``/``end()`` for the body, feed what the socket
+    gives with ``receive_data()`` and pull ``next_event()`` until ``END``. Each method
+    raises ``TransportError`` (naming ``url``) when the peer breaks HTTP/1.1; after that
+    the connection must be closed.
+    """
+
+    def __init__(self) -> None:
+        self._h11 = h11.Connection(h11.CLIENT)
+        self.url = ""
+        #: True once any byte of a response to the current request has arrived.
+        self.response_started = False
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        headers: list[tuple[str, str]],
+        *,
+        content_length: int | None,
+    ) -> bytes:
+        """The bytes of a request head. ``content_length`` None means a chunked body."""
+        self.url = url
+        self.response_started = False
+        origin = Origin.of(url)
+        names = {name.lower() for name, _ in headers}
+        fields = [] if "host" in names else [("Host", origin.host_header)]
+        fields.extend(headers)
+        if content_length is None:
+            fields.append(("Transfer-Encoding", "chunked"))
+        elif content_length or method.upper() not in ("GET", "HEAD", "OPTIONS", "DELETE"):
+            # RFC 9110 §8.6: a length for every body, and 0 for an empty one on methods
+            # that usually carry one, so the server does not wait for a body.
+            fields.append(("Content-Length", str(content_length)))
+        event = h11.Request(method=method, target=request_target(url), headers=fields)
+        return self._send(event)
+
+    def body(self, data: bytes) -> bytes:
+        return self._send(h11.Data(data=data)) if data else b""
+
+    def end(self) -> bytes:
+        return self._send(h11.EndOfMessage())
+
+    def receive_data(self, data: bytes) -> None:
+        """Feed bytes read from the socket; ``b""`` means the peer closed it."""
+        if data:
+            self.response_started = True
+        self._h11.receive_data(data)
+
+    def next_event(self) -> ResponseHead | bytes | type[END] | type[NEED_DATA]:
+        """The next response head, body chunk, ``END`` or ``NEED_DATA``."""
+        while True:
+            try:
+                event = self._h11.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise TransportError(self.url, self._broken_because(exc)) from exc
+            if isinstance(event, h11.Response):
+                return ResponseHead(
+                    status_code=event.status_code,
+                    reason=event.reason.decode("latin-1"),
+                    headers=[
+                        (name.decode("latin-1"), value.decode("latin-1"))
+                        for name, value in event.headers.raw_items()
+                    ],
+                )
+            if isinstance(event, h11.Data):
+                return bytes(event.data)
+            if isinstance(event, h11.EndOfMessage):
+                return END
+            if event is h11.NEED_DATA:
+                return NEED_DATA
+            if isinstance(event, h11.ConnectionClosed):
+                raise TransportError(self.url, "the server closed the connection")
+            # h11.InformationalResponse (1xx, RFC 9110 §15.2): not final, skip it.
+
+    def _broken_because(self, exc: h11.RemoteProtocolError) -> str:
+        if self._h11.their_state is h11.SEND_RESPONSE and not self.response_started:
+            return "the server closed the connection before sending a response"
+        if "peer closed" in str(exc):
+            return "the server closed the connection before the response was complete"
+        return f"the server sent a response that breaks HTTP/1.1: {exc}"
+
+    @property
+    def reusable(self) -> bool:
+        """True when the last request/response cycle ended cleanly and both sides keep
+        the connection open (RFC 9112 §9.3); the connection is then ready for another."""
+        if self._h11.our_state is h11.DONE and self._h11.their_state is h11.DONE:
+            self._h11.start_next_cycle()
+            return True
+        return False
+
+    def _send(self, event: h11.Request | h11.Data | h11.EndOfMessage) -> bytes:
+        try:
+            data = self._h11.send(event)
+        except h11.LocalProtocolError as exc:
+            raise TransportError(self.url, f"the request cannot be sent: {exc}") from exc
+        return data or b""

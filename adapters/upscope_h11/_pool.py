@@ -1,0 +1,251 @@
+"""HTTP/1.1 over any async byte stream: a bounded keep-alive pool and the response.
+
+No event loop is imported here. Each adapter gives the pool two things of its own: a
+``connect(origin)`` coroutine returning a ``ByteStream`` (asyncio streams, trio
+streams) and a semaphore factory (``asyncio.Semaphore``, ``trio.Semaphore``).
+
+Connection reuse (RFC 9112 §9.3): a connection goes back to the idle list only when
+the response was read to its end and h11 says both sides keep it open. After any error,
+any cancellation, or a response closed before its end, the connection is closed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from typing import Protocol
+
+from ._errors import TransportError
+from ._http11 import END, NEED_DATA, Http11, Origin, ResponseHead
+
+__all__ = ["ByteStream", "Connection", "ConnectionPool", "Content", "Response", "Slots"]
+
+#: A request body: bytes (can be sent again) or an async iterable of chunks (cannot).
+Content = bytes | AsyncIterable[bytes] | None
+
+# RFC 9110 §9.2.2: only these may be sent again automatically after a failure.
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+
+
+class ByteStream(Protocol):
+    """What the pool needs from a connected socket. Errors are ``OSError``."""
+
+    async def send_all(self, data: bytes) -> None: ...
+
+    async def receive_some(self) -> bytes: ...
+
+    async def aclose(self) -> None: ...
+
+
+class Slots(Protocol):
+    """A semaphore: ``asyncio.Semaphore`` or ``trio.Semaphore``."""
+
+    async def acquire(self) -> object: ...
+
+    def release(self) -> None: ...
+
+
+class Connection:
+    def __init__(self, stream: ByteStream, origin: Origin) -> None:
+        self.stream = stream
+        self.origin = origin
+        self.http = Http11()
+        self.reused = False
+
+    async def send(self, data: bytes) -> None:
+        try:
+            await self.stream.send_all(data)
+        except OSError as exc:
+            raise TransportError(self.http.url, f"sending the request failed: {exc}") from exc
+
+    async def receive(self) -> None:
+        try:
+            data = await self.stream.receive_some()
+        except OSError as exc:
+            raise TransportError(self.http.url, f"reading the response failed: {exc}") from exc
+        self.http.receive_data(data)
+
+
+class ConnectionPool:
+    """Keep-alive connections per origin, at most ``max_per_origin`` open at once."""
+
+    def __init__(
+        self,
+        connect: Callable[[Origin], Awaitable[ByteStream]],
+        new_slots: Callable[[int], Slots],
+        *,
+        max_per_origin: int = 10,
+    ) -> None:
+        self._connect = connect
+        self._new_slots = new_slots
+        self._max = max_per_origin
+        self._slots: dict[Origin, Slots] = {}
+        self._idle: dict[Origin, list[Connection]] = {}
+
+    async def acquire(self, origin: Origin, url: str) -> Connection:
+        """An idle connection to ``origin`` or a new one; waits while all slots are busy.
+        Raises ``TransportError`` when connecting fails."""
+        slots = self._slots.get(origin)
+        if slots is None:
+            slots = self._slots[origin] = self._new_slots(self._max)
+        await slots.acquire()
+        idle = self._idle.get(origin)
+        if idle:
+            connection = idle.pop()
+            connection.reused = True
+            return connection
+        try:
+            stream = await self._connect(origin)
+        except OSError as exc:
+            slots.release()
+            raise TransportError(url, f"cannot connect to {origin.host_header}: {exc}") from exc
+        except BaseException:
+            slots.release()
+            raise
+        return Connection(stream, origin)
+
+    async def release(self, connection: Connection, *, reuse: bool) -> None:
+        """Give a connection back: kept when ``reuse`` and h11 agree, else closed."""
+        self._slots[connection.origin].release()
+        if reuse and connection.http.reusable:
+            self._idle.setdefault(connection.origin, []).append(connection)
+        else:
+            await connection.stream.aclose()
+
+    async def aclose(self) -> None:
+        """Close every idle connection (connections in use close when released)."""
+        idle, self._idle = self._idle, {}
+        for connections in idle.values():
+            for connection in connections:
+                await connection.stream.aclose()
+
+    async def send(
+        self, method: str, url: str, headers: list[tuple[str, str]], content: Content
+    ) -> Response:
+        """Send one request; return the response once its head has arrived.
+
+        Raises ``TransportError``. A reused idle connection that the server had closed
+        in the meantime is replaced once, for idempotent requests with a bytes body.
+        """
+        origin = Origin.of(url)
+        while True:
+            connection = await self.acquire(origin, url)
+            try:
+                head = await _request(connection, method, url, headers, content)
+            except TransportError:
+                await self.release(connection, reuse=False)
+                if (
+                    connection.reused
+                    and not connection.http.response_started
+                    and method.upper() in _IDEMPOTENT
+                    and (content is None or isinstance(content, bytes))
+                ):
+                    continue
+                raise
+            except BaseException:
+                await self.release(connection, reuse=False)
+                raise
+            return Response(url=url, head=head, connection=connection, pool=self)
+
+
+async def _request(
+    connection: Connection,
+    method: str,
+    url: str,
+    headers: list[tuple[str, str]],
+    content: Content,
+) -> ResponseHead:
+    http = connection.http
+    if content is None or isinstance(content, bytes):
+        body = content or b""
+        data = http.request(method, url, headers, content_length=len(body))
+        await connection.send(data + http.body(body) + http.end())
+    else:
+        await connection.send(http.request(method, url, headers, content_length=None))
+        async for chunk in content:
+            await connection.send(http.body(chunk))
+        await connection.send(http.end())
+    while True:
+        event = http.next_event()
+        if event is NEED_DATA:
+            await connection.receive()
+        elif isinstance(event, ResponseHead):
+            return event
+        else:  # pragma: no cover - h11 yields a head before any body event
+            raise TransportError(url, "the server sent a body before the status line")
+
+
+class Response:
+    """An HTTP response whose head has arrived; the body comes with ``aiter_bytes()``
+    or ``aread()`` (``client.request()`` has already read it into ``content``).
+
+    ``headers`` are (name, value) pairs as the server sent them; ``header(name)`` finds
+    one case-insensitively. Close with ``aclose()`` (``client.stream()`` does).
+    """
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        head: ResponseHead,
+        connection: Connection | None,
+        pool: ConnectionPool | None,
+    ) -> None:
+        self.url = url
+        self.status_code = head.status_code
+        self.reason = head.reason
+        self.headers = head.headers
+        self._connection = connection
+        self._pool = pool
+        self._complete = False
+        self._content: bytes | None = None
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status_code} {self.url}>"
+
+    def header(self, name: str) -> str | None:
+        """The first value of the header field ``name`` (case-insensitive), or None."""
+        name = name.lower()
+        return next((v for n, v in self.headers if n.lower() == name), None)
+
+    @property
+    def content(self) -> bytes:
+        """The whole body. ``RuntimeError`` when it has not been read (use ``aread()``)."""
+        if self._content is None:
+            raise RuntimeError(
+                "the body of a streamed response has not been read: use "
+                "`await response.aread()` or `async for chunk in response.aiter_bytes()`"
+            )
+        return self._content
+
+    async def aiter_bytes(self) -> AsyncIterator[bytes]:
+        """Yield the body as it arrives. Raises ``TransportError`` if the connection
+        breaks, and ``RuntimeError`` when the body was already consumed or closed."""
+        if self._content is not None:
+            if self._content:
+                yield self._content
+            return
+        connection = self._connection
+        if connection is None:
+            raise RuntimeError(f"the body of {self!r} was already consumed or closed")
+        while True:
+            event = connection.http.next_event()
+            if event is NEED_DATA:
+                await connection.receive()
+            elif event is END:
+                self._complete = True
+                await self.aclose()
+                return
+            elif isinstance(event, bytes):
+                yield event
+
+    async def aread(self) -> bytes:
+        """Read the rest of the body into ``content`` and return it."""
+        if self._content is None:
+            self._content = b"".join([chunk async for chunk in self.aiter_bytes()])
+        return self._content
+
+    async def aclose(self) -> None:
+        """Release the connection: kept for reuse only when the body was read to its end."""
+        connection, self._connection = self._connection, None
+        if connection is not None and self._pool is not None:
+            await self._pool.release(connection, reuse=self._complete)
