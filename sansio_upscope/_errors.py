@@ -57,9 +57,7 @@ class HeaderParseError(ValueError):
         self.excerpt = excerpt
 
 
-def _scopes_text(scopes: frozenset[str] | None) -> str:
-    if scopes is None:
-        return "(not given)"
+def _scopes_text(scopes: frozenset[str]) -> str:
     if not scopes:
         return '""'
     return '"' + " ".join(sorted(scopes)) + '"'

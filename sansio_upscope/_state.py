@@ -526,15 +526,9 @@ class Exchange:
                 scopes=up.requested_scopes,
                 granted=up.granted_scopes,
             )
-        if not self.replayable:
-            return self._give_up(
-                BodyNotReplayableError,
-                f"{self.method} {resource_of(self.url)} needs a new token and a retry, "
-                "but its body cannot be sent again",
-                scopes=up._scopes_for(need),
-            )
-        if self.retries >= up.policy.max_retries:
-            return self._too_many_retries()
+        refused = self._retry_refused()
+        if refused is not None:
+            return refused
         if up.token_request_under_way:
             return self._wait()
         if self.token_requests >= up.policy.max_token_requests:
@@ -614,16 +608,27 @@ class Exchange:
         return self._retry() if self._sent else self._send(Send)
 
     def _retry(self) -> Action:
+        refused = self._retry_refused()
+        if refused is not None:
+            return refused
+        self.retries += 1
+        return self._send(Retry)
+
+    def _retry_refused(self) -> GiveUp | None:
+        """Rule 8 and the retry budget, checked before any token request too."""
         if not self.replayable:
             return self._give_up(
                 BodyNotReplayableError,
-                f"{self.method} {resource_of(self.url)} must be sent again with a new "
-                "token, but its body cannot be replayed",
+                f"{self.method} {resource_of(self.url)} must be sent again, "
+                "but its body cannot be replayed",
             )
         if self.retries >= self.upscope.policy.max_retries:
-            return self._too_many_retries()
-        self.retries += 1
-        return self._send(Retry)
+            return self._give_up(
+                TooManyRetriesError,
+                f"This request was already sent {self.retries + 1} times, the most "
+                "Policy.max_retries allows",
+            )
+        return None
 
     def _send(self, kind: type[Send] | type[Retry]) -> Action:
         up = self.upscope
@@ -632,13 +637,6 @@ class Exchange:
         self._sent_nonce = up.dpop_nonce
         authorization = up.token.authorization if up.token is not None else None
         return kind(authorization=authorization, dpop_nonce=up.dpop_nonce)
-
-    def _too_many_retries(self) -> Action:
-        return self._give_up(
-            TooManyRetriesError,
-            f"This request was already sent {self.retries + 1} times, the most "
-            "Policy.max_retries allows",
-        )
 
     def _give_up(self, kind: type[StepUpError], what: str, **details: Any) -> GiveUp:
         return GiveUp(

@@ -63,6 +63,12 @@ def _optional_scope_set(value: Iterable[str] | None) -> frozenset[str] | None:
     return _scope_set(value)
 
 
+def _required_scope_set(value: Iterable[str]) -> frozenset[str]:
+    scopes = _scope_set(value)
+    assert scopes is not None
+    return scopes
+
+
 def _positive(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
     if value < 1:
         raise ValueError(f"{attribute.name} must be at least 1, not {value}")
@@ -80,16 +86,12 @@ class Policy:
     * ``max_retries``: times one exchange may send its request again.
     """
 
-    initial_scopes: frozenset[str] = attrs.field(factory=frozenset, converter=frozenset)
-    allowed_scopes: frozenset[str] | None = attrs.field(
-        default=None, converter=_optional_scope_set
-    )
+    initial_scopes: frozenset[str] = attrs.field(factory=frozenset, converter=_required_scope_set)
+    allowed_scopes: frozenset[str] | None = attrs.field(default=None, converter=_optional_scope_set)
     max_token_requests: int = attrs.field(default=2, validator=_positive)
     max_retries: int = attrs.field(default=4, validator=_positive)
 
     def __attrs_post_init__(self) -> None:
-        if isinstance(self.initial_scopes, str):  # pragma: no cover - converter guards
-            raise TypeError("initial_scopes must be a set of strings")
         if self.allowed_scopes is not None and not self.initial_scopes <= self.allowed_scopes:
             outside = " ".join(sorted(self.initial_scopes - self.allowed_scopes))
             raise ValueError(f"initial_scopes outside allowed_scopes: {outside}")

@@ -1,0 +1,840 @@
+"""Golden scripts for the step-up machine: inputs -> expected actions, as data.
+
+Each script is a list of steps ``(exchange, input, expected)``. ``exchange`` names an
+exchange (made on first use, for ``URL``); ``input`` is ``START``, ``RESUME`` or an
+event; ``expected`` is a short tuple that says what the action must be (see
+``summary``). One ``Upscope`` per script, so scripts can show several concurrent
+exchanges.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from sansio_upscope import (
+    BodyNotReplayableError,
+    Deliver,
+    GiveUp,
+    LocalProtocolError,
+    MalformedChallengeError,
+    Policy,
+    Reason,
+    RequestToken,
+    ResponseReceived,
+    Retry,
+    ScopeNotAllowedError,
+    ScopeNotGrantedError,
+    Send,
+    State,
+    StepUpError,
+    StepUpLoopError,
+    Token,
+    TokenFailed,
+    TokenIssued,
+    TokenRequestFailedError,
+    TooManyRetriesError,
+    TooManyTokenRequestsError,
+    Upscope,
+    Upscopes,
+    WaitForToken,
+)
+from sansio_upscope._state import CHALLENGES, NEXT_STATE, TRANSITIONS, Input
+
+URL = "https://api.example/mcp"
+PRM = "https://api.example/.well-known/oauth-protected-resource/mcp"
+START, RESUME = Input.START, Input.RESUME
+
+
+def start_at(now: float) -> tuple[Input, float]:
+    return (START, now)
+
+
+def resume_at(now: float) -> tuple[Input, float]:
+    return (RESUME, now)
+
+
+def www(value: str, status: int = 403, *, nonce: str | None = None) -> ResponseReceived:
+    headers = [("WWW-Authenticate", value)]
+    if nonce is not None:
+        headers.append(("DPoP-Nonce", nonce))
+    return ResponseReceived(status_code=status, headers=headers)
+
+
+def ok(status: int = 200) -> ResponseReceived:
+    return ResponseReceived(status_code=status, headers=[("Content-Type", "text/plain")])
+
+
+def issued(access: str, *scopes: str, refresh: str | None = None, **kw: Any) -> TokenIssued:
+    return TokenIssued(
+        token=Token(
+            access, scopes=frozenset(scopes) if scopes else None, refresh_token=refresh, **kw
+        )
+    )
+
+
+def scope403(scope: str | None = None, **params: str) -> ResponseReceived:
+    value = 'Bearer error="insufficient_scope"'
+    if scope is not None:
+        value += f', scope="{scope}"'
+    for name, param in params.items():
+        value += f', {name}="{param}"'
+    return www(value)
+
+
+UNAUTHORIZED = www('Bearer error="invalid_token", scope="read"', 401)
+BARE_401 = ResponseReceived(status_code=401, headers=[])
+
+
+def summary(action: Any) -> tuple[Any, ...]:
+    """The parts of an action a script checks."""
+    if isinstance(action, (Send, Retry)):
+        return (type(action).__name__, action.authorization, action.dpop_nonce)
+    if isinstance(action, RequestToken):
+        return ("RequestToken", action.reason, " ".join(sorted(action.scopes)), action.can_refresh)
+    if isinstance(action, WaitForToken):
+        return ("WaitForToken", action.generation)
+    if isinstance(action, GiveUp):
+        return ("GiveUp", type(action.error))
+    assert isinstance(action, Deliver)
+    return ("Deliver",)
+
+
+def send(auth: str | None = None, nonce: str | None = None) -> tuple[Any, ...]:
+    return ("Send", auth, nonce)
+
+
+def retry(auth: str | None, nonce: str | None = None) -> tuple[Any, ...]:
+    return ("Retry", auth, nonce)
+
+
+def token(reason: Reason, scopes: str, can_refresh: bool = False) -> tuple[Any, ...]:
+    return ("RequestToken", reason, scopes, can_refresh)
+
+
+def give_up(kind: type[StepUpError]) -> tuple[Any, ...]:
+    return ("GiveUp", kind)
+
+
+DELIVER = ("Deliver",)
+Step = tuple[str, Any, tuple[Any, ...]]
+
+SCRIPTS: dict[str, tuple[Policy, list[Step]]] = {
+    # Rule 1: not 401/403 -> delivered, headers never parsed.
+    "200 delivered": (Policy(), [("a", START, send()), ("a", ok(), DELIVER)]),
+    "500 with a challenge is delivered": (
+        Policy(),
+        [("a", START, send()), ("a", www('Bearer error="insufficient_scope"', 500), DELIVER)],
+    ),
+    # First contact: 401 to no token (MCP discovery), then step-up to a wider scope.
+    "401 then 403 step-up with union scopes": (
+        Policy(),
+        [
+            ("a", START, send()),
+            ("a", UNAUTHORIZED, token(Reason.NO_TOKEN, "read")),
+            ("a", issued("T1", "read"), retry("Bearer T1")),
+            (
+                "a",
+                scope403("write", resource_metadata=PRM),
+                token(Reason.INSUFFICIENT_SCOPE, "read write"),
+            ),
+            ("a", issued("T2", "read", "write"), retry("Bearer T2")),
+            ("a", ok(), DELIVER),
+            ("b", START, send("Bearer T2")),
+            ("b", ok(), DELIVER),
+        ],
+    ),
+    # Rule 2: any 403 but insufficient_scope is final; so is a 403 with no challenge.
+    "403 other error delivered": (
+        Policy(),
+        [("a", START, send()), ("a", www('Bearer error="invalid_request"'), DELIVER)],
+    ),
+    "403 without a challenge delivered": (
+        Policy(),
+        [("a", START, send()), ("a", ResponseReceived(status_code=403), DELIVER)],
+    ),
+    "401 Basic only is not ours": (
+        Policy(),
+        [("a", START, send()), ("a", www('Basic realm="x"', 401), DELIVER)],
+    ),
+    "401 with an unknown error code is delivered": (
+        Policy(),
+        [("a", START, send()), ("a", www('Bearer error="invalid_dpop_proof"', 401), DELIVER)],
+    ),
+    # 401 with no WWW-Authenticate at all still gets a token (hostile-server suite).
+    "bare 401 asks for a token": (
+        Policy(initial_scopes={"read"}),
+        [
+            ("a", START, send()),
+            ("a", BARE_401, token(Reason.NO_TOKEN, "read")),
+            ("a", issued("T1"), retry("Bearer T1")),
+            ("a", BARE_401, give_up(StepUpLoopError)),
+        ],
+    ),
+    # Rule 2 + SEP-2350: accumulate; scopes known to be granted are kept.
+    "union of requested, granted and challenged": (
+        Policy(initial_scopes={"base"}),
+        [
+            ("a", START, send()),
+            ("a", UNAUTHORIZED, token(Reason.NO_TOKEN, "base read")),
+            ("a", issued("T1", "base", "read", "extra"), retry("Bearer T1")),
+            ("a", scope403("write"), token(Reason.INSUFFICIENT_SCOPE, "base extra read write")),
+            ("a", issued("T2"), retry("Bearer T2")),
+            ("a", ok(), DELIVER),
+        ],
+    ),
+    # Rule 3: a refresh can serve a fresh token for the same scopes, never a wider one.
+    "invalid_token with a refresh token: refresh can serve": (
+        Policy(),
+        [
+            ("a", START, send()),
+            ("a", UNAUTHORIZED, token(Reason.NO_TOKEN, "read")),
+            ("a", issued("T1", "read", refresh="R1"), retry("Bearer T1")),
+            ("a", ok(), DELIVER),
+            ("b", START, send("Bearer T1")),
+            ("b", UNAUTHORIZED, token(Reason.INVALID_TOKEN, "read", can_refresh=True)),
+            ("b", issued("T2", "read", refresh="R2"), retry("Bearer T2")),
+            ("b", ok(), DELIVER),
+            ("c", START, send("Bearer T2")),
+            ("c", scope403("write"), token(Reason.INSUFFICIENT_SCOPE, "read write", False)),
+        ],
+    ),
+    # Rule 4: the same challenge after a step-up gives up, in the same exchange...
+    "same challenge again gives up": (
+        Policy(),
+        [
+            ("a", START, send()),
+            ("a", scope403("write"), token(Reason.INSUFFICIENT_SCOPE, "write")),
+            ("a", issued("T1"), retry("Bearer T1")),
+            ("a", scope403("write"), give_up(StepUpLoopError)),
+        ],
+    ),
+    # ... and across exchanges: no new token request for a challenge already answered.
+    "loop guard across exchanges, even after a success": (
+        Policy(),
+        [
+            ("a", START, send()),
+            ("a", scope403("write"), token(Reason.INSUFFICIENT_SCOPE, "write")),
+            ("a", issued("T1"), retry("Bearer T1")),
+            ("a", scope403("write"), give_up(StepUpLoopError)),
+            ("b", START, send("Bearer T1")),
+            ("b", ok(), DELIVER),
+            ("c", START, send("Bearer T1")),
+            ("c", scope403("write"), give_up(StepUpLoopError)),
+        ],
+    ),
+    # Two alternating challenges cannot loop: the token already holds both.
+    "alternating challenges": (
+        Policy(),
+        [
+            ("a", START, send()),
+            ("a", scope403("write"), token(Reason.INSUFFICIENT_SCOPE, "write")),
+            ("a", issued("T1"), retry("Bearer T1")),
+            ("a", scope403("admin"), token(Reason.INSUFFICIENT_SCOPE, "admin write")),
+            ("a", issued("T2"), retry("Bearer T2")),
+            ("a", scope403("write"), give_up(StepUpLoopError)),
+            ("b", START, send("Bearer T2")),
+            ("b", scope403("admin"), give_up(StepUpLoopError)),
+        ],
+    ),
+    # A narrower grant cannot satisfy the challenge: give up at once, no retry.
+    "narrower grant": (
+        Policy(),
+        [
+            ("a", START, send()),
+            ("a", scope403("read write"), token(Reason.INSUFFICIENT_SCOPE, "read write")),
+            ("a", issued("T1", "read"), give_up(ScopeNotGrantedError)),
+            ("b", START, send("Bearer T1")),
+            ("b", scope403("read write"), give_up(StepUpLoopError)),
+        ],
+    ),
+    # The PyPI `mcp` server: insufficient_scope with no scope parameter.
+    "scopeless 403: one step-up, then a clear give-up": (
+        Policy(),
+        [
+            ("a", START, send()),
+            ("a", UNAUTHORIZED, token(Reason.NO_TOKEN, "read")),
+            ("a", issued("T1", "read"), retry("Bearer T1")),
+            (
+                "a",
+                www('Bearer error="insufficient_scope", error_description="Required scope: write"'),
+                token(Reason.INSUFFICIENT_SCOPE, "read"),
+            ),
+            ("a", issued("T2", "read", "write"), retry("Bearer T2")),
+            (
+                "a",
+                www('Bearer error="insufficient_scope", error_description="Required scope: admin"'),
+                give_up(StepUpLoopError),
+            ),
+            ("b", START, send("Bearer T2")),
+            ("b", ok(), DELIVER),
+            (
+                "c",
+                START,
+                send("Bearer T2"),
+            ),
+            (
+                "c",
+                www('Bearer error="insufficient_scope", error_description="Required scope: admin"'),
+                give_up(StepUpLoopError),
+            ),
+        ],
+    ),
+    "scopeless 403 where the new token adds nothing": (
+        Policy(),
+        [
+            ("a", START, send()),
+            ("a", UNAUTHORIZED, token(Reason.NO_TOKEN, "read")),
+            ("a", issued("T1", "read"), retry("Bearer T1")),
+            ("a", scope403(), token(Reason.INSUFFICIENT_SCOPE, "read")),
+            ("a", issued("T2", "read"), give_up(StepUpLoopError)),
+        ],
+    ),
+    "scopeless 403 with a scope hint": (
+        Policy(initial_scopes={"write"}),
+        [
+            ("a", START, send()),
+            ("a", scope403(), token(Reason.INSUFFICIENT_SCOPE, "write")),
+            ("a", issued("T1"), retry("Bearer T1")),
+            ("a", ok(), DELIVER),
+        ],
+    ),
+    # Rule 4: max_token_requests bounds every exchange.
+    "max_token_requests": (
+        Policy(max_token_requests=1),
+        [
+            ("a", START, send()),
+            ("a", UNAUTHORIZED, token(Reason.NO_TOKEN, "read")),
+            ("a", issued("T1", "read"), retry("Bearer T1")),
+            ("a", scope403("write"), give_up(TooManyTokenRequestsError)),
+        ],
+    ),
+    "max_retries": (
+        Policy(max_retries=1, max_token_requests=5),
+        [
+            ("a", START, send()),
+            ("a", UNAUTHORIZED, token(Reason.NO_TOKEN, "read")),
+            ("a", issued("T1", "read"), retry("Bearer T1")),
+            ("a", scope403("write"), give_up(TooManyRetriesError)),
+        ],
+    ),
+    # Rule 5: single flight. b waits for a's token request, then retries with no request.
+    "single flight: one token request, two retries": (
+        Policy(),
+        [
+            ("a", START, send()),
+            ("b", START, send()),
+            ("a", UNAUTHORIZED, token(Reason.NO_TOKEN, "read")),
+            ("b", UNAUTHORIZED, ("WaitForToken", 0)),
+            ("b", RESUME, ("WaitForToken", 0)),
+            ("a", issued("T1", "read"), retry("Bearer T1")),
+            ("b", RESUME, retry("Bearer T1")),
+            ("a", ok(), DELIVER),
+            ("b", ok(), DELIVER),
+        ],
+    ),
+    # Rule 5: a response to an older token is retried with the newer one, no request.
+    "stale token retried without a token request": (
+        Policy(),
+        [
+            ("a", START, send()),
+            ("a", UNAUTHORIZED, token(Reason.NO_TOKEN, "read")),
+            ("a", issued("T1", "read"), retry("Bearer T1")),
+            ("b", START, send("Bearer T1")),
+            ("a", scope403("write"), token(Reason.INSUFFICIENT_SCOPE, "read write")),
+            ("a", issued("T2", "read", "write"), retry("Bearer T2")),
+            ("b", scope403("write"), retry("Bearer T2")),
+            ("b", ok(), DELIVER),
+        ],
+    ),
+    "stale token that still lacks the scope asks again": (
+        Policy(),
+        [
+            ("a", START, send()),
+            ("b", START, send()),
+            ("a", UNAUTHORIZED, token(Reason.NO_TOKEN, "read")),
+            ("a", issued("T1", "read"), retry("Bearer T1")),
+            ("b", scope403("admin"), token(Reason.INSUFFICIENT_SCOPE, "admin read")),
+        ],
+    ),
+    # A waiter whose need the new token does not meet asks again itself.
+    "waiter with another need asks again": (
+        Policy(),
+        [
+            ("a", START, send()),
+            ("a", UNAUTHORIZED, token(Reason.NO_TOKEN, "read")),
+            ("a", issued("T1", "read"), retry("Bearer T1")),
+            ("b", START, send("Bearer T1")),
+            ("c", START, send("Bearer T1")),
+            ("a", scope403("write"), token(Reason.INSUFFICIENT_SCOPE, "read write")),
+            ("b", scope403("admin"), ("WaitForToken", 1)),
+            ("c", scope403("write"), ("WaitForToken", 1)),
+            ("a", issued("T2", "read", "write"), retry("Bearer T2")),
+            ("c", RESUME, retry("Bearer T2")),
+            ("b", RESUME, token(Reason.INSUFFICIENT_SCOPE, "admin read write")),
+        ],
+    ),
+    # A start while a token request is under way and no token is held waits for it.
+    "start waits while the first token is being fetched": (
+        Policy(),
+        [
+            ("a", START, send()),
+            ("a", UNAUTHORIZED, token(Reason.NO_TOKEN, "read")),
+            ("b", START, ("WaitForToken", 0)),
+            ("a", issued("T1", "read"), retry("Bearer T1")),
+            ("b", RESUME, send("Bearer T1")),
+        ],
+    ),
+    "waiters share a failure": (
+        Policy(),
+        [
+            ("a", START, send()),
+            ("c", START, send()),
+            ("a", UNAUTHORIZED, token(Reason.NO_TOKEN, "read")),
+            ("b", START, ("WaitForToken", 0)),
+            ("c", UNAUTHORIZED, ("WaitForToken", 0)),
+            ("a", TokenFailed(error=RuntimeError("AS down")), give_up(TokenRequestFailedError)),
+            ("b", RESUME, give_up(TokenRequestFailedError)),
+            ("c", RESUME, give_up(TokenRequestFailedError)),
+        ],
+    ),
+    "a cancelled token request hands over to a waiter": (
+        Policy(),
+        [
+            ("a", START, send()),
+            ("c", START, send()),
+            ("a", UNAUTHORIZED, token(Reason.NO_TOKEN, "read")),
+            ("b", START, ("WaitForToken", 0)),
+            ("c", UNAUTHORIZED, ("WaitForToken", 0)),
+            ("a", TokenFailed(cancelled=True), give_up(TokenRequestFailedError)),
+            ("c", RESUME, token(Reason.NO_TOKEN, "read")),
+            ("b", RESUME, ("WaitForToken", 0)),
+            ("c", issued("T1", "read"), retry("Bearer T1")),
+            ("b", RESUME, send("Bearer T1")),
+        ],
+    ),
+    "a waiter of a cancelled first request starts over": (
+        Policy(),
+        [
+            ("a", START, send()),
+            ("a", UNAUTHORIZED, token(Reason.NO_TOKEN, "read")),
+            ("b", START, ("WaitForToken", 0)),
+            ("a", TokenFailed(cancelled=True), give_up(TokenRequestFailedError)),
+            ("b", RESUME, send()),
+        ],
+    ),
+    # Rule 6: a scope outside the ceiling gives up before any token request.
+    "allowed_scopes ceiling": (
+        Policy(allowed_scopes={"read", "write"}),
+        [
+            ("a", START, send()),
+            ("a", scope403("write admin"), give_up(ScopeNotAllowedError)),
+        ],
+    ),
+    "within the ceiling": (
+        Policy(allowed_scopes={"read", "write"}),
+        [
+            ("a", START, send()),
+            ("a", scope403("write"), token(Reason.INSUFFICIENT_SCOPE, "write")),
+        ],
+    ),
+    # Rule 7: RFC 9470 step-up authentication.
+    "insufficient_user_authentication": (
+        Policy(),
+        [
+            ("a", START, send()),
+            ("a", UNAUTHORIZED, token(Reason.NO_TOKEN, "read")),
+            ("a", issued("T1", "read", refresh="R1"), retry("Bearer T1")),
+            (
+                "a",
+                www('Bearer error="insufficient_user_authentication", acr_values="myACR"', 401),
+                token(Reason.INSUFFICIENT_USER_AUTHENTICATION, "read", False),
+            ),
+            ("a", issued("T2", "read"), retry("Bearer T2")),
+            ("a", ok(), DELIVER),
+            ("b", START, send("Bearer T2")),
+            (
+                "b",
+                www('Bearer error="insufficient_user_authentication", acr_values="myACR"', 401),
+                token(Reason.INSUFFICIENT_USER_AUTHENTICATION, "read", False),
+            ),
+            ("b", issued("T3", "read"), retry("Bearer T3")),
+            (
+                "b",
+                www('Bearer error="insufficient_user_authentication", acr_values="myACR"', 401),
+                give_up(StepUpLoopError),
+            ),
+        ],
+    ),
+    "a waiter for a user authentication takes the new token": (
+        Policy(),
+        [
+            ("a", START, send()),
+            ("a", UNAUTHORIZED, token(Reason.NO_TOKEN, "read")),
+            ("a", issued("T1", "read"), retry("Bearer T1")),
+            ("b", START, send("Bearer T1")),
+            (
+                "a",
+                www('Bearer error="insufficient_user_authentication", max_age="5"', 401),
+                token(Reason.INSUFFICIENT_USER_AUTHENTICATION, "read"),
+            ),
+            (
+                "b",
+                www('Bearer error="insufficient_user_authentication", max_age="5"', 401),
+                ("WaitForToken", 1),
+            ),
+            ("a", issued("T2", "read"), retry("Bearer T2")),
+            ("b", RESUME, retry("Bearer T2")),
+        ],
+    ),
+    # Rule 7: DPoP nonce, once per new nonce (RFC 9449 §9).
+    "use_dpop_nonce retries once per new nonce": (
+        Policy(),
+        [
+            ("a", START, send()),
+            ("a", UNAUTHORIZED, token(Reason.NO_TOKEN, "read")),
+            ("a", issued("D1", "read", token_type="DPoP"), retry("DPoP D1")),
+            (
+                "a",
+                www('DPoP error="use_dpop_nonce"', 401, nonce="n1"),
+                retry("DPoP D1", "n1"),
+            ),
+            (
+                "a",
+                www('DPoP error="use_dpop_nonce"', 401, nonce="n1"),
+                give_up(StepUpLoopError),
+            ),
+            ("b", START, send("DPoP D1", "n1")),
+            (
+                "b",
+                www('DPoP error="use_dpop_nonce"', 401, nonce="n2"),
+                retry("DPoP D1", "n2"),
+            ),
+            ("b", ok(), DELIVER),
+        ],
+    ),
+    "use_dpop_nonce without a nonce header": (
+        Policy(),
+        [
+            ("a", START, send()),
+            ("a", www('DPoP error="use_dpop_nonce"', 401), give_up(StepUpLoopError)),
+        ],
+    ),
+    # Expiry: a token known to be expired is renewed before sending, not after a 401.
+    "expired token renewed before sending": (
+        Policy(),
+        [
+            ("a", START, send()),
+            ("a", UNAUTHORIZED, token(Reason.NO_TOKEN, "read")),
+            ("a", issued("T1", "read", refresh="R1", expires_at=100.0), retry("Bearer T1")),
+            ("a", ok(), DELIVER),
+            ("b", start_at(50.0), send("Bearer T1")),
+            ("c", start_at(100.0), token(Reason.EXPIRED, "read", can_refresh=True)),
+            ("d", start_at(100.0), ("WaitForToken", 1)),
+            ("c", issued("T2", "read", expires_at=200.0), send("Bearer T2")),
+            ("d", RESUME, send("Bearer T2")),
+            ("e", start_at(300.0), token(Reason.EXPIRED, "read", can_refresh=False)),
+            ("f", start_at(300.0), ("WaitForToken", 2)),
+            ("e", TokenFailed(error=ValueError("refused")), give_up(TokenRequestFailedError)),
+            ("f", resume_at(300.0), give_up(TokenRequestFailedError)),
+        ],
+    ),
+    # Malformed scope tokens are never sent to the authorization server.
+    "invalid scope token in the challenge": (
+        Policy(),
+        [
+            ("a", START, send()),
+            (
+                "a",
+                www('Bearer error="insufficient_scope", scope="ok bad\\"quote"'),
+                give_up(MalformedChallengeError),
+            ),
+        ],
+    ),
+    "a new nonce every time is still bounded": (
+        Policy(max_retries=2),
+        [
+            ("a", START, send()),
+            (
+                "a",
+                www('DPoP error="use_dpop_nonce"', 401, nonce="n1"),
+                retry(None, "n1"),
+            ),
+            (
+                "a",
+                www('DPoP error="use_dpop_nonce"', 401, nonce="n2"),
+                retry(None, "n2"),
+            ),
+            (
+                "a",
+                www('DPoP error="use_dpop_nonce"', 401, nonce="n3"),
+                give_up(TooManyRetriesError),
+            ),
+        ],
+    ),
+    "stale token with a one-shot body": (
+        Policy(),
+        [
+            ("a!", START, send()),
+            ("b", START, send()),
+            ("b", UNAUTHORIZED, token(Reason.NO_TOKEN, "read")),
+            ("b", issued("T1", "read"), retry("Bearer T1")),
+            ("a!", UNAUTHORIZED, give_up(BodyNotReplayableError)),
+        ],
+    ),
+    # Rule 8: replayability is an input; a needed retry of a one-shot body gives up.
+    "non-replayable body": (
+        Policy(),
+        [("a!", START, send()), ("a!", scope403("write"), give_up(BodyNotReplayableError))],
+    ),
+}
+
+
+def run_script(policy: Policy, steps: list[Step]) -> Upscope:
+    upscope = Upscope(URL, policy=policy)
+    exchanges: dict[str, Any] = {}
+    for number, (name, step_input, expected) in enumerate(steps):
+        ex = exchanges.get(name)
+        if ex is None:
+            ex = exchanges[name] = upscope.exchange("POST", URL, replayable=not name.endswith("!"))
+        kind, now = step_input if isinstance(step_input, tuple) else (step_input, None)
+        if kind is START:
+            action = ex.start(now=now)
+        elif kind is RESUME:
+            action = ex.resume(now=now)
+        else:
+            action = ex.receive(step_input)
+        assert summary(action) == expected, f"step {number} ({name}): {action!r}"
+        assert ex.state is NEXT_STATE[type(action)]
+    return upscope
+
+
+@pytest.mark.parametrize("name", list(SCRIPTS))
+def test_golden_script(name: str) -> None:
+    policy, steps = SCRIPTS[name]
+    run_script(policy, steps)
+
+
+# -- the table itself ----------------------------------------------------------------
+
+#: A script prefix that leaves an exchange in each state.
+REACH: dict[State, list[tuple[Any, Any]]] = {
+    State.NEW: [],
+    State.AWAITING_RESPONSE: [(START, None)],
+    State.AWAITING_TOKEN: [(START, None), (UNAUTHORIZED, None)],
+    State.DELIVERED: [(START, None), (ok(), None)],
+    State.GAVE_UP: [(START, None), (www('Bearer error="use_dpop_nonce"', 401), None)],
+}
+EVENTS: dict[Any, Any] = {
+    START: START,
+    RESUME: RESUME,
+    ResponseReceived: ok(),
+    TokenIssued: issued("T"),
+    TokenFailed: TokenFailed(error=None),
+}
+
+
+def _drive(ex: Any, step: Any) -> Any:
+    if step is START:
+        return ex.start()
+    if step is RESUME:
+        return ex.resume()
+    return ex.receive(step)
+
+
+def _in_state(state: State) -> Any:
+    upscope = Upscope(URL)
+    if state is State.WAITING_FOR_TOKEN:
+        owner = upscope.exchange("GET", URL)
+        owner.start()
+        owner.receive(UNAUTHORIZED)
+        ex = upscope.exchange("GET", URL)
+        ex.start()
+    elif state is State.ABANDONED:
+        ex = upscope.exchange("GET", URL)
+        ex.start()
+        ex.abandon()
+    elif state is State.ERROR:
+        ex = upscope.exchange("GET", URL)
+        with pytest.raises(LocalProtocolError):
+            ex.resume()
+    else:
+        ex = upscope.exchange("GET", URL)
+        for step, _ in REACH[state]:
+            _drive(ex, step)
+    assert ex.state is state
+    return ex
+
+
+@pytest.mark.parametrize("state", list(State))
+@pytest.mark.parametrize("kind", list(EVENTS))
+def test_every_state_input_pair(state: State, kind: Any) -> None:
+    ex = _in_state(state)
+    if kind in TRANSITIONS[state]:
+        action = _drive(ex, EVENTS[kind])
+        assert ex.state is NEXT_STATE[type(action)]
+    else:
+        with pytest.raises(LocalProtocolError, match=state.name):
+            _drive(ex, EVENTS[kind])
+        assert ex.state is State.ERROR
+        with pytest.raises(LocalProtocolError, match="ERROR"):
+            ex.start()
+
+
+def test_table_covers_every_state_and_action() -> None:
+    assert set(TRANSITIONS) == set(State)
+    assert set(NEXT_STATE) == {Send, Retry, RequestToken, WaitForToken, Deliver, GiveUp}
+    # every error code the table follows is one of the RFCs' words
+    assert {error for _, error in CHALLENGES} == {
+        None,
+        "invalid_token",
+        "insufficient_scope",
+        "insufficient_user_authentication",
+        "use_dpop_nonce",
+    }
+
+
+# -- shared state, origins, secrets -------------------------------------------------
+
+
+def test_token_only_for_its_origin() -> None:
+    upscopes = Upscopes()
+    upscope = upscopes.for_url("https://api.example/a")
+    assert upscopes.for_url("HTTPS://API.EXAMPLE:443/b") is upscope
+    assert upscopes.for_url("http://api.example/a") is not upscope
+    assert upscopes.for_url("https://api.example:8443/") is not upscope
+    assert len(upscopes) == 3
+    with pytest.raises(LocalProtocolError, match="cannot send its token"):
+        upscope.exchange("GET", "https://evil.example/a")
+
+
+@pytest.mark.parametrize("url", ["ftp://x/", "/relative", "https:///nohost", "http://x:99999/"])
+def test_bad_urls(url: str) -> None:
+    with pytest.raises(LocalProtocolError):
+        Upscope(url)
+
+
+def test_resource_indicator_drops_query_and_fragment() -> None:
+    upscope = Upscope(URL)
+    ex = upscope.exchange("GET", "https://API.example/mcp?token=secret#frag")
+    ex.start()
+    request = ex.receive(UNAUTHORIZED)
+    assert isinstance(request, RequestToken)
+    assert request.resource == "https://api.example/mcp"
+    assert "secret" not in repr(ex)
+
+
+def test_no_secret_in_reprs_or_messages() -> None:
+    upscope = Upscope(URL)
+    ex = upscope.exchange("GET", URL)
+    ex.start()
+    ex.receive(UNAUTHORIZED)
+    secret = issued("SECRET-ACCESS", "read", refresh="SECRET-REFRESH")
+    retry_action = ex.receive(secret)
+    assert isinstance(retry_action, Retry) and retry_action.authorization == "Bearer SECRET-ACCESS"
+    given_up = ex.receive(scope403("write"))
+    assert isinstance(given_up, RequestToken)
+    failed = ex.receive(TokenFailed(error=RuntimeError("boom")))
+    assert isinstance(failed, GiveUp)
+    texts = [
+        repr(upscope),
+        repr(ex),
+        repr(secret),
+        repr(retry_action),
+        repr(given_up),
+        repr(failed),
+        str(failed.error),
+        repr(upscope.token),
+    ]
+    for text in texts:
+        assert "SECRET" not in text, text
+
+
+def test_give_up_errors_explain_and_carry_the_challenge() -> None:
+    upscope = Upscope(URL, policy=Policy(allowed_scopes={"read"}))
+    ex = upscope.exchange("GET", URL)
+    ex.start()
+    action = ex.receive(
+        www(
+            'Bearer error="insufficient_scope", scope="admin", '
+            f'resource_metadata="{PRM}", error_description="Admin only"'
+        )
+    )
+    assert isinstance(action, GiveUp)
+    error = action.error
+    assert ex.error is error
+    assert isinstance(error, ScopeNotAllowedError)
+    assert error.status_code == 403
+    assert error.resource_metadata == PRM
+    assert error.error_description == "Admin only"
+    text = str(error)
+    assert "admin" in text and "'Admin only'" in text and "allowed_scopes" in text
+    bare = StepUpError("Something happened", scopes=frozenset(), advice="Do this.")
+    assert bare.resource_metadata is None and bare.error_description is None
+    assert str(bare) == 'Something happened. Scopes requested: "". Do this.'
+
+
+def test_scopeless_give_up_quotes_the_server() -> None:
+    upscope = Upscope(URL)
+    ex = upscope.exchange("GET", URL)
+    ex.start()
+    ex.receive(UNAUTHORIZED)
+    ex.receive(issued("T1", "read"))
+    required = www('Bearer error="insufficient_scope", error_description="Required scope: write"')
+    ex.receive(required)
+    action = ex.receive(issued("T2", "read"))
+    assert isinstance(action, GiveUp)
+    assert "Required scope: write" in str(action.error)
+    assert "initial_scopes" in str(action.error)
+
+
+def test_abandon_releases_the_token_request() -> None:
+    upscope = Upscope(URL)
+    owner = upscope.exchange("GET", URL)
+    owner.start()
+    owner.receive(UNAUTHORIZED)
+    assert upscope.token_request_under_way
+    owner.abandon()
+    assert owner.state is State.ABANDONED and not upscope.token_request_under_way
+    assert upscope.token_requests_finished == 1
+    owner.abandon()  # a no-op once ended
+    done = upscope.exchange("GET", URL)
+    done.start()
+    done.receive(ok())
+    done.abandon()
+    assert done.state is State.DELIVERED
+    idle = upscope.exchange("GET", URL)
+    idle.abandon()
+    assert idle.state is State.ABANDONED
+
+
+def test_policy_and_token_validation() -> None:
+    with pytest.raises(ValueError, match="outside allowed_scopes"):
+        Policy(initial_scopes=frozenset({"a"}), allowed_scopes=frozenset({"b"}))
+    with pytest.raises(ValueError, match="at least 1"):
+        Policy(max_token_requests=0)
+    with pytest.raises(TypeError, match="not one str"):
+        Token("t", scopes="read write")
+    with pytest.raises(ValueError, match="not supported"):
+        Token("t", token_type="mac")
+    with pytest.raises(ValueError, match="empty"):
+        Token("")
+    assert Token("t", token_type="bearer").authorization == "Bearer t"
+    assert Token("t", token_type="dpop").authorization == "DPoP t"
+    assert not Token("t", expires_at=5).expired(None)
+    assert Token("t", expires_at=5).expired(5)
+    assert Policy(allowed_scopes=None).outside_ceiling(frozenset({"x"})) == frozenset()
+
+
+def test_headers_as_bytes_like_h11_gives_them() -> None:
+    upscope = Upscope(URL)
+    ex = upscope.exchange("GET", URL)
+    ex.start()
+    action = ex.receive(
+        ResponseReceived(
+            status_code=403,
+            headers=[(b"www-authenticate", b'Bearer error="insufficient_scope", scope="w"')],
+        )
+    )
+    assert isinstance(action, RequestToken) and action.scopes == frozenset({"w"})
