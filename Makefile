@@ -26,7 +26,10 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest --cov --cov-report=term-missing
 
-test: lint typecheck unit
+test: lint typecheck unit docs
+
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 demo: $(STAMP)
 	$(BIN)/upscope demo
