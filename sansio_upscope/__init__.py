@@ -13,7 +13,13 @@ from ._actions import (
     Send,
     WaitForToken,
 )
-from ._challenges import BearerChallenge, Challenge, DPoPChallenge, dpop_nonce
+from ._challenges import (
+    BearerChallenge,
+    Challenge,
+    DPoPChallenge,
+    dpop_nonce,
+    format_challenge,
+)
 from ._errors import (
     BodyNotReplayableError,
     HeaderParseError,
@@ -28,8 +34,8 @@ from ._errors import (
     TooManyTokenRequestsError,
 )
 from ._events import Event, ResponseReceived, TokenFailed, TokenIssued
-from ._headers import parse_www_authenticate
-from ._scopes import format_scope, parse_scope
+from ._headers import dpop_challenge, parse_www_authenticate, www_authenticate_values
+from ._scopes import format_scope, invalid_scope_tokens, parse_scope
 from ._state import Exchange, State, Upscope, Upscopes
 from ._token import Policy, Token
 
@@ -66,10 +72,14 @@ __all__ = [
     "Upscope",
     "Upscopes",
     "WaitForToken",
+    "dpop_challenge",
     "dpop_nonce",
+    "format_challenge",
     "format_scope",
+    "invalid_scope_tokens",
     "parse_scope",
     "parse_www_authenticate",
+    "www_authenticate_values",
 ]
 
 __version__ = "0.1.0"
