@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: all install test lint typecheck unit docs demo bench fuzz clean
+.PHONY: all install test lint typecheck unit docs demo bench fuzz clean state-table
 
 all: test
 
@@ -30,6 +30,9 @@ test: lint typecheck unit docs
 
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+state-table: $(STAMP)
+	$(BIN)/python docs/gen/state_table.py
 
 demo: $(STAMP)
 	$(BIN)/upscope demo

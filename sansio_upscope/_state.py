@@ -72,7 +72,16 @@ from ._events import Header, ResponseReceived, TokenFailed, TokenIssued
 from ._headers import parse_www_authenticate
 from ._token import Policy, Token
 
-__all__ = ["CHALLENGES", "NEXT_STATE", "TRANSITIONS", "Exchange", "State", "Upscope", "Upscopes"]
+__all__ = [
+    "CHALLENGES",
+    "NEXT_STATE",
+    "OUTCOMES",
+    "TRANSITIONS",
+    "Exchange",
+    "State",
+    "Upscope",
+    "Upscopes",
+]
 
 log = logging.getLogger("sansio_upscope.machine")
 
@@ -117,6 +126,18 @@ NEXT_STATE: dict[type[Action], State] = {
     WaitForToken: State.WAITING_FOR_TOKEN,
     Deliver: State.DELIVERED,
     GiveUp: State.GAVE_UP,
+}
+
+_ANY_AFTER_NEED = (Retry, RequestToken, WaitForToken, GiveUp)
+
+#: handler -> the actions it may return. Declared for the docs' state diagram, and
+#: checked against every action the tests see (tests/test_machine*.py).
+OUTCOMES: dict[str, tuple[type[Action], ...]] = {
+    "_on_start": (Send, RequestToken, WaitForToken),
+    "_on_response": (Deliver, *_ANY_AFTER_NEED),
+    "_on_token_issued": (Send, Retry, GiveUp),
+    "_on_token_failed": (GiveUp,),
+    "_on_resume": (Send, *_ANY_AFTER_NEED),
 }
 
 #: Nonce retry: RFC 9449 §9 (resource server nonce), no token request.
@@ -402,6 +423,7 @@ class Exchange:
             self._now = now
         handler: Callable[[Any], Action] = getattr(self, handler_name)
         action = handler(event)
+        assert type(action) in OUTCOMES[handler_name], (handler_name, action)
         log.debug("%s %s -> %s", self, type(action).__name__, NEXT_STATE[type(action)].name)
         self.state = NEXT_STATE[type(action)]
         if isinstance(action, GiveUp):
