@@ -1,0 +1,112 @@
+"""The two drivers: the only OAuth code an adapter needs. ``send`` is the adapter's own
+HTTP; these functions only move steps between it, the browser hook and the flow."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+
+from .._actions import RequestToken
+from .._token import Token
+from ._flow import AuthorizationCode, ClientCredentials, TokenFlow
+from ._messages import (
+    AuthorizationRedirect,
+    Failed,
+    Finished,
+    HttpRequest,
+    HttpResponse,
+    OpenAuthorizationUrl,
+)
+
+__all__ = ["drive_async", "drive_sync"]
+
+Clock = float | Callable[[], float] | None
+TokenSource = ClientCredentials | AuthorizationCode
+
+
+def _read(now: Clock) -> float | None:
+    return now() if callable(now) else now
+
+
+def drive_sync(
+    source: TokenSource,
+    request_token: RequestToken,
+    *,
+    send: Callable[[HttpRequest], HttpResponse],
+    authorize: Callable[[str], str] | None = None,
+    now: Clock = None,
+) -> Token:
+    """Run one token flow to its end with blocking I/O and return the token.
+
+    ``authorize(url) -> redirect URL`` (else the source's own ``authorize``) answers the
+    browser step; with neither, an ``AuthorizationCode`` flow opens the system browser
+    and catches the redirect on a loopback receiver (``upscope_loopback``, RFC 8252).
+    ``now`` is a time or a clock function, for ``expires_at``.
+    Raises the flow's ``OAuthError``; exceptions from ``send`` pass through unchanged.
+    """
+    authorize = authorize or getattr(source, "authorize", None)
+    if isinstance(source, AuthorizationCode) and authorize is None:
+        from upscope_loopback import LoopbackReceiver  # sockets: only when used
+
+        with LoopbackReceiver.for_redirect_uri(source.redirect_uri) as receiver:
+            flow = source.flow(request_token, now=_read(now), redirect_uri=receiver.redirect_uri)
+            return _run_sync(flow, send, receiver.open_browser_and_wait, now)
+    return _run_sync(source.flow(request_token, now=_read(now)), send, authorize, now)
+
+
+def _run_sync(
+    flow: TokenFlow,
+    send: Callable[[HttpRequest], HttpResponse],
+    authorize: Callable[[str], str] | None,
+    now: Clock,
+) -> Token:
+    step = flow.start()
+    while True:
+        match step:
+            case HttpRequest():
+                step = flow.receive(send(step), now=_read(now))
+            case OpenAuthorizationUrl(url=url):
+                assert authorize is not None  # only AuthorizationCode asks, and has one
+                step = flow.receive(AuthorizationRedirect(url=authorize(url)), now=_read(now))
+            case Finished(token=token):
+                return token
+            case Failed(error=error):
+                raise error
+
+
+async def drive_async(
+    source: TokenSource,
+    request_token: RequestToken,
+    *,
+    send: Callable[[HttpRequest], Awaitable[HttpResponse]],
+    authorize: Callable[[str], Awaitable[str] | str] | None = None,
+    now: Clock = None,
+) -> Token:
+    """``drive_sync`` for async adapters: ``await send(request)``; ``authorize`` may be
+    sync or async. Raises the flow's ``OAuthError``, and ``ValueError`` for an
+    ``AuthorizationCode`` flow with no ``authorize`` hook (a blocking browser wait would
+    stall the event loop: pass an async hook, e.g. one that runs
+    ``upscope_loopback.LoopbackReceiver.open_browser_and_wait`` in a worker thread).
+    """
+    authorize = authorize or getattr(source, "authorize", None)
+    if isinstance(source, AuthorizationCode) and authorize is None:
+        raise ValueError(
+            "drive_async needs authorize= for an AuthorizationCode flow: an async callable "
+            "taking the authorization URL and returning the redirect URL"
+        )
+    flow = source.flow(request_token, now=_read(now))
+    step = flow.start()
+    while True:
+        match step:
+            case HttpRequest():
+                step = flow.receive(await send(step), now=_read(now))
+            case OpenAuthorizationUrl(url=url):
+                assert authorize is not None
+                redirect = authorize(url)
+                if inspect.isawaitable(redirect):
+                    redirect = await redirect
+                step = flow.receive(AuthorizationRedirect(url=redirect), now=_read(now))
+            case Finished(token=token):
+                return token
+            case Failed(error=error):
+                raise error

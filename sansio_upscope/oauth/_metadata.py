@@ -1,0 +1,191 @@
+"""Metadata documents: RFC 9728 protected resource metadata, RFC 8414 authorization
+server metadata (and OpenID Connect Discovery, which shares the members we use).
+
+Parsing raises ``OAuthError`` subclasses; the flow turns them into ``Failed``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import attrs
+
+from .._scopes import parse_scope
+from ._errors import InvalidResponseError, MetadataError
+from ._messages import HttpResponse
+from ._urls import check_url
+
+__all__ = [
+    "AuthorizationServerMetadata",
+    "ProtectedResourceMetadata",
+    "json_object",
+]
+
+
+def json_object(response: HttpResponse, what: str, url: str) -> dict[str, Any]:
+    """The response body as a JSON object, or ``InvalidResponseError``.
+
+    The message gives the status, content type and size, never the body (a token
+    response body holds tokens).
+    """
+    content_type = response.header("content-type") or "no content type"
+    try:
+        document = json.loads(response.body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        reason = getattr(exc, "msg", "not UTF-8")
+        raise InvalidResponseError(
+            f"The {what} is not JSON ({reason}; {content_type}, {len(response.body)} bytes)",
+            status_code=response.status_code,
+            url=url,
+        ) from None
+    if not isinstance(document, dict):
+        raise InvalidResponseError(
+            f"The {what} is JSON but not an object ({type(document).__name__})",
+            status_code=response.status_code,
+            url=url,
+        )
+    return document
+
+
+def _string(document: dict[str, Any], name: str, what: str, url: str) -> str | None:
+    value = document.get(name)
+    if value is None or isinstance(value, str):
+        return value
+    raise MetadataError(f"The {what} member {name!r} is not a string", url=url)
+
+
+def _strings(document: dict[str, Any], name: str, what: str, url: str) -> tuple[str, ...] | None:
+    value = document.get(name)
+    if value is None:
+        return None
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return tuple(value)
+    raise MetadataError(f"The {what} member {name!r} is not a list of strings", url=url)
+
+
+def _scopes(value: tuple[str, ...] | None) -> frozenset[str] | None:
+    if value is None:
+        return None
+    # Only RFC 6749 §3.3 scope-tokens can ever be requested; drop anything else.
+    return frozenset().union(*(parse_scope(item)[0] for item in value))
+
+
+@attrs.frozen(kw_only=True)
+class ProtectedResourceMetadata:
+    """RFC 9728 §2, the members the flows use. ``url`` is where it was fetched."""
+
+    url: str
+    resource: str
+    authorization_servers: tuple[str, ...]
+    scopes_supported: frozenset[str] | None = None
+
+    @classmethod
+    def from_response(
+        cls, response: HttpResponse, url: str, expected: tuple[str, ...]
+    ) -> ProtectedResourceMetadata:
+        """Parse and validate; ``expected`` are the ``resource`` values §3.3 allows.
+
+        Raises ``MetadataError`` (resource mismatch, no authorization server) or
+        ``InvalidResponseError`` (not a JSON object).
+        """
+        what = "protected resource metadata"
+        document = json_object(response, what, url)
+        resource = _string(document, "resource", what, url)
+        if resource not in expected:
+            # RFC 9728 §3.3: "If these values are not identical, the data contained in
+            # the response MUST NOT be used." §7.3 explains the impersonation attack.
+            raise MetadataError(
+                f"The protected resource metadata at {url} is for resource {resource!r}, "
+                f"but it was looked up for {' or '.join(map(repr, expected))}; refusing it "
+                f"(RFC 9728 §3.3), nothing was sent to any authorization server",
+                url=url,
+                advice=(
+                    "Fix the resource server: its metadata 'resource' must be identical to "
+                    "the URL clients call."
+                ),
+            )
+        servers = _strings(document, "authorization_servers", what, url)
+        if not servers:
+            raise MetadataError(
+                f"The protected resource metadata at {url} names no authorization_servers",
+                url=url,
+            )
+        return cls(
+            url=url,
+            resource=resource,
+            authorization_servers=servers,
+            scopes_supported=_scopes(_strings(document, "scopes_supported", what, url)),
+        )
+
+
+@attrs.frozen(kw_only=True)
+class AuthorizationServerMetadata:
+    """RFC 8414 §2 (plus RFC 9207 §3 and the MCP client ID metadata document flag)."""
+
+    issuer: str
+    token_endpoint: str
+    authorization_endpoint: str | None = None
+    registration_endpoint: str | None = None
+    scopes_supported: frozenset[str] | None = None
+    code_challenge_methods_supported: tuple[str, ...] | None = None
+    token_endpoint_auth_methods_supported: tuple[str, ...] | None = None
+    authorization_response_iss_parameter_supported: bool = False
+    client_id_metadata_document_supported: bool = False
+
+    @classmethod
+    def from_response(
+        cls, response: HttpResponse, url: str, issuer: str
+    ) -> AuthorizationServerMetadata:
+        """Parse and validate against the ``issuer`` it was looked up for.
+
+        Raises ``MetadataError`` (issuer mismatch, missing or insecure endpoint) or
+        ``InvalidResponseError`` (not a JSON object).
+        """
+        what = "authorization server metadata"
+        document = json_object(response, what, url)
+        declared = _string(document, "issuer", what, url)
+        if declared != issuer:
+            # RFC 8414 §3.3: the issuer "MUST be identical to the issuer identifier value
+            # into which the well-known URI string was inserted"; otherwise MUST NOT use.
+            raise MetadataError(
+                f"The authorization server metadata at {url} declares issuer {declared!r}, "
+                f"but it was looked up for {issuer!r}; refusing it (RFC 8414 §3.3)",
+                url=url,
+                advice=(
+                    "Fix the resource's authorization_servers entry or the server's issuer "
+                    "setting: they must be identical."
+                ),
+            )
+        token_endpoint = _string(document, "token_endpoint", what, url)
+        if token_endpoint is None:
+            raise MetadataError(f"The authorization server metadata at {url} has no token_endpoint")
+        authorization_endpoint = _string(document, "authorization_endpoint", what, url)
+        registration_endpoint = _string(document, "registration_endpoint", what, url)
+        for name, endpoint in (
+            ("token_endpoint", token_endpoint),
+            ("authorization_endpoint", authorization_endpoint),
+            ("registration_endpoint", registration_endpoint),
+        ):
+            problem = check_url(endpoint, name) if endpoint is not None else None
+            if problem:
+                raise problem
+        return cls(
+            issuer=issuer,
+            scopes_supported=_scopes(_strings(document, "scopes_supported", what, url)),
+            code_challenge_methods_supported=_strings(
+                document, "code_challenge_methods_supported", what, url
+            ),
+            token_endpoint_auth_methods_supported=_strings(
+                document, "token_endpoint_auth_methods_supported", what, url
+            ),
+            authorization_response_iss_parameter_supported=(
+                document.get("authorization_response_iss_parameter_supported") is True
+            ),
+            client_id_metadata_document_supported=(
+                document.get("client_id_metadata_document_supported") is True
+            ),
+            token_endpoint=token_endpoint,
+            authorization_endpoint=authorization_endpoint,
+            registration_endpoint=registration_endpoint,
+        )
