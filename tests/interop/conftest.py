@@ -31,10 +31,17 @@ Fixture names (session-scoped unless noted):
     async tests wrap it with ``trio.to_thread.run_sync`` / ``asyncio.to_thread``.
 
 ``mcp_ts_server`` -> ``ResourceServer``
-    The MCP TypeScript SDK 1.x (``servers/mcp-typescript-server.mjs``).
+    The MCP TypeScript SDK 1.x (``servers/mcp-typescript-server.mjs``); ``url`` is its origin.
+    Each route is its own protected resource (audience = the route's URL, 401 otherwise):
+    ``/mcp`` (streamable HTTP, sessions; needs ``read``; ``tools/call`` of ``write_file``
+    needs ``read write``), ``GET /api/notes`` (``read``), ``POST /api/notes`` (``write``),
+    ``POST /readonly/notes`` (``write``, which the AS never grants there),
+    ``POST /api/forbidden`` (``forbidden``, which the AS refuses).
 
 ``mcp_python_server`` -> ``ResourceServer``
-    The MCP Python SDK 2.x (``servers/mcp_python_server.py``) in ``.venv-mcp``.
+    The MCP Python SDK 2.x (``servers/mcp_python_server.py``) in ``.venv-mcp``: ``/mcp``
+    needs ``write``; its 403 has no ``scope=``, only ``error_description="Required scope:
+    write"``; its metadata lists ``scopes_supported: ["write"]``.
 """
 
 from __future__ import annotations
@@ -48,6 +55,8 @@ from interop_peers import (
     AuthorizationServer,
     HeadlessBrowser,
     PeersUnavailable,
+    ResourceServer,
+    ensure_mcp_venv,
     ensure_node_modules,
     start_server,
 )
@@ -90,3 +99,34 @@ def headless_authorize(oidc_provider: AuthorizationServer) -> Iterator[HeadlessB
     browser = HeadlessBrowser(redirect_uri=oidc_provider.native_redirect_uri)
     with browser.session:
         yield browser
+
+
+@pytest.fixture(scope="session")
+def mcp_ts_server(
+    interop_node: Path, oidc_provider: AuthorizationServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ResourceServer]:
+    server = start_server(
+        "MCP TypeScript SDK server",
+        [str(interop_node), str(SERVERS / "mcp-typescript-server.mjs"), oidc_provider.issuer],
+        log_path=tmp_path_factory.mktemp("mcp-typescript") / "server.log",
+    )
+    try:
+        yield ResourceServer(name=server.name, url=server.info["url"])
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def mcp_python_server(
+    oidc_provider: AuthorizationServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ResourceServer]:
+    python = ensure_mcp_venv()
+    server = start_server(
+        "MCP Python SDK server",
+        [str(python), str(SERVERS / "mcp_python_server.py"), oidc_provider.issuer],
+        log_path=tmp_path_factory.mktemp("mcp-python") / "server.log",
+    )
+    try:
+        yield ResourceServer(name=server.name, url=server.info["url"])
+    finally:
+        server.stop()

@@ -207,6 +207,22 @@ class HeadlessBrowser:
         raise AssertionError(f"more than 10 redirects from {authorization_url}")
 
 
+@attrs.frozen(kw_only=True)
+class ResourceServer:
+    """A running MCP server: ``url`` is its origin (no path); ``mcp_url`` its MCP endpoint."""
+
+    name: str
+    url: str
+
+    @property
+    def mcp_url(self) -> str:
+        return f"{self.url}/mcp"
+
+    def resource_metadata_url(self, path: str) -> str:
+        """RFC 9728 §3.1: the metadata URL of the resource at ``path`` (path insertion)."""
+        return f"{self.url}/.well-known/oauth-protected-resource{path}"
+
+
 def main(argv: list[str]) -> int:
     if argv != ["install"]:
         print("usage: python tests/interop/interop_peers.py install", file=sys.stderr)

@@ -9,7 +9,7 @@ import urllib.parse
 
 import pytest
 import requests
-from interop_peers import AuthorizationServer, HeadlessBrowser
+from interop_peers import AuthorizationServer, HeadlessBrowser, ResourceServer
 
 pytestmark = pytest.mark.interop
 
@@ -138,3 +138,128 @@ def test_headless_authorization_refuses_forbidden(
     redirect = headless_authorize(f"{oidc_provider.authorization_endpoint}?{query}")
     params = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(redirect).query))
     assert params["error"] == "invalid_scope"
+
+
+MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "upscope-interop", "version": "0"},
+    },
+}
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _token(oidc_provider: AuthorizationServer, scope: str, resource: str) -> str:
+    response = _client_credentials(oidc_provider, scope, resource)
+    assert response.status_code == 200, response.text
+    token = response.json()["access_token"]
+    assert isinstance(token, str)
+    return token
+
+
+def test_typescript_sdk_challenges(
+    oidc_provider: AuthorizationServer, mcp_ts_server: ResourceServer
+) -> None:
+    notes = f"{mcp_ts_server.url}/api/notes"
+    metadata = mcp_ts_server.resource_metadata_url("/api/notes")
+    read = _token(oidc_provider, "read", notes)
+    response = requests.post(notes, json={"n": 1}, headers=_bearer(read), timeout=10)
+    assert response.status_code == 403
+    assert response.headers["www-authenticate"] == (
+        'Bearer error="insufficient_scope", error_description="Insufficient scope", '
+        f'scope="write", resource_metadata="{metadata}"'
+    )
+    assert requests.get(notes, headers=_bearer(read), timeout=10).status_code == 200
+
+    elsewhere = _token(oidc_provider, "read write", f"{mcp_ts_server.url}/elsewhere")
+    response = requests.post(notes, json={"n": 1}, headers=_bearer(elsewhere), timeout=10)
+    assert response.status_code == 401
+    assert 'error="invalid_token"' in response.headers["www-authenticate"]
+    assert "Token was not issued for this resource" in response.headers["www-authenticate"]
+
+    prm = requests.get(metadata, timeout=10).json()
+    assert prm["resource"] == notes
+    assert prm["authorization_servers"] == [oidc_provider.issuer]
+
+
+def test_typescript_sdk_per_tool_step_up_challenge(
+    oidc_provider: AuthorizationServer, mcp_ts_server: ResourceServer
+) -> None:
+    read = _token(oidc_provider, "read", mcp_ts_server.mcp_url)
+    response = requests.post(
+        mcp_ts_server.mcp_url, json=INITIALIZE, headers={**MCP_HEADERS, **_bearer(read)}, timeout=10
+    )
+    assert response.status_code == 200, response.text
+    session = {"Mcp-Session-Id": response.headers["mcp-session-id"]}
+    call = {
+        "jsonrpc": "2.0",
+        "id": 2,
+        "method": "tools/call",
+        "params": {"name": "write_file", "arguments": {"path": "a.txt", "content": "hi"}},
+    }
+    response = requests.post(
+        mcp_ts_server.mcp_url,
+        json=call,
+        headers={**MCP_HEADERS, **session, **_bearer(read)},
+        timeout=10,
+    )
+    assert response.status_code == 403
+    assert response.headers["www-authenticate"] == (
+        'Bearer error="insufficient_scope", error_description="Insufficient scope", '
+        f'scope="read write", resource_metadata="{mcp_ts_server.resource_metadata_url("/mcp")}"'
+    )
+    both = _token(oidc_provider, "read write", mcp_ts_server.mcp_url)
+    response = requests.post(
+        mcp_ts_server.mcp_url,
+        json=call,
+        headers={**MCP_HEADERS, **session, **_bearer(both)},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    assert "wrote 2 bytes to a.txt" in response.text
+
+
+def test_python_sdk_challenge_has_no_scope(
+    oidc_provider: AuthorizationServer, mcp_python_server: ResourceServer
+) -> None:
+    metadata = mcp_python_server.resource_metadata_url("/mcp")
+    read = _token(oidc_provider, "read", mcp_python_server.mcp_url)
+    response = requests.post(
+        mcp_python_server.mcp_url,
+        json=INITIALIZE,
+        headers={**MCP_HEADERS, **_bearer(read)},
+        timeout=10,
+    )
+    assert response.status_code == 403
+    assert response.headers["www-authenticate"] == (
+        'Bearer error="insufficient_scope", error_description="Required scope: write", '
+        f'resource_metadata="{metadata}"'
+    )
+    assert requests.get(metadata, timeout=10).json()["scopes_supported"] == ["write"]
+
+    elsewhere = _token(oidc_provider, "write", f"{mcp_python_server.url}/elsewhere")
+    response = requests.post(
+        mcp_python_server.mcp_url,
+        json=INITIALIZE,
+        headers={**MCP_HEADERS, **_bearer(elsewhere)},
+        timeout=10,
+    )
+    assert response.status_code == 401
+
+    write = _token(oidc_provider, "write", mcp_python_server.mcp_url)
+    response = requests.post(
+        mcp_python_server.mcp_url,
+        json=INITIALIZE,
+        headers={**MCP_HEADERS, **_bearer(write)},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    assert "upscope-interop-python" in response.text
