@@ -576,6 +576,14 @@ ERRORS: list[tuple[str, str, int, str, Expected]] = [
             ("basic", {"realm": "b"}, None),
         ],
     ),
+    # "!" is a tchar but not a token68 character: a name with no "=" before the end.
+    (
+        "name-then-end",
+        "Basic realm=x, Newauth a!b",
+        26,
+        "expected '=' after 'a!b', found the end",
+        [("basic", {"realm": "x"}, None)],
+    ),
     (
         "htab-after-scheme",
         'Bearer\trealm="x", Basic realm=b',
