@@ -449,6 +449,15 @@ class Exchange:
         if event.status_code not in CHALLENGE_STATUSES:
             return Deliver()
         values = _header_values(event.headers, "www-authenticate")
+        size = sum(len(value) for value in values)
+        if size > self.upscope.policy.max_challenge_size:
+            self._status = event.status_code
+            return self._give_up(
+                MalformedChallengeError,
+                f"The {event.status_code} response carries {size} bytes of "
+                f"WWW-Authenticate, more than Policy.max_challenge_size "
+                f"({self.upscope.policy.max_challenge_size}); it was not parsed",
+            )
         challenges = parse_www_authenticate(values)
         token = self.upscope.token
         sent_type = token.token_type if token is not None and self._sent_generation else None

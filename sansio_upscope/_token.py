@@ -84,12 +84,15 @@ class Policy:
       before any token request (rule 6). None = no ceiling.
     * ``max_token_requests``: token requests one exchange may make (rule 4).
     * ``max_retries``: times one exchange may send its request again.
+    * ``max_challenge_size``: the most bytes of ``WWW-Authenticate`` (all field lines
+      together) the machine will parse; a larger challenge gives up unparsed.
     """
 
     initial_scopes: frozenset[str] = attrs.field(factory=frozenset, converter=_required_scope_set)
     allowed_scopes: frozenset[str] | None = attrs.field(default=None, converter=_optional_scope_set)
     max_token_requests: int = attrs.field(default=2, validator=_positive)
     max_retries: int = attrs.field(default=4, validator=_positive)
+    max_challenge_size: int = attrs.field(default=64 * 1024, validator=_positive)
 
     def __attrs_post_init__(self) -> None:
         if self.allowed_scopes is not None and not self.initial_scopes <= self.allowed_scopes:

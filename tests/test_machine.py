@@ -583,6 +583,24 @@ SCRIPTS: dict[str, tuple[Policy, list[Step]]] = {
             ("a!", UNAUTHORIZED, give_up(BodyNotReplayableError)),
         ],
     ),
+    # A configurable limit on the challenge size, checked before parsing.
+    "oversized challenge is not parsed": (
+        Policy(max_challenge_size=100),
+        [
+            ("a", START, send()),
+            (
+                "a",
+                www('Bearer error="insufficient_scope", scope="' + "a " * 60 + '"'),
+                give_up(MalformedChallengeError),
+            ),
+            ("b", START, send()),
+            (
+                "b",
+                www('Bearer error="insufficient_scope", scope="write"'),
+                token(Reason.INSUFFICIENT_SCOPE, "write"),
+            ),
+        ],
+    ),
     # Rule 8: replayability is an input; a needed retry of a one-shot body gives up.
     "non-replayable body": (
         Policy(),
