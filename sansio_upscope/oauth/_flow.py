@@ -500,10 +500,11 @@ class TokenFlow:
         if methods is None or "S256" not in methods:
             # MCP: "If code_challenge_methods_supported is absent, the client MUST refuse
             # to proceed"; RFC 7636 §4.2: S256 is the method a capable client must use.
+            listed = "it is absent" if methods is None else "it lists " + " ".join(methods)
             raise MetadataError(
                 f"The authorization server {server.issuer} does not list S256 in "
-                f"code_challenge_methods_supported (it lists {methods}); refusing to start "
-                f"an authorization without PKCE S256",
+                f"code_challenge_methods_supported ({listed}); refusing to start an "
+                f"authorization without PKCE S256",
                 advice="Enable PKCE with S256 at the authorization server.",
             )
         if server.authorization_endpoint is None:
