@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -68,8 +68,8 @@ from ._errors import (
     TooManyRetriesError,
     TooManyTokenRequestsError,
 )
-from ._events import Header, ResponseReceived, TokenFailed, TokenIssued
-from ._headers import parse_www_authenticate
+from ._events import ResponseReceived, TokenFailed, TokenIssued
+from ._headers import parse_www_authenticate, www_authenticate_values
 from ._token import Policy, Token
 
 __all__ = [
@@ -203,16 +203,6 @@ def resource_of(url: str) -> str:
     """The RFC 8707 resource indicator for a request URL: no query, no fragment (§2)."""
     parts = urlsplit(url)
     return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path}"
-
-
-def _header_values(headers: Iterable[Header], name: str) -> list[str | bytes]:
-    wanted = name.encode("ascii")
-    found: list[str | bytes] = []
-    for key, value in headers:
-        raw = key if isinstance(key, bytes) else key.encode("latin-1")
-        if raw.lower() == wanted:
-            found.append(value)
-    return found
 
 
 def pick_challenge(challenges: list[Challenge], token_type: str | None) -> BearerChallenge | None:
@@ -448,7 +438,7 @@ class Exchange:
             self.upscope._note_success()
         if event.status_code not in CHALLENGE_STATUSES:
             return Deliver()
-        values = _header_values(event.headers, "www-authenticate")
+        values = www_authenticate_values(event.headers)
         size = sum(len(value) for value in values)
         if size > self.upscope.policy.max_challenge_size:
             self._status = event.status_code
