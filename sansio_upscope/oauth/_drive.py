@@ -11,7 +11,6 @@ from .._token import Token
 from ._flow import AuthorizationCode, ClientCredentials, TokenFlow
 from ._messages import (
     AuthorizationRedirect,
-    Failed,
     Finished,
     HttpRequest,
     HttpResponse,
@@ -70,8 +69,8 @@ def _run_sync(
                 step = flow.receive(AuthorizationRedirect(url=authorize(url)), now=_read(now))
             case Finished(token=token):
                 return token
-            case Failed(error=error):
-                raise error
+            case _:
+                raise step.error
 
 
 async def drive_async(
@@ -108,5 +107,5 @@ async def drive_async(
                 step = flow.receive(AuthorizationRedirect(url=redirect), now=_read(now))
             case Finished(token=token):
                 return token
-            case Failed(error=error):
-                raise error
+            case _:
+                raise step.error
