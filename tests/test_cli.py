@@ -5,14 +5,20 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
+import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from upscope_cli import EXIT_OK, EXIT_USAGE
+from upscope_cli import EXIT_NETWORK, EXIT_OK, EXIT_REFUSED, EXIT_USAGE
 from upscope_cli.__main__ import main
+from upscope_cli._demo import ADAPTERS
+from upscope_demo import AuthorizationServer, ResourceServer
 
 STEP_UP = 'Bearer error="insufficient_scope", scope="files:read files:write"'
 
@@ -167,3 +173,241 @@ def test_parse_runs_as_a_program() -> None:
     result = cli("parse", "--strict", 'Bearer error="unterminated')
     assert result.returncode == EXIT_USAGE
     assert "Grammar error at offset" in result.stdout
+
+
+# -- upscope demo -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def known_tokens(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Make the demo authorization server issue tokens we can look for in the output."""
+    counter = iter(range(1_000_000))
+    marker = "tokVALUE"
+    monkeypatch.setattr(
+        "upscope_demo._authorization_server.secrets.token_urlsafe",
+        lambda n: f"{marker}{next(counter)}x",
+    )
+    return marker
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_demo_traces_the_step_up_and_the_loop_guard(adapter: str, known_tokens: str) -> None:
+    code, out, err = run(["demo", "--adapter", adapter])
+    assert code == EXIT_OK, out + err
+    assert f"upscope demo on {adapter}" in out
+    upload = out[out.index("2. Upload") : out.index("3. Share")]
+    # the 403, the challenge as parsed, the union asked for, the retry, the 200
+    assert "<- 403" in upload
+    assert "parsed: bearer  error=insufficient_scope  scope=files:write" in upload
+    assert "=> RequestToken: scopes files:read files:write; reason insufficient_scope" in upload
+    assert 'authorization server saw: client_credentials grant, scope "files:read files:write"' in (
+        upload
+    )
+    assert "=> Retry: POST" in upload
+    assert upload.index("=> Retry") < upload.index("<- 200") < upload.index("=> Deliver")
+    share = out[out.index("3. Share") : out.index("4. Read")]
+    assert share.count("<- 403") == 2
+    assert "=> GiveUp: StepUpLoopError" in share
+    assert "result: StepUpLoopError (as expected)" in share
+    assert "=> GiveUp: ScopeNotGrantedError" in out
+    assert "4 of 4 steps as expected; 4 token requests in all." in out
+    # never a token, never the client secret
+    assert known_tokens not in out + err
+    assert "demo-secret" not in out + err
+    assert "Authorization: Bearer <redacted>" in out
+
+
+def test_demo_runs_as_a_program_and_verbose_logs_are_redacted() -> None:
+    result = cli("demo", "-v")
+    assert result.returncode == EXIT_OK, result.stdout + result.stderr
+    assert "4 of 4 steps as expected" in result.stdout
+    assert "[sansio_upscope.machine]" in result.stderr
+    assert "demo-secret" not in result.stdout + result.stderr
+    assert not re.search(r"Bearer (?!<redacted>)[A-Za-z0-9_\-]{16,}", result.stdout + result.stderr)
+
+
+def test_demo_rejects_an_unknown_adapter(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--adapter", "twisted"]) == EXIT_USAGE
+    assert "invalid choice: 'twisted'" in capsys.readouterr().err
+
+
+# -- upscope request ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def servers() -> Iterator[tuple[AuthorizationServer, ResourceServer]]:
+    with AuthorizationServer() as auth, ResourceServer(auth) as resource:
+        yield auth, resource
+
+
+@pytest.fixture
+def secret_env(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("UPSCOPE_TEST_SECRET", "demo-secret")
+    return "UPSCOPE_TEST_SECRET"
+
+
+def request_args(auth: AuthorizationServer, url: str, *extra: str) -> list[str]:
+    return [
+        "request",
+        url,
+        "--client-id",
+        auth.client_id,
+        "--client-secret-env",
+        "UPSCOPE_TEST_SECRET",
+        *extra,
+    ]
+
+
+def test_request_steps_up_and_prints_the_body(
+    servers: tuple[AuthorizationServer, ResourceServer], secret_env: str
+) -> None:
+    auth, resource = servers
+    url = resource.url + "/files/upload"
+    code, out, err = run(
+        request_args(auth, url, "-d", "report body", "-v", "--scope", "files:read")
+    )
+    assert code == EXIT_OK, err
+    assert out == "report body"
+    # the token request asked for the initial scope plus the challenged one, for this resource
+    [record] = auth.token_requests
+    assert record.scopes == {"files:read", "files:write"}
+    assert record.resource == url
+    assert record.grant_type == "client_credentials"
+    # the request went out twice, the second time with the token and the same body
+    first, second = resource.requests_to("/files/upload")
+    assert first.authorization is None and first.body == second.body == b"report body"
+    assert second.authorization is not None
+    token = second.authorization.split(" ", 1)[1]
+    assert "=> Retry: POST" in err and "HTTP 200" in err
+    assert token not in out + err
+    assert "demo-secret" not in out + err
+
+
+def test_request_method_and_headers_reach_the_server(
+    servers: tuple[AuthorizationServer, ResourceServer], secret_env: str, tmp_path: Path
+) -> None:
+    auth, resource = servers
+    body = tmp_path / "body.bin"
+    body.write_bytes(b"\x00\x01binary")
+    url = resource.url + "/files/upload"
+    code, _, err = run(request_args(auth, url, "-X", "put", "-d", f"@{body}", "-H", "X-Test: 1"))
+    assert code == EXIT_OK, err
+    seen = resource.requests_to("/files/upload")
+    assert [s.method for s in seen] == ["PUT", "PUT"]
+    assert seen[-1].body == b"\x00\x01binary"
+
+
+def test_request_exit_1_when_the_machine_gives_up(
+    servers: tuple[AuthorizationServer, ResourceServer], secret_env: str
+) -> None:
+    auth, resource = servers
+    code, out, err = run(request_args(auth, resource.url + "/stubborn"))
+    assert code == EXIT_REFUSED
+    assert out == ""
+    assert "upscope request: gave up: StepUpLoopError" in err
+
+
+def test_request_exit_1_when_the_server_refuses(
+    servers: tuple[AuthorizationServer, ResourceServer], secret_env: str
+) -> None:
+    auth, resource = servers
+    code, out, err = run(request_args(auth, resource.url + "/missing"))
+    assert code == EXIT_REFUSED
+    assert '"not_found"' in out
+    assert "the server answered 404" in err
+
+
+def test_request_exit_1_when_the_token_request_is_refused(
+    servers: tuple[AuthorizationServer, ResourceServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    auth, resource = servers
+    monkeypatch.setenv("UPSCOPE_TEST_SECRET", "wrong-secret")
+    code, _, err = run(request_args(auth, resource.url + "/files"))
+    assert code == EXIT_REFUSED
+    assert "gave up: TokenRequestFailedError" in err
+    assert "invalid_client" in err
+    assert "wrong-secret" not in err
+
+
+def test_request_exit_3_when_the_host_is_unreachable(secret_env: str) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code, _, err = run(
+        [
+            "request",
+            f"http://127.0.0.1:{port}/x",
+            "--client-id",
+            "c",
+            "--client-secret-env",
+            secret_env,
+        ]
+    )
+    assert code == EXIT_NETWORK
+    assert f"cannot reach http://127.0.0.1:{port}/x" in err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["ftp://files.example/x"], "bad URL 'ftp://files.example/x'"),
+        (["http://"], "bad URL 'http://'"),
+        (["http://host:port/"], "bad URL 'http://host:port/'"),
+        (["http://h/", "-H", "no colon"], "bad header 'no colon'"),
+        (["http://h/", "-H", "Authorization: Bearer x"], "-H 'Authorization: ...' is not allowed"),
+        (["http://h/", "-d", "@/no/such/file"], "-d @/no/such/file: cannot read the file"),
+        (["http://h/", "--client-secret-env", "UPSCOPE_UNSET_VAR"], "UPSCOPE_UNSET_VAR is not set"),
+    ],
+)
+def test_request_bad_input_exits_2(
+    extra: list[str], message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("UPSCOPE_UNSET_VAR", raising=False)
+    code, out, err = run(["request", "--client-id", "c", *extra])
+    assert code == EXIT_USAGE
+    assert out == ""
+    assert message in err
+
+
+def test_request_needs_a_client_id(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["request", "http://h/"]) == EXIT_USAGE
+    assert "--client-id" in capsys.readouterr().err
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_request_prompts_for_the_secret_on_a_terminal(
+    servers: tuple[AuthorizationServer, ResourceServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    auth, resource = servers
+    prompts: list[str] = []
+
+    def fake_getpass(prompt: str) -> str:
+        prompts.append(prompt)
+        return auth.client_secret
+
+    monkeypatch.setattr("getpass.getpass", fake_getpass)
+    out, err = io.StringIO(), io.StringIO()
+    url = resource.url + "/files"
+    code = main(
+        ["request", url, "--client-id", auth.client_id], stdin=_Terminal(), stdout=out, stderr=err
+    )
+    assert code == EXIT_OK, err.getvalue()
+    assert prompts == [f"Client secret for {auth.client_id} (empty for none): "]
+    assert json.loads(out.getvalue()) == {"ok": True, "path": "/files"}
+
+
+def test_request_runs_as_a_program(
+    servers: tuple[AuthorizationServer, ResourceServer],
+) -> None:
+    auth, resource = servers
+    result = cli(
+        *request_args(auth, resource.url + "/files", "-v"),
+        env={"UPSCOPE_TEST_SECRET": auth.client_secret},
+    )
+    assert result.returncode == EXIT_OK, result.stderr
+    assert json.loads(result.stdout) == {"ok": True, "path": "/files"}
+    assert "demo-secret" not in result.stdout + result.stderr

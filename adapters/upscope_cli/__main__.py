@@ -10,8 +10,10 @@ from typing import TextIO
 
 from sansio_upscope._log import ROOT_LOGGER, RedactingFilter
 
+from ._demo import ADAPTERS, run_demo
 from ._exit import EXIT_USAGE, UsageError
 from ._parse import run_parse
+from ._request import run_request
 
 __all__ = ["build_parser", "main"]
 
@@ -57,6 +59,49 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SCOPES",
         help="space-separated scopes the token sent in the simulation holds (default none)",
     )
+
+    d = commands.add_parser(
+        "demo",
+        parents=[verbose],
+        help="watch a step-up from end to end on 127.0.0.1",
+        description=(
+            "Start an OAuth authorization server and a protected API on 127.0.0.1, run a "
+            "client that meets 401 and 403 insufficient_scope challenges, and print what "
+            "happens: requests, challenges, the machine's actions, token requests."
+        ),
+    )
+    d.add_argument("--adapter", choices=ADAPTERS, default="asyncio", help="default asyncio")
+
+    r = commands.add_parser(
+        "request",
+        parents=[verbose],
+        help="a curl-like call that steps up as the server asks",
+        description=(
+            "Call URL; answer 401/403 challenges with OAuth client credentials, or with "
+            "--authorize the authorization code flow in the browser. The body goes to "
+            "stdout. The client secret comes from --client-secret-env or a prompt."
+        ),
+    )
+    r.add_argument("url", metavar="URL")
+    r.add_argument("-X", "--request", dest="method", metavar="METHOD", help="default GET")
+    r.add_argument("-d", "--data", metavar="DATA", help="request body; @FILE reads a file")
+    r.add_argument(
+        "-H", "--header", action="append", default=[], metavar="'Name: value'", help="repeatable"
+    )
+    r.add_argument("--client-id", required=True, metavar="ID")
+    r.add_argument(
+        "--client-secret-env",
+        metavar="VAR",
+        help="read the client secret from this environment variable (else a prompt)",
+    )
+    r.add_argument(
+        "--scope", action="append", default=[], metavar="S", help="ask for S in every token"
+    )
+    r.add_argument(
+        "--authorize",
+        action="store_true",
+        help="authorization code flow with PKCE in the browser, loopback redirect",
+    )
     return parser
 
 
@@ -97,6 +142,23 @@ def main(
                 strict=args.strict,
                 url=args.url,
                 granted=args.granted,
+            )
+        if args.command == "demo":
+            return run_demo(args.adapter, stdout=stdout)
+        if args.command == "request":
+            return run_request(
+                url=args.url,
+                method=args.method,
+                data=args.data,
+                headers=args.header,
+                client_id=args.client_id,
+                client_secret_env=args.client_secret_env,
+                scopes=args.scope,
+                authorize=args.authorize,
+                verbose=args.verbose,
+                stdin=stdin,
+                stdout=stdout,
+                stderr=stderr,
             )
         raise AssertionError(f"unknown command {args.command!r}")  # argparse prevents it
     except UsageError as e:
