@@ -101,7 +101,6 @@ def test_golden_authorization_code_flow() -> None:
         "code": "CODE-secret",
         "redirect_uri": REDIRECT,
         "resource": RS,
-        "scope": "read write",
         "client_id": "app",
     }
     token = finished(flow.receive(json_response(token_json(refresh_token="RT"))))
@@ -351,3 +350,10 @@ def test_public_client_code_exchange_after_full_flow_finishes() -> None:
 def test_no_scope_at_all_omits_the_parameter() -> None:
     _, step = to_browser(AuthorizationCode("app", REDIRECT), scopes=())
     assert "scope" not in query(step.url) and "acr_values" not in query(step.url)
+
+
+def test_offline_access_asks_for_consent() -> None:
+    _, step = to_browser(AuthorizationCode("app", REDIRECT), scopes=("read", "offline_access"))
+    assert query(step.url)["prompt"] == "consent"  # OpenID Connect Core §11
+    _, step = to_browser(AuthorizationCode("app", REDIRECT), scopes=("read",))
+    assert "prompt" not in query(step.url)

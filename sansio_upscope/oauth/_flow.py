@@ -442,7 +442,8 @@ class TokenFlow:
             raise problem
         # RFC 8707 §2.2: the resource, in every token request, whatever the grant.
         form = [("grant_type", grant_type), *form, ("resource", self._resource)]
-        if scopes:
+        # RFC 6749 §4.1.3: the code exchange has no scope; the authorization request set it.
+        if scopes and grant_type != "authorization_code":
             form.append(("scope", format_scope(scopes)))
         method = choose_auth_method(self._source.auth_method, self._client, self._server)
         _log("token request grant_type=%s auth=%s to %s", grant_type, method, endpoint)
@@ -525,6 +526,9 @@ class TokenFlow:
         scopes = self._scopes()
         if scopes:
             params.append(("scope", format_scope(scopes)))
+        if "offline_access" in scopes:
+            # OpenID Connect Core §11: offline_access is ignored unless prompt has consent.
+            params.append(("prompt", "consent"))
         # RFC 9470 §4: the challenge's acr_values and max_age go to the new authorization.
         if request.acr_values:
             params.append(("acr_values", " ".join(request.acr_values)))
