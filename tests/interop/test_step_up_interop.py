@@ -472,14 +472,23 @@ def test_python_sdk_with_initial_scopes(
     assert tokens.asked == [frozenset({"write"})]
 
 
+@pytest.mark.parametrize("initial_scopes", [frozenset(), frozenset({"read"})])
 @pytest.mark.parametrize("adapter", ADAPTERS)
 def test_python_sdk_with_metadata_discovery(
-    adapter: str, oidc_provider: AuthorizationServer, mcp_python_server: ResourceServer
+    adapter: str,
+    initial_scopes: frozenset[str],
+    oidc_provider: AuthorizationServer,
+    mcp_python_server: ResourceServer,
 ) -> None:
-    # With no configured scopes the OAuth source asks for the metadata's
-    # scopes_supported (MCP scope selection), which names `write`.
+    # When a challenge names no scope, the OAuth source adds the metadata's
+    # scopes_supported (MCP scope selection), which names `write`: one token serves.
     start = oidc_provider.token_requests()
     done: list[str] = []
-    run(adapter, python_sdk_tool(mcp_python_server, done), tokens=service_client(oidc_provider))
+    run(
+        adapter,
+        python_sdk_tool(mcp_python_server, done),
+        tokens=service_client(oidc_provider),
+        policy=Policy(initial_scopes=initial_scopes),
+    )
     assert done, "the scenario did not finish"
     assert oidc_provider.token_requests() - start == 1
