@@ -29,6 +29,8 @@ __all__ = [
     "QUOTE_OR_COMMA",
     "SCOPE_TOKEN",
     "SEPARATORS",
+    "SIMPLE_PARAM",
+    "SINGLE_CHALLENGE",
     "SP",
     "TOKEN",
     "TOKEN68",
@@ -97,6 +99,19 @@ challenge_start = rf",{OWS_RE}({token})"
 # ``format_challenge`` can write back as qdtext or quoted-pair.
 quotable = r"[\t \x21-\x7e\x80-\xff]*"
 
+# The common shape, tried as one match before the scanner runs: a single challenge whose
+# auth-params have token values or quoted-string values without quoted-pairs (qdtext
+# already excludes the backslash). Only an optimisation: anything else, and any repeated
+# parameter name, goes through the scanner, which gives the same result for this shape.
+# Each repeated piece starts with a character the one before it cannot end with, so a
+# failing match costs time linear in the input.
+simple_param = rf'({token}){OWS_RE}={OWS_RE}(?:({token})|"({qdtext}*)")'
+_simple_param = rf'{token}{OWS_RE}={OWS_RE}(?:{token}|"{qdtext}*")'
+single_challenge = (
+    rf"{OWS_RE}({token})"
+    rf"(?: +({_simple_param}(?:{OWS_RE},{OWS_RE}{_simple_param})*))?{OWS_RE}"
+)
+
 # RFC 6749 §3.3
 #   scope-token    = 1*( %x21 / %x23-5B / %x5D-7E )
 # RFC 9449 §8.1
@@ -122,4 +137,6 @@ SEPARATORS = re.compile(separators)
 CHALLENGE_START = re.compile(challenge_start)
 SCOPE_TOKEN = re.compile(scope_token)
 CR_LF_NUL = re.compile(cr_lf_nul)
+SIMPLE_PARAM = re.compile(simple_param)
+SINGLE_CHALLENGE = re.compile(single_challenge)
 QUOTABLE = re.compile(quotable)

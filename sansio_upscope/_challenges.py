@@ -44,7 +44,7 @@ def _freeze(params: Mapping[str, str]) -> Mapping[str, str]:
     return MappingProxyType(frozen)
 
 
-@attrs.frozen
+@attrs.frozen(eq=False)
 class Challenge:
     """One challenge from a ``WWW-Authenticate`` field (RFC 9110 §11.3).
 
@@ -57,17 +57,37 @@ class Challenge:
 
     scheme: str = attrs.field(converter=_lower)
     params: Mapping[str, str] = attrs.field(
-        factory=dict, converter=_freeze, eq=False, repr=lambda params: repr(dict(params))
+        factory=dict, converter=_freeze, repr=lambda params: repr(dict(params))
     )
     token68: str | None = None
-    _params_items: frozenset[tuple[str, str]] = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if self.params and self.token68 is not None:
             raise ValueError(
                 "a challenge carries a token68 or auth-params, never both (RFC 9110 §11.3)"
             )
-        object.__setattr__(self, "_params_items", frozenset(self.params.items()))
+
+    @classmethod
+    def _from_parser(cls, scheme: str, params: dict[str, str], token68: str | None) -> Challenge:
+        # The parser has already lower-cased the names, refused duplicates and kept
+        # token68 and params apart: skip the converters on the hot path.
+        self = object.__new__(cls)
+        object.__setattr__(self, "scheme", scheme)
+        object.__setattr__(self, "params", MappingProxyType(params))
+        object.__setattr__(self, "token68", token68)
+        return self
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Challenge):
+            return NotImplemented
+        return (
+            self.scheme == other.scheme
+            and self.token68 == other.token68
+            and self.params == other.params
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.scheme, self.token68, frozenset(self.params.items())))
 
     def __str__(self) -> str:
         return format_challenge(self)

@@ -35,6 +35,9 @@ _SEPARATORS_match = _abnf.SEPARATORS.match
 _CHALLENGE_START_match = _abnf.CHALLENGE_START.match
 _QUOTE_OR_COMMA_search = _abnf.QUOTE_OR_COMMA.search
 _unescape = _abnf.QUOTED_PAIR.sub
+_SINGLE_CHALLENGE_fullmatch = _abnf.SINGLE_CHALLENGE.fullmatch
+_SIMPLE_PARAM_finditer = _abnf.SIMPLE_PARAM.finditer
+_new_challenge = Challenge._from_parser
 
 # RFC 9110 §5.5: CR, LF and NUL become SP in lenient mode; strict mode rejects them.
 _CR_LF_NUL_TO_SP = {0x0D: 0x20, 0x0A: 0x20, 0x00: 0x20}
@@ -197,7 +200,7 @@ def _challenge(text: str, pos: int, n: int) -> tuple[Challenge, int]:
     while True:
         comma = _skip(_OWS_match, text, pos)
         if comma == n:
-            return Challenge(scheme, params, token68), comma
+            return _new_challenge(scheme, params, token68), comma
         if text[comma] != ",":
             if pos == after_scheme:
                 if text[comma] == "=":
@@ -211,7 +214,7 @@ def _challenge(text: str, pos: int, n: int) -> tuple[Challenge, int]:
             raise _Broken(_unexpected(text, comma, "',' or the end of the challenge"), comma)
         element = _skip(_SEPARATORS_match, text, comma)
         if _PARAM_NAME_match(text, element) is None:
-            return Challenge(scheme, params, token68), comma
+            return _new_challenge(scheme, params, token68), comma
         if token68 is not None:
             raise _Broken(
                 f"an auth-param follows the token68 of {scheme!r}: a challenge carries a "
@@ -219,6 +222,23 @@ def _challenge(text: str, pos: int, n: int) -> tuple[Challenge, int]:
                 element,
             )
         pos = _auth_param(text, element, n, params)
+
+
+def _single_challenge(text: str) -> Challenge | None:
+    """The fast path: the one challenge of a value of the common shape, else None."""
+    shape = _SINGLE_CHALLENGE_fullmatch(text)
+    if shape is None:
+        return None
+    params: dict[str, str] = {}
+    if shape[2] is not None:
+        count = 0
+        for m in _SIMPLE_PARAM_finditer(text, shape.start(2), shape.end(2)):
+            value = m[2]
+            params[m[1].lower()] = m[3] if value is None else value
+            count += 1
+        if count != len(params):
+            return None  # a repeated name: the scanner says where
+    return _new_challenge(shape[1].lower(), params, None)
 
 
 def _recover(text: str, pos: int, plain_until: int) -> int:
@@ -291,6 +311,15 @@ def parse_www_authenticate(
             )
     elif _abnf.CR_LF_NUL.search(text) is not None:
         text = text.translate(_CR_LF_NUL_TO_SP)
+    simple = _single_challenge(text)
+    if simple is not None:
+        return [simple]
+    return _scan(text, strict)
+
+
+def _scan(text: str, strict: bool) -> list[Challenge]:
+    """The challenges of a field value free of CR, LF and NUL; raises HeaderParseError
+    in strict mode, never in lenient mode."""
     n = len(text)
     challenges: list[Challenge] = []
     pos = _skip(_SEPARATORS_match, text, 0)

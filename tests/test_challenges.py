@@ -39,6 +39,7 @@ def test_equality_ignores_param_order_and_challenges_hash() -> None:
     assert hash(a) == hash(b)
     assert a != Challenge("bearer", {"a": "1", "b": "3"})
     assert Challenge("basic", {}, "abc") != Challenge("basic", {}, "abd")
+    assert Challenge("basic") != "basic"
 
 
 def test_repr_shows_a_plain_dict() -> None:

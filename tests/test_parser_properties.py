@@ -17,6 +17,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from sansio_upscope import Challenge, HeaderParseError, parse_www_authenticate
+from sansio_upscope._headers import _scan, _single_challenge
 
 TCHARS = string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~"
 TOKEN68_CHARS = string.ascii_letters + string.digits + "-._~+/"
@@ -105,3 +106,40 @@ def test_lenient_skips_broken_challenges_and_keeps_the_rest(
             pass
         else:
             raise AssertionError("strict mode accepted a broken challenge")
+
+
+simple_values = st.one_of(
+    tokens, st.text(alphabet=st.sampled_from('ab ,=\t"\xe9'), max_size=6).map(lambda v: f'"{v}"')
+)
+simple_params = st.builds(
+    lambda name, ows1, ows2, value: f"{name}{ows1}={ows2}{value}",
+    st.sampled_from(["a", "B", "scope", "Scope", "x-y"]),
+    st.sampled_from(["", " ", "\t "]),
+    st.sampled_from(["", " ", "\t"]),
+    simple_values,
+)
+
+
+@given(
+    st.one_of(
+        st.builds(
+            lambda lead, scheme, params, sep, tail: (
+                lead + scheme + (" " + sep.join(params) if params else "") + tail
+            ),
+            st.sampled_from(["", " ", "\t"]),
+            st.sampled_from(["Bearer", "dpop", "x"]),
+            st.lists(simple_params, max_size=4),
+            st.sampled_from([", ", ",", " , ", "\t,\t"]),
+            st.sampled_from(["", " ", "\t", ",", ", x"]),
+        ),
+        GRAMMAR_TEXT,
+    )
+)
+@example("Bearer a=b, A=c")
+def test_fast_path_agrees_with_the_scanner(value: str) -> None:
+    """The one-match fast path is only an optimisation: where it answers, the scanner
+    gives the same challenge; where the scanner fails, the fast path does not answer."""
+    value = value.replace("\r", " ").replace("\n", " ").replace("\x00", " ")
+    fast = _single_challenge(value)
+    if fast is not None:
+        assert _scan(value, True) == [fast]
