@@ -141,7 +141,7 @@ class Http11:
             # h11.InformationalResponse (1xx, RFC 9110 §15.2): not final, skip it.
 
     def _broken_because(self, exc: h11.RemoteProtocolError) -> str:
-        if self._h11.their_state is h11.SEND_RESPONSE and not self.response_started:
+        if not self.response_started:
             return "the server closed the connection before sending a response"
         if "peer closed" in str(exc):
             return "the server closed the connection before the response was complete"
