@@ -9,6 +9,7 @@ discovered from the challenges (RFC 9728, RFC 8414), tokens come over HTTP.
 from __future__ import annotations
 
 import asyncio
+import importlib
 from collections.abc import Awaitable, Callable
 from typing import Any, TextIO
 
@@ -18,7 +19,7 @@ from sansio_upscope import StepUpError, format_scope
 from sansio_upscope.oauth import ClientCredentials
 from upscope_demo import AuthorizationServer, ResourceServer, Route
 
-from ._exit import EXIT_OK, EXIT_REFUSED
+from ._exit import EXIT_OK, EXIT_REFUSED, UsageError
 from ._trace import Trace, traced
 
 __all__ = ["ADAPTERS", "ROUTES", "STEPS", "run_demo"]
@@ -101,14 +102,23 @@ async def _run_async(
                 report(step, response.status_code)
 
 
+def _load(module: str, name: str) -> Any:
+    """``module.name``; the trio and requests adapters need the extras of those names.
+    Raises ``UsageError`` when it cannot be loaded."""
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as e:
+        extra = module.removeprefix("upscope_")
+        raise UsageError(
+            f"the {extra} adapter cannot be loaded ({e}); install it with "
+            f"pip install 'sansio-upscope[{extra}]'"
+        ) from None
+
+
 def _run_requests(source: ClientCredentials, trace: Trace, base: str, report: Any) -> None:
-    import requests
-
-    from upscope_requests import UpscopeAuth
-
-    auth = UpscopeAuth(source)
+    auth = _load("upscope_requests", "UpscopeAuth")(source)
     auth.upscopes = traced(auth.upscopes, trace)
-    with requests.Session() as session:
+    with _load("requests", "Session")() as session:
         session.auth = auth
         for step in STEPS:
             report(step, None)
@@ -130,6 +140,11 @@ def run_demo(adapter: str, *, stdout: TextIO) -> int:
         verdict = "as expected" if outcome == step.expect else f"EXPECTED {step.expect}"
         out.write(f"   result: {outcome} ({verdict})\n")
 
+    if adapter == "requests":
+        _load("upscope_requests", "UpscopeAuth")
+    else:
+        client_type = _load(f"upscope_{adapter}", "Client")
+        runner = _async_runner(adapter)
     with AuthorizationServer() as auth, ResourceServer(auth, ROUTES) as resource:
         auth.grant_only = GRANTABLE
         seen = 0
@@ -157,8 +172,7 @@ def run_demo(adapter: str, *, stdout: TextIO) -> int:
         if adapter == "requests":
             _run_requests(source, trace, resource.url, report)
         else:
-            runner = _async_runner(adapter)
-            runner(_run_async(_client_type(adapter), source, trace, resource.url, report))
+            runner(_run_async(client_type, source, trace, resource.url, report))
         failed = [(step, got) for step, got in outcomes if got != step.expect]
         total = auth.token_request_count
     out.write(
@@ -168,25 +182,15 @@ def run_demo(adapter: str, *, stdout: TextIO) -> int:
     return EXIT_OK if not failed and len(outcomes) == len(STEPS) else EXIT_REFUSED
 
 
-def _client_type(adapter: str) -> Any:
-    if adapter == "trio":
-        import upscope_trio
-
-        return upscope_trio.Client
-    import upscope_asyncio
-
-    return upscope_asyncio.Client
-
-
 def _async_runner(adapter: str) -> Callable[[Awaitable[None]], None]:
     if adapter == "trio":
-        import trio
+        trio_run = _load("trio", "run")
 
         def run_trio(coroutine: Awaitable[None]) -> None:
             async def main() -> None:
                 await coroutine
 
-            trio.run(main)
+            trio_run(main)
 
         return run_trio
 
