@@ -10,7 +10,6 @@ import urllib.request
 from collections.abc import Callable, Iterator
 
 import pytest
-from upscope_loopback import LoopbackReceiver
 
 from sansio_upscope.oauth import (
     AuthorizationCode,
@@ -34,6 +33,7 @@ from tests.test_oauth_support import (
     request_token,
     token_json,
 )
+from upscope_loopback import LoopbackReceiver
 
 
 def scripted(
