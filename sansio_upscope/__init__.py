@@ -35,6 +35,7 @@ from ._errors import (
 )
 from ._events import Event, ResponseReceived, TokenFailed, TokenIssued
 from ._headers import dpop_challenge, parse_www_authenticate, www_authenticate_values
+from ._log import RedactingFilter, redact, redact_headers
 from ._scopes import format_scope, invalid_scope_tokens, parse_scope
 from ._state import Exchange, State, Upscope, Upscopes
 from ._token import Policy, Token
@@ -54,6 +55,7 @@ __all__ = [
     "MalformedChallengeError",
     "Policy",
     "Reason",
+    "RedactingFilter",
     "RequestToken",
     "ResponseReceived",
     "Retry",
@@ -79,6 +81,8 @@ __all__ = [
     "invalid_scope_tokens",
     "parse_scope",
     "parse_www_authenticate",
+    "redact",
+    "redact_headers",
     "www_authenticate_values",
 ]
 
