@@ -108,11 +108,15 @@ def parse_token_response(
     if response.status_code != 200:
         try:
             document = json_object(response, what, url)
-        except InvalidResponseError as exc:
-            if response.status_code >= 500:
-                exc.advice = "The authorization server failed (5xx); try again later."
-                exc.args = (exc._message(),)
-            raise
+        except InvalidResponseError as unreadable:
+            if response.status_code < 500:
+                raise
+            raise InvalidResponseError(
+                unreadable.what,
+                status_code=response.status_code,
+                url=url,
+                advice="The authorization server failed (5xx); try again later.",
+            ) from None
         error = document.get("error")
         if not isinstance(error, str):
             raise InvalidResponseError(
