@@ -99,14 +99,14 @@ challenge_start = rf",{OWS_RE}({token})"
 # ``format_challenge`` can write back as qdtext or quoted-pair.
 quotable = r"[\t \x21-\x7e\x80-\xff]*"
 
-# The common shape, tried as one match before the scanner runs: a single challenge whose
-# auth-params have token values or quoted-string values without quoted-pairs (qdtext
-# already excludes the backslash). Only an optimisation: anything else, and any repeated
-# parameter name, goes through the scanner, which gives the same result for this shape.
+# The common shape, tried as one match before the scanner runs: a single challenge with
+# auth-params (no token68, no second challenge, no empty list elements). Only an
+# optimisation: anything else, and any repeated parameter name, goes through the
+# scanner, which gives the same result for this shape.
 # Each repeated piece starts with a character the one before it cannot end with, so a
 # failing match costs time linear in the input.
-simple_param = rf'({token}){OWS_RE}={OWS_RE}(?:({token})|"({qdtext}*)")'
-_simple_param = rf'{token}{OWS_RE}={OWS_RE}(?:{token}|"{qdtext}*")'
+simple_param = rf'({token}){OWS_RE}={OWS_RE}(?:({token})|{quoted_string_body}")'
+_simple_param = rf'{token}{OWS_RE}={OWS_RE}(?:{token}|"{qdtext}*(?:{quoted_pair}{qdtext}*)*")'
 single_challenge = (
     rf"{OWS_RE}({token})"
     rf"(?: +({_simple_param}(?:{OWS_RE},{OWS_RE}{_simple_param})*))?{OWS_RE}"

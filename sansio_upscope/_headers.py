@@ -234,7 +234,11 @@ def _single_challenge(text: str) -> Challenge | None:
         count = 0
         for m in _SIMPLE_PARAM_finditer(text, shape.start(2), shape.end(2)):
             value = m[2]
-            params[m[1].lower()] = m[3] if value is None else value
+            if value is None:
+                value = m[3]
+                if "\\" in value:
+                    value = _unescape(r"\1", value)
+            params[m[1].lower()] = value
             count += 1
         if count != len(params):
             return None  # a repeated name: the scanner says where
