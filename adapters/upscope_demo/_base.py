@@ -17,6 +17,9 @@ App = TypeVar("App", bound="LoopbackServer")
 
 class _HTTPServer(ThreadingHTTPServer, Generic[App]):
     daemon_threads = True
+    # socketserver's default listen backlog of 5 drops SYNs when many clients connect
+    # at once; each drop costs a 1 s retransmit.
+    request_queue_size = 128
     app: App
 
 

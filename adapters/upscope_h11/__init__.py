@@ -8,17 +8,20 @@ place that runs a token source (``obtain_token``). Each adapter supplies the soc
 its own primitives (semaphores, events).
 """
 
+from ._client import AsyncClient, Headers, with_authorization
 from ._errors import TransportError
 from ._http11 import Http11, Origin, ResponseHead, request_target
 from ._pool import ByteStream, Connection, ConnectionPool, Content, Response, Slots
 from ._tokens import AsyncTokenSource, is_oauth_source, obtain_token
 
 __all__ = [
+    "AsyncClient",
     "AsyncTokenSource",
     "ByteStream",
     "Connection",
     "ConnectionPool",
     "Content",
+    "Headers",
     "Http11",
     "Origin",
     "Response",
@@ -28,4 +31,5 @@ __all__ = [
     "is_oauth_source",
     "obtain_token",
     "request_target",
+    "with_authorization",
 ]

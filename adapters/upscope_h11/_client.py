@@ -1,0 +1,135 @@
+"""The framework-neutral shell of both async clients.
+
+An adapter subclasses ``AsyncClient`` and writes two things with its own framework:
+``_connect(origin)`` (a socket, TLS) and ``_drive(...)`` (the loop over the core's
+actions). Everything else (the context manager, ``request()`` and ``stream()``, the
+pool, waking requests that wait for a token) is the same code for asyncio and trio,
+built from the adapter's own semaphore and event types.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from types import TracebackType
+from typing import Protocol, TypeVar
+
+from sansio_upscope import Policy, Upscope, Upscopes
+
+from ._http11 import Origin
+from ._pool import ByteStream, ConnectionPool, Content, Response, Slots
+from ._tokens import AsyncTokenSource
+
+__all__ = ["AsyncClient", "Headers", "with_authorization"]
+
+#: Request header fields: a mapping or (name, value) pairs.
+Headers = Mapping[str, str] | Iterable[tuple[str, str]] | None
+
+Self = TypeVar("Self", bound="AsyncClient")
+
+
+class Event(Protocol):
+    """``asyncio.Event`` or ``trio.Event``."""
+
+    def set(self) -> None: ...
+
+    async def wait(self) -> object: ...
+
+
+class AsyncClient:
+    """Shared by ``upscope_asyncio.Client`` and ``upscope_trio.Client`` (see those)."""
+
+    def __init__(
+        self,
+        tokens: AsyncTokenSource,
+        *,
+        policy: Policy | None,
+        ssl_context: object,
+        max_connections_per_origin: int,
+        new_slots: Callable[[int], Slots],
+        new_event: Callable[[], Event],
+    ) -> None:
+        self.upscopes = Upscopes(policy)
+        self._tokens = tokens
+        self._ssl_context = ssl_context
+        self._pool = ConnectionPool(
+            self._connect, new_slots, max_per_origin=max_connections_per_origin
+        )
+        self._new_event = new_event
+        self._token_request_ended: dict[Upscope, Event] = {}
+
+    async def __aenter__(self: Self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the idle connections."""
+        await self._pool.aclose()
+
+    async def request(
+        self, method: str, url: str, *, headers: Headers = None, content: Content = None
+    ) -> Response:
+        """Send a request, stepping up as the server asks; return it with ``content`` read.
+
+        ``content``: bytes (sent again on a retry) or an async iterable of bytes (cannot
+        be sent again: a needed retry raises ``BodyNotReplayableError``). Raises the
+        core's ``StepUpError`` on give-up and ``TransportError`` on a connection failure.
+        """
+        async with self.stream(method, url, headers=headers, content=content) as response:
+            await response.aread()
+        return response
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self, method: str, url: str, *, headers: Headers = None, content: Content = None
+    ) -> AsyncIterator[Response]:
+        """Like ``request()``, but the body arrives with ``response.aiter_bytes()``; the
+        connection is released when the block ends (reused only if the body was read)."""
+        pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
+        response = await self._drive(method, url, list(pairs), content)
+        try:
+            yield response
+        finally:
+            await response.aclose()
+
+    async def _drive(
+        self, method: str, url: str, headers: list[tuple[str, str]], content: Content
+    ) -> Response:
+        raise NotImplementedError
+
+    async def _connect(self, origin: Origin) -> ByteStream:
+        raise NotImplementedError
+
+    async def _token_request_end(self, upscope: Upscope) -> None:
+        """Wait until the token request under way for ``upscope`` has ended (issued,
+        failed or abandoned: the core counts them in ``token_requests_finished``)."""
+        finished = upscope.token_requests_finished
+        while upscope.token_request_under_way and upscope.token_requests_finished == finished:
+            event = self._token_request_ended.get(upscope)
+            if event is None:
+                event = self._token_request_ended[upscope] = self._new_event()
+            await event.wait()
+
+    def _wake_waiters(self, upscope: Upscope) -> None:
+        """Wake every request waiting on ``upscope`` (they re-check and go on)."""
+        event = self._token_request_ended.pop(upscope, None)
+        if event is not None:
+            event.set()
+
+
+def with_authorization(
+    headers: list[tuple[str, str]], authorization: str | None
+) -> list[tuple[str, str]]:
+    """``headers`` with the ``Authorization`` value the core chose (if any) in place of
+    any the caller gave."""
+    if authorization is None:
+        return headers
+    kept = [(name, value) for name, value in headers if name.lower() != "authorization"]
+    return [*kept, ("Authorization", authorization)]

@@ -1,0 +1,13 @@
+"""Step-up authorization for trio: ``Client`` over h11, with keep-alive reuse.
+
+::
+
+    async with upscope_trio.Client(tokens) as client:
+        response = await client.request("GET", "https://api.example/files")
+"""
+
+from upscope_h11 import Response, TransportError
+
+from ._client import Client
+
+__all__ = ["Client", "Response", "TransportError"]

@@ -1,0 +1,161 @@
+"""The trio adapter: the driving loop of ``Exchange`` plus trio streams.
+
+Every protocol decision is the core's: this module sends what it says to send, fetches
+a token when it says so, and waits on a ``trio.Event`` while another request does. No
+asyncio primitive is used here (trio code must not touch asyncio's).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+import time
+
+import trio
+
+from sansio_upscope import (
+    Deliver,
+    GiveUp,
+    Policy,
+    RequestToken,
+    ResponseReceived,
+    Retry,
+    Send,
+    TokenFailed,
+    TokenIssued,
+    WaitForToken,
+)
+from upscope_h11 import (
+    AsyncClient,
+    AsyncTokenSource,
+    Content,
+    Origin,
+    Response,
+    obtain_token,
+    with_authorization,
+)
+
+__all__ = ["Client"]
+
+
+class _Stream:
+    """A trio stream as the ``upscope_h11.ByteStream`` the pool drives (trio's broken
+    and closed stream errors become ``OSError``, which the pool reports with the URL)."""
+
+    def __init__(self, stream: trio.abc.Stream) -> None:
+        self._stream = stream
+
+    async def send_all(self, data: bytes) -> None:
+        try:
+            await self._stream.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            raise ConnectionError(_describe(exc)) from exc
+
+    async def receive_some(self) -> bytes:
+        try:
+            return bytes(await self._stream.receive_some(65536))
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            raise ConnectionError(_describe(exc)) from exc
+
+    async def aclose(self) -> None:
+        # trio closes the resource even when cancelled (and then raises Cancelled).
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            await self._stream.aclose()
+
+
+def _describe(exc: BaseException) -> str:
+    return str(exc.__cause__ or exc) or type(exc).__name__
+
+
+class Client(AsyncClient):
+    """An HTTP/1.1 client for trio that answers OAuth step-up challenges.
+
+    ``tokens`` is ``async def tokens(request: RequestToken) -> Token`` or an OAuth
+    token source from ``sansio_upscope.oauth``. Use ``async with Client(...) as client``,
+    then ``await client.request(...)`` or ``async with client.stream(...)``. Requests
+    raise the core's ``StepUpError`` when the step-up gives up and ``TransportError``
+    when the connection fails. Bound the time with a cancel scope (``trio.fail_after``): a cancelled
+    request closes its connection and releases any token request it owned, so the
+    requests waiting for that token ask again instead of hanging.
+    """
+
+    def __init__(
+        self,
+        tokens: AsyncTokenSource,
+        *,
+        policy: Policy | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        max_connections_per_origin: int = 10,
+    ) -> None:
+        super().__init__(
+            tokens,
+            policy=policy,
+            ssl_context=ssl_context,
+            max_connections_per_origin=max_connections_per_origin,
+            new_slots=trio.Semaphore,
+            new_event=trio.Event,
+        )
+
+    async def _drive(
+        self, method: str, url: str, headers: list[tuple[str, str]], content: Content
+    ) -> Response:
+        upscope = self.upscopes.for_url(url)
+        replayable = content is None or isinstance(content, bytes)
+        exchange = upscope.exchange(method, url, replayable=replayable)
+        action = exchange.start(now=time.time())
+        response: Response | None = None
+        try:
+            while True:
+                match action:
+                    case Send(authorization=authorization) | Retry(authorization=authorization):
+                        response = await self._pool.send(
+                            method, url, with_authorization(headers, authorization), content
+                        )
+                        action = exchange.receive(
+                            ResponseReceived(
+                                status_code=response.status_code,
+                                headers=response.headers,
+                                now=time.time(),
+                            )
+                        )
+                        if not isinstance(action, Deliver):
+                            await response.aread()  # frees the connection for reuse
+                    case RequestToken():
+                        try:
+                            token = await obtain_token(self._tokens, action, self._pool)
+                        except Exception as exc:
+                            action = exchange.receive(TokenFailed(error=exc))
+                        else:
+                            action = exchange.receive(TokenIssued(token=token))
+                        finally:
+                            self._wake_waiters(upscope)
+                    case WaitForToken():
+                        await self._token_request_end(upscope)
+                        action = exchange.resume(now=time.time())
+                    case Deliver():
+                        assert response is not None
+                        delivered, response = response, None
+                        return delivered
+                    case GiveUp(error=error):
+                        raise error
+        finally:
+            exchange.abandon()  # releases a token request this exchange still owned
+            self._wake_waiters(upscope)
+            if response is not None:
+                await response.aclose()
+
+    async def _connect(self, origin: Origin) -> _Stream:
+        stream: trio.abc.Stream = await trio.open_tcp_stream(origin.host, origin.port)
+        if origin.scheme == "https":
+            if not isinstance(self._ssl_context, ssl.SSLContext):
+                self._ssl_context = ssl.create_default_context()
+            tls = trio.SSLStream(
+                stream, self._ssl_context, server_hostname=origin.host, https_compatible=True
+            )
+            try:
+                await tls.do_handshake()
+            except trio.BrokenResourceError as exc:
+                await stream.aclose()
+                raise ConnectionError(f"TLS handshake failed: {_describe(exc)}") from exc
+            stream = tls
+        return _Stream(stream)
