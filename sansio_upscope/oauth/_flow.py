@@ -93,7 +93,7 @@ class Phase(enum.Enum):
     DONE = "done"
 
 
-@attrs.define(kw_only=True)
+@attrs.define(kw_only=True, eq=False)
 class _TokenSource:
     """What all token sources share: the discovery caches."""
 
@@ -107,7 +107,7 @@ class _TokenSource:
     )
 
 
-@attrs.define
+@attrs.define(eq=False)  # identity: it holds caches
 class ClientCredentials(_TokenSource):
     """Tokens for the client itself (RFC 6749 §4.4), e.g. a headless agent.
 
@@ -130,7 +130,7 @@ class ClientCredentials(_TokenSource):
         return TokenFlow(self, request_token, now=now)
 
 
-@attrs.define
+@attrs.define(eq=False)  # identity: it holds caches
 class AuthorizationCode(_TokenSource):
     """Tokens for a user, through their browser (RFC 6749 §4.1 with PKCE S256, RFC 7636).
 
