@@ -7,7 +7,9 @@ the headers MCP servers send (mcp-notes ยง2) and the regex pitfalls (mcp-notes ย
 
 from __future__ import annotations
 
+import doctest
 from collections.abc import Iterable
+from pathlib import Path
 
 import pytest
 
@@ -752,3 +754,11 @@ RECOVERY: list[tuple[str, str, Expected]] = [
 )
 def test_recovery(value: str, expected: Expected) -> None:
     assert _shape(parse_www_authenticate(value)) == expected
+
+
+def test_the_examples_in_docs_parser_md_run() -> None:
+    """docs/parser.md promises REPL-usable examples: run them as doctests."""
+    path = Path(__file__).resolve().parent.parent / "docs" / "parser.md"
+    result = doctest.testfile(str(path), module_relative=False, verbose=False)
+    assert result.attempted > 30
+    assert result.failed == 0
