@@ -1,0 +1,13 @@
+"""Step-up authorization for requests: ``UpscopeAuth`` as ``session.auth``.
+
+::
+
+    session = requests.Session()
+    session.auth = upscope_requests.UpscopeAuth(tokens)
+    response = upscope_requests.raise_for_step_up(session.get("https://api.example/files"))
+"""
+
+from ._auth import UpscopeAuth, raise_for_step_up
+from ._tokens import SyncTokenSource
+
+__all__ = ["SyncTokenSource", "UpscopeAuth", "raise_for_step_up"]

@@ -1,0 +1,196 @@
+"""The requests adapter: ``UpscopeAuth``, a ``requests.auth.AuthBase`` for ``session.auth``.
+
+It replays a challenged request the way requests' own ``HTTPDigestAuth`` does: the body
+position is recorded when the request is prepared and rewound in the response hook; the
+old response is read and closed; a copy of the prepared request, with the cookies the
+response set, goes out through ``response.connection.send``; the old response is kept in
+``history``. Every protocol decision is the core's.
+
+Thread safety: the core is not thread-safe, so every call into it happens under one
+``threading.Condition``; requests waiting for another thread's token request wait on it.
+Per-request state is keyed by the prepared request, never stored on ``self``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from typing import IO, Any
+
+import attrs
+import requests
+from requests.auth import AuthBase
+from requests.cookies import extract_cookies_to_jar
+
+from sansio_upscope import (
+    Action,
+    Deliver,
+    Exchange,
+    GiveUp,
+    Policy,
+    RequestToken,
+    ResponseReceived,
+    Retry,
+    Send,
+    StepUpError,
+    TokenFailed,
+    TokenIssued,
+    Upscope,
+    Upscopes,
+    WaitForToken,
+)
+
+from ._tokens import SyncTokenSource, obtain_token
+
+__all__ = ["UpscopeAuth", "raise_for_step_up"]
+
+
+@attrs.frozen
+class _Pending:  # what the response hook needs to know about one prepared request
+    exchange: Exchange
+    body_position: int | None
+
+
+class UpscopeAuth(AuthBase):
+    """Answers OAuth step-up challenges for a ``requests.Session``: ``session.auth = ...``.
+
+    ``tokens`` is ``def tokens(request: RequestToken) -> Token`` or an OAuth token source
+    from ``sansio_upscope.oauth`` (driven over a private session without this auth).
+    When the step-up gives up after a response, the last response is returned, as
+    requests' own auth classes do, with the core's ``StepUpError`` in
+    ``response.upscope_error``; ``raise_for_step_up(response)`` raises it. When it gives
+    up before anything was sent (the token request failed), ``StepUpError`` is raised.
+    """
+
+    def __init__(self, tokens: SyncTokenSource, *, policy: Policy | None = None) -> None:
+        self.upscopes = Upscopes(policy)
+        self._tokens = tokens
+        self._lock = threading.Condition()
+        self._pending: weakref.WeakKeyDictionary[requests.PreparedRequest, _Pending] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        method, url, body = request.method or "GET", request.url or "", request.body
+        position = _position(body)
+        replayable = body is None or isinstance(body, (bytes, str)) or position is not None
+        with self._lock:
+            exchange = self.upscopes.for_url(url).exchange(method, url, replayable=replayable)
+        action = self._run(exchange, lambda: exchange.start(now=time.time()))
+        if isinstance(action, GiveUp):
+            raise action.error
+        assert isinstance(action, Send)
+        _authorize(request, action.authorization)
+        with self._lock:
+            self._pending[request] = _Pending(exchange, position)
+        request.register_hook("response", self._on_response)  # type: ignore[no-untyped-call]
+        return request
+
+    def _on_response(self, response: requests.Response, **kwargs: Any) -> requests.Response:
+        with self._lock:
+            pending = self._pending.pop(response.request, None)
+        if pending is None:  # a redirect's copy of the request, or already answered
+            return response
+        exchange = pending.exchange
+        while True:
+            received = ResponseReceived(
+                status_code=response.status_code,
+                headers=list(response.headers.items()),
+                now=time.time(),
+            )
+            action = self._run(exchange, lambda: exchange.receive(received))  # noqa: B023
+            match action:
+                case Deliver():
+                    return response
+                case GiveUp(error=error):
+                    vars(response)["upscope_error"] = error
+                    return response
+                case Retry(authorization=authorization):
+                    response = self._resend(response, pending, authorization, kwargs)
+
+    def _resend(
+        self,
+        response: requests.Response,
+        pending: _Pending,
+        authorization: str | None,
+        kwargs: dict[str, Any],
+    ) -> requests.Response:
+        old = response.request
+        if pending.body_position is not None:
+            body: IO[bytes] = old.body  # type: ignore[assignment]
+            body.seek(pending.body_position)
+        response.content  # noqa: B018 - read the body so the connection can be reused
+        response.close()
+        copy = old.copy()
+        jar = copy._cookies  # type: ignore[attr-defined]
+        extract_cookies_to_jar(jar, old, response.raw)  # type: ignore[no-untyped-call]
+        copy.prepare_cookies(jar)
+        _authorize(copy, authorization)
+        again: requests.Response = response.connection.send(copy, **kwargs)
+        again.history.append(response)
+        again.request = copy
+        return again
+
+    def _run(self, exchange: Exchange, first: Callable[[], Action]) -> Action:
+        """Feed the core ``first()``, then wait for and fetch tokens as it asks, until it
+        says send, deliver or give up. On any exception the exchange is abandoned (its
+        token request, if any, is released and the waiting threads woken)."""
+        upscope = exchange.upscope
+        event: TokenIssued | TokenFailed | None = None
+        try:
+            while True:
+                with self._lock:
+                    action = first() if event is None else exchange.receive(event)
+                    self._lock.notify_all()  # a token request may have ended
+                    while isinstance(action, WaitForToken):
+                        self._lock.wait_for(_token_request_ended(upscope))
+                        action = exchange.resume(now=time.time())
+                if not isinstance(action, RequestToken):
+                    return action
+                try:  # outside the lock: other origins and requests go on meanwhile
+                    event = TokenIssued(token=obtain_token(self._tokens, action))
+                except Exception as exc:
+                    event = TokenFailed(error=exc)
+        except BaseException:
+            with self._lock:
+                exchange.abandon()
+                self._lock.notify_all()
+            raise
+
+
+def raise_for_step_up(response: requests.Response) -> requests.Response:
+    """Raise the ``StepUpError`` that ``UpscopeAuth`` attached when it gave up."""
+    error = vars(response).get("upscope_error")
+    if isinstance(error, StepUpError):
+        raise error
+    return response
+
+
+def _token_request_ended(upscope: Upscope) -> Callable[[], bool]:
+    """A predicate: the token request under way now has ended (issued, failed or
+    abandoned; the core counts them in ``token_requests_finished``)."""
+    finished = upscope.token_requests_finished
+    return lambda: (
+        not upscope.token_request_under_way or upscope.token_requests_finished != finished
+    )
+
+
+def _position(body: object) -> int | None:
+    """Where a file-like body starts, so it can be rewound; None when it cannot be."""
+    tell = getattr(body, "tell", None)
+    if tell is None or not callable(getattr(body, "seek", None)):
+        return None
+    try:
+        position = tell()
+    except OSError:
+        return None
+    return position if isinstance(position, int) else None
+
+
+def _authorize(request: requests.PreparedRequest, authorization: str | None) -> None:
+    if authorization is None:
+        request.headers.pop("Authorization", None)
+    else:
+        request.headers["Authorization"] = authorization

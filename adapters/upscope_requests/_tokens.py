@@ -1,0 +1,48 @@
+"""Where a token comes from for the requests adapter: the one place that tells a plain
+callable from a built-in OAuth flow (``sansio_upscope.oauth``)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import requests
+
+from sansio_upscope import RequestToken, Token
+from sansio_upscope.oauth import (
+    AuthorizationCode,
+    ClientCredentials,
+    HttpRequest,
+    HttpResponse,
+    drive_sync,
+)
+
+__all__ = ["SyncTokenSource", "obtain_token"]
+
+#: ``def tokens(request: RequestToken) -> Token``, or an OAuth token source.
+SyncTokenSource = Callable[[RequestToken], Token] | ClientCredentials | AuthorizationCode
+
+
+def obtain_token(tokens: SyncTokenSource, request: RequestToken) -> Token:
+    """Ask ``tokens`` for a token. An OAuth flow talks HTTP through a plain
+    ``requests.Session`` (the authorization server's answers are not step-up
+    challenges). Raises whatever the token source raises."""
+    if not isinstance(tokens, (ClientCredentials, AuthorizationCode)):
+        return tokens(request)
+    with requests.Session() as session:
+
+        def send(http_request: HttpRequest) -> HttpResponse:
+            response = session.request(
+                http_request.method,
+                http_request.url,
+                headers=dict(http_request.headers),
+                data=http_request.body,
+                allow_redirects=False,
+            )
+            return HttpResponse(
+                status_code=response.status_code,
+                headers=list(response.headers.items()),
+                body=response.content,
+            )
+
+        return drive_sync(tokens, request, send=send, now=time.time)
