@@ -1,0 +1,91 @@
+"""A small, well-behaved OAuth world on one scripted server, for cases that break one piece.
+
+``/ok`` is a protected resource whose 401 names its RFC 9728 metadata (``/prm/ok``), the
+server is also the authorization server (issuer = its base URL, RFC 8414 metadata at the
+well-known URL) and ``/token`` issues ``world-token-<n>`` to ``client_credentials``
+requests. A test replaces one route with a hostile one.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from urllib.parse import parse_qsl
+
+from .server import Reply, Request, ScriptedServer, response, routes
+
+Script = Callable[[Request], Reply | bytes]
+
+__all__ = ["OAuthWorld", "json_reply"]
+
+
+def json_reply(status: int, document: object, **headers: str) -> bytes:
+    return response(
+        status,
+        [("Content-Type", "application/json"), *headers.items()],
+        json.dumps(document).encode(),
+    )
+
+
+class OAuthWorld:
+    def __init__(self, serve: Callable[[Script], ScriptedServer]) -> None:
+        self.table: dict[str, Script] = {}
+        self.server = serve(routes(self.table))
+        self.url = self.server.url
+        self._lock = threading.Lock()
+        self.issued = 0
+        self.table.update(
+            {
+                "/ok": self.protected,
+                "/prm/ok": self.metadata_for("/ok"),
+                "/.well-known/oauth-authorization-server": self.server_metadata,
+                "/token": self.token,
+            }
+        )
+
+    def challenge(self, path: str, *, status: int = 401, extra: str = "") -> bytes:
+        value = f'Bearer resource_metadata="{self.url}/prm{path}"{extra}'
+        return response(status, [("WWW-Authenticate", value)], b"")
+
+    def protected(self, request: Request) -> bytes:
+        authorization = request.header("authorization") or ""
+        if authorization.startswith("Bearer world-token-"):
+            return response(200, [("Content-Type", "text/plain")], b"fine")
+        return self.challenge(request.path)
+
+    def metadata_for(self, path: str, *, resource: str | None = None, **extra: object) -> Script:
+        def script(_request: Request) -> bytes:
+            document = {
+                "resource": resource if resource is not None else self.url + path,
+                "authorization_servers": [self.url],
+                **extra,
+            }
+            return json_reply(200, document)
+
+        return script
+
+    def server_metadata(self, _request: Request) -> bytes:
+        return json_reply(
+            200,
+            {
+                "issuer": self.url,
+                "token_endpoint": self.url + "/token",
+                "token_endpoint_auth_methods_supported": ["client_secret_basic"],
+            },
+        )
+
+    def token(self, request: Request) -> bytes:
+        form = dict(parse_qsl(request.body.decode()))
+        if form.get("grant_type") not in ("client_credentials", "refresh_token"):
+            return json_reply(400, {"error": "unsupported_grant_type"})
+        with self._lock:
+            self.issued += 1
+            number = self.issued
+        return json_reply(
+            200,
+            {"access_token": f"world-token-{number}", "token_type": "Bearer", "expires_in": 60},
+        )
+
+    def token_requests(self) -> list[Request]:
+        return [r for r in self.server.requests if r.path == "/token"]
