@@ -47,12 +47,16 @@ class Route:
       (promises 100 bytes, sends 10, closes).
     * ``always_refuse``: answer ``insufficient_scope`` even to a sufficient token (a
       server that never accepts: the loop guard must give up).
+    * ``escalate``: every request with a token needs one more scope than the last
+      (``level:2``, ``level:3``...): a server that keeps asking for new scopes, so only the budgets
+      of ``Policy`` stop the step-ups.
     """
 
     scopes: frozenset[str] | None = attrs.field(default=None, converter=_scopes)
     kind: Kind = "json"
     location: str | None = None
     always_refuse: bool = False
+    escalate: bool = False
     events: int = 3
 
 
@@ -74,6 +78,7 @@ def default_routes() -> dict[str, Route]:
         "/files/upload": Route(scopes={"files:write"}, kind="echo"),
         "/admin": Route(scopes={"admin"}),
         "/stubborn": Route(scopes={"files:read"}, always_refuse=True),
+        "/escalate": Route(scopes={"level:1"}, escalate=True),
         "/events": Route(scopes={"files:read"}, kind="events"),
         "/close": Route(kind="close"),
         "/truncate": Route(kind="truncate"),
@@ -94,6 +99,8 @@ class ResourceServer(LoopbackServer):
         self.requests: list[SeenRequest] = []
         #: When set, ``events`` routes send the first event, then wait for this.
         self.events_gate: threading.Event | None = None
+        self._levels: dict[str, int] = {}
+        self._levels_lock = threading.Lock()
 
     def metadata(self, path: str = "") -> dict[str, object]:
         """RFC 9728 §2 protected resource metadata for the resource at ``path``."""
@@ -106,6 +113,11 @@ class ResourceServer(LoopbackServer):
             "scopes_supported": sorted(scopes),
             "bearer_methods_supported": ["header"],
         }
+
+    def _next_level(self, path: str) -> int:
+        with self._levels_lock:
+            level = self._levels[path] = self._levels.get(path, 0) + 1
+            return level
 
     def requests_to(self, path: str) -> list[SeenRequest]:
         return [seen for seen in list(self.requests) if seen.path == path]
@@ -144,7 +156,10 @@ class _Resource(Handler[ResourceServer]):
 
     def _authorized(self, route: Route, path: str, authorization: str | None) -> bool:
         assert route.scopes is not None
-        scope = format_scope(route.scopes)
+        needed = route.scopes
+        if route.escalate and authorization:
+            needed = frozenset({f"level:{self.app._next_level(path) + 1}"})
+        scope = format_scope(needed)
         metadata = f'resource_metadata="{self.app.url}{_METADATA}{path}"'
         kind, _, token = (authorization or "").partition(" ")
         if kind.lower() != "bearer" or not token:
@@ -159,7 +174,7 @@ class _Resource(Handler[ResourceServer]):
                 f'error_description="The access token is unknown, revoked or expired", {metadata}',
             )
             return False
-        if route.always_refuse or not route.scopes <= grant.scopes:
+        if route.always_refuse or not needed <= grant.scopes:
             self._challenge(
                 403,
                 f'Bearer realm="demo", error="insufficient_scope", scope="{scope}", '

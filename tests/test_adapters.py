@@ -1,0 +1,306 @@
+"""One behaviour suite for the three adapters (asyncio, trio, requests-in-threads).
+
+Every test runs real HTTP/1.1 over 127.0.0.1 against the ``upscope_demo`` servers. The
+adapters make no protocol decision themselves (the last test reads their sources); what
+is checked here is that each one carries out the core's decisions faithfully.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from sansio_upscope import (
+    BodyNotReplayableError,
+    Policy,
+    ScopeNotAllowedError,
+    ScopeNotGrantedError,
+    StepUpLoopError,
+    TokenRequestFailedError,
+    TooManyTokenRequestsError,
+)
+from upscope_demo import AuthorizationServer, ResourceServer, Route
+
+# pytest puts tests/ on sys.path; mypy (explicit package bases) names the module from
+# the repository root, where tests/ cannot join mypy_path next to tests/interop.
+if TYPE_CHECKING:
+    from tests.adapter_harness import HARNESSES, Body, Call, Do, Harness, Many, Outcome, Stream
+else:
+    from adapter_harness import HARNESSES, Body, Call, Do, Harness, Many, Outcome, Stream
+
+ADAPTERS = sorted(HARNESSES)
+
+
+@pytest.fixture(params=ADAPTERS)
+def adapter(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def harness(
+    adapter: str,
+    authorization_server: AuthorizationServer,
+    *,
+    policy: Policy | None = None,
+    token_delay: float = 0.0,
+    cancel_first_token_request: bool = False,
+) -> Harness:
+    return HARNESSES[adapter](
+        authorization_server,
+        policy=policy,
+        token_delay=token_delay,
+        cancel_first_token_request=cancel_first_token_request,
+    )
+
+
+def ok(outcome: Outcome) -> Outcome:
+    assert outcome.error is None, outcome.error
+    assert not outcome.cancelled
+    return outcome
+
+
+def test_step_up_asks_for_the_union_of_scopes(
+    adapter: str, authorization_server: AuthorizationServer, resource_server: ResourceServer
+) -> None:
+    url = resource_server.url
+    first, upload = harness(adapter, authorization_server).run(
+        [Call(url=url + "/files"), Call(url=url + "/files/upload", method="POST", body=Body(b"x"))]
+    )
+    assert ok(first).status_code == 200
+    assert ok(upload).status_code == 200 and upload.content == b"x"
+    asked = [record.scopes for record in authorization_server.token_requests]
+    # 401 without a token -> files:read; 403 insufficient_scope -> files:read + files:write.
+    assert asked == [{"files:read"}, {"files:read", "files:write"}]
+    assert all(
+        r.resource == url + p
+        for r, p in zip(
+            authorization_server.token_requests, ["/files", "/files/upload"], strict=True
+        )
+    )
+    # The retry carried the new token; the first attempt at the upload had the old one.
+    uploads = resource_server.requests_to("/files/upload")
+    assert len(uploads) == 2 and uploads[0].authorization != uploads[1].authorization
+
+
+def test_loop_guard_gives_up_on_a_server_that_never_accepts(
+    adapter: str, authorization_server: AuthorizationServer, resource_server: ResourceServer
+) -> None:
+    (outcome,) = harness(adapter, authorization_server).run(
+        [Call(url=resource_server.url + "/stubborn")]
+    )
+    assert isinstance(outcome.error, StepUpLoopError)
+    assert outcome.error.challenge is not None and outcome.error.challenge.scope == frozenset(
+        {"files:read"}
+    )
+    assert authorization_server.token_request_count == 1
+    assert len(resource_server.requests_to("/stubborn")) == 2
+
+
+def test_token_requests_are_bounded(
+    adapter: str, authorization_server: AuthorizationServer, resource_server: ResourceServer
+) -> None:
+    # /escalate asks for a new scope on every request: only the budget stops it.
+    policy = Policy(max_token_requests=3)
+    (outcome,) = harness(adapter, authorization_server, policy=policy).run(
+        [Call(url=resource_server.url + "/escalate")]
+    )
+    assert isinstance(outcome.error, TooManyTokenRequestsError)
+    assert authorization_server.token_request_count == 3
+    assert len(resource_server.requests_to("/escalate")) == 4
+
+
+def test_scope_outside_policy_is_never_requested(
+    adapter: str, authorization_server: AuthorizationServer, resource_server: ResourceServer
+) -> None:
+    policy = Policy(allowed_scopes={"files:read"})
+    (outcome,) = harness(adapter, authorization_server, policy=policy).run(
+        [Call(url=resource_server.url + "/admin")]
+    )
+    assert isinstance(outcome.error, ScopeNotAllowedError)
+    assert authorization_server.token_request_count == 0
+
+
+def test_narrower_grant_gives_up_clearly(
+    adapter: str, authorization_server: AuthorizationServer, resource_server: ResourceServer
+) -> None:
+    authorization_server.grant_only = frozenset({"files:read"})
+    (outcome,) = harness(adapter, authorization_server).run(
+        [Call(url=resource_server.url + "/admin")]
+    )
+    assert isinstance(outcome.error, ScopeNotGrantedError)
+    assert "admin" in str(outcome.error)
+
+
+def test_failed_token_request_surfaces_with_its_cause(
+    adapter: str, authorization_server: AuthorizationServer, resource_server: ResourceServer
+) -> None:
+    authorization_server.failures = ["invalid_client"]
+    url = resource_server.url + "/files"
+    failed, later = harness(adapter, authorization_server).run([Call(url=url), Call(url=url)])
+    assert isinstance(failed.error, TokenRequestFailedError)
+    assert "invalid_client" in str(failed.error.cause)
+    assert ok(later).status_code == 200  # the next request asks again
+
+
+def test_stale_token_is_replaced_with_the_same_scopes(
+    adapter: str, authorization_server: AuthorizationServer, resource_server: ResourceServer
+) -> None:
+    url = resource_server.url + "/files"
+    first, _, second = harness(adapter, authorization_server).run(
+        [Call(url=url), Do(authorization_server.revoke_all), Call(url=url)]
+    )
+    assert ok(first).status_code == 200 and ok(second).status_code == 200
+    scopes = [record.scopes for record in authorization_server.token_requests]
+    assert scopes == [{"files:read"}, {"files:read"}]
+
+
+def test_concurrent_requests_share_one_token_request(
+    adapter: str, authorization_server: AuthorizationServer, resource_server: ResourceServer
+) -> None:
+    n = 50 if adapter == "requests" else 100
+    (outcomes,) = harness(adapter, authorization_server, token_delay=0.1).run(
+        [Many(Call(url=resource_server.url + "/admin"), n)]
+    )
+    assert [ok(outcome).status_code for outcome in outcomes] == [200] * n
+    assert authorization_server.token_request_count == 1
+
+
+def test_concurrent_step_up_after_a_token_is_held(
+    adapter: str, authorization_server: AuthorizationServer, resource_server: ResourceServer
+) -> None:
+    # Everyone holds a files:read token; all hit the same 403 for files:write. Responses
+    # that come back for the older token after the step-up are retried without asking.
+    url = resource_server.url
+    n = 50 if adapter == "requests" else 100
+    _, outcomes = harness(adapter, authorization_server, token_delay=0.1).run(
+        [Call(url=url + "/files"), Many(Call(url=url + "/files/upload", method="POST"), n)]
+    )
+    assert [ok(outcome).status_code for outcome in outcomes] == [200] * n
+    assert [r.scopes for r in authorization_server.token_requests] == [
+        {"files:read"},
+        {"files:read", "files:write"},
+    ]
+
+
+def test_post_body_is_byte_identical_on_retry(
+    adapter: str, authorization_server: AuthorizationServer, resource_server: ResourceServer
+) -> None:
+    body = bytes(range(256)) * 300  # binary, with CR LF and NUL bytes, 76 kB
+    (outcome,) = harness(adapter, authorization_server).run(
+        [Call(url=resource_server.url + "/files/upload", method="POST", body=Body(body))]
+    )
+    assert ok(outcome).status_code == 200 and outcome.content == body
+    attempts = resource_server.requests_to("/files/upload")
+    assert [seen.body for seen in attempts] == [body, body]
+
+
+def test_requests_file_body_is_rewound_for_the_retry(
+    authorization_server: AuthorizationServer, resource_server: ResourceServer
+) -> None:
+    body = b"file contents\r\n" * 5000
+    (outcome,) = harness("requests", authorization_server).run(
+        [Call(url=resource_server.url + "/files/upload", method="POST", body=Body(body, "file"))]
+    )
+    assert ok(outcome).status_code == 200 and outcome.content == body
+    attempts = resource_server.requests_to("/files/upload")
+    assert [seen.body for seen in attempts] == [body, body]
+
+
+def test_body_that_cannot_be_replayed_gives_a_clear_error(
+    adapter: str, authorization_server: AuthorizationServer, resource_server: ResourceServer
+) -> None:
+    body = b"streamed " * 500
+    (outcome,) = harness(adapter, authorization_server).run(
+        [Call(url=resource_server.url + "/files/upload", method="POST", body=Body(body, "stream"))]
+    )
+    assert isinstance(outcome.error, BodyNotReplayableError)
+    assert "bytes" in str(outcome.error)  # says what to do instead
+    # Sent once, in full, never a silent empty retry.
+    assert [seen.body for seen in resource_server.requests_to("/files/upload")] == [body]
+
+
+def test_streaming_body_arrives_incrementally(
+    adapter: str, authorization_server: AuthorizationServer, resource_server: ResourceServer
+) -> None:
+    gate = threading.Event()
+    resource_server.events_gate = gate  # the server sends event 1, then waits for the gate
+    (outcome,) = harness(adapter, authorization_server).run(
+        [Stream(resource_server.url + "/events", gate)]
+    )
+    assert outcome.status_code == 200
+    assert outcome.first_chunk_early is True
+    assert outcome.chunks[0].startswith(b"id: 1\n") and b"id: 2" not in outcome.chunks[0]
+    assert re.findall(rb"id: (\d)", outcome.content) == [b"1", b"2", b"3"]
+
+
+@pytest.mark.parametrize("path", ["/close", "/truncate"])
+def test_server_closing_the_connection(
+    adapter: str,
+    path: str,
+    authorization_server: AuthorizationServer,
+    resource_server: ResourceServer,
+) -> None:
+    h = harness(adapter, authorization_server)
+    broken, after = h.run(
+        [Call(url=resource_server.url + path), Call(url=resource_server.url + "/files")]
+    )
+    assert isinstance(broken.error, h.transport_errors)
+    if adapter != "requests":  # requests raises its own exceptions, as its users expect
+        assert resource_server.url + path in str(broken.error)
+        assert "closed the connection" in str(broken.error)
+    assert ok(after).status_code == 200  # the broken connection was not reused
+
+
+def test_cross_origin_redirect_never_carries_the_token(
+    adapter: str,
+    authorization_server: AuthorizationServer,
+    resource_server: ResourceServer,
+    other_origin: ResourceServer,
+) -> None:
+    resource_server.routes["/go"] = Route(
+        scopes={"files:read"}, kind="redirect", location=other_origin.url + "/public"
+    )
+    (outcome,) = harness(adapter, authorization_server).run(
+        [Call(url=resource_server.url + "/go", follow_redirects=True)]
+    )
+    assert ok(outcome).status_code == 200
+    assert resource_server.requests_to("/go")[-1].authorization is not None
+    landed = other_origin.requests_to("/public")
+    assert len(landed) == 1 and landed[0].authorization is None
+
+
+def test_cancelled_token_request_does_not_wedge_the_others(
+    adapter: str, authorization_server: AuthorizationServer, resource_server: ResourceServer
+) -> None:
+    n = 20
+    (outcomes,) = harness(adapter, authorization_server, cancel_first_token_request=True).run(
+        [Many(Call(url=resource_server.url + "/files"), n)]
+    )
+    assert sum(outcome.cancelled for outcome in outcomes) == 1
+    assert sorted(o.status_code for o in outcomes if not o.cancelled) == [200] * (n - 1)
+    # One waiter took over the abandoned token request; the rest waited for it.
+    assert authorization_server.token_request_count == 1
+
+
+ADAPTER_SOURCES = ["upscope_asyncio", "upscope_trio", "upscope_requests", "upscope_h11"]
+
+
+@pytest.mark.parametrize("package", ADAPTER_SOURCES)
+def test_adapters_make_no_protocol_decision(package: str) -> None:
+    root = Path(__file__).parent.parent / "adapters" / package
+    for source in sorted(root.glob("*.py")):
+        text = source.read_text()
+        found = re.findall(r"401|403|www-authenticate", text, re.IGNORECASE)
+        assert found == [], f"{source.name} mentions {found}: decisions belong to the core"
+        if package != "upscope_h11":
+            assert len(text.splitlines()) < 200, f"{source.name} is not thin any more"
+
+
+def test_trio_adapter_uses_no_asyncio() -> None:
+    root = Path(__file__).parent.parent / "adapters"
+    for package in ("upscope_trio", "upscope_h11"):
+        for source in (root / package).glob("*.py"):
+            assert not re.search(r"^\s*(import|from) asyncio", source.read_text(), re.M), source
