@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 
 __all__ = [
+    "ANY_QUOTED_STRING",
     "CHALLENGE_START",
     "CR_LF_NUL",
     "OWS",
@@ -95,6 +96,11 @@ separators = r"[ \t,]*"
 # is not "=" (which would make it an auth-param name with BWS).
 challenge_start = rf",{OWS_RE}({token})"
 
+# Recovery only: where a quoted-string ends, even a broken one. Any character but DQUOTE
+# and backslash, or a backslash and any character, up to the closing DQUOTE. A control
+# character inside makes the challenge broken; it does not move the quoted-string's end.
+any_quoted_string = r'"[^"\\]*(?:\\.[^"\\]*)*"'
+
 # The ISO-8859-1 range a quoted-string value may hold once unescaped: what
 # ``format_challenge`` can write back as qdtext or quoted-pair.
 quotable = r"[\t \x21-\x7e\x80-\xff]*"
@@ -133,6 +139,7 @@ QUOTED_PAIR = re.compile(r"\\(.)", re.DOTALL)
 OWS = re.compile(OWS_RE)
 SP = re.compile(" +")
 QUOTE_OR_COMMA = re.compile('[",]')
+ANY_QUOTED_STRING = re.compile(any_quoted_string, re.DOTALL)
 SEPARATORS = re.compile(separators)
 CHALLENGE_START = re.compile(challenge_start)
 SCOPE_TOKEN = re.compile(scope_token)

@@ -34,13 +34,12 @@ _SP_match = _abnf.SP.match
 _SEPARATORS_match = _abnf.SEPARATORS.match
 _CHALLENGE_START_match = _abnf.CHALLENGE_START.match
 _QUOTE_OR_COMMA_search = _abnf.QUOTE_OR_COMMA.search
+_ANY_QUOTED_STRING_match = _abnf.ANY_QUOTED_STRING.match
 _unescape = _abnf.QUOTED_PAIR.sub
 _SINGLE_CHALLENGE_fullmatch = _abnf.SINGLE_CHALLENGE.fullmatch
 _SIMPLE_PARAM_finditer = _abnf.SIMPLE_PARAM.finditer
 _new_challenge = Challenge._from_parser
 
-# RFC 9110 §5.5: CR, LF and NUL become SP in lenient mode; strict mode rejects them.
-_CR_LF_NUL_TO_SP = {0x0D: 0x20, 0x0A: 0x20, 0x00: 0x20}
 _EXCERPT_RADIUS = 20
 
 
@@ -48,16 +47,15 @@ class _Broken(Exception):
     """Internal: the challenge being read breaks the grammar.
 
     ``offset`` is where, for the message. ``resume`` is where the search for the next
-    challenge starts, and DQUOTEs before ``plain_until`` are ordinary characters in that
-    search (they opened a quoted-string that never closed properly).
+    challenge starts: the opening DQUOTE of a broken quoted-string, so that the search
+    skips the whole of it.
     """
 
-    def __init__(self, reason: str, offset: int, *, resume: int = -1, plain_until: int = 0):
+    def __init__(self, reason: str, offset: int, *, resume: int = -1):
         super().__init__(reason)
         self.reason = reason
         self.offset = offset
         self.resume = offset if resume < 0 else resume
-        self.plain_until = plain_until
 
 
 def _field_value(values: str | bytes | Iterable[str | bytes]) -> str:
@@ -131,8 +129,7 @@ def _auth_param(text: str, pos: int, n: int, params: dict[str, str]) -> int:
             raise _Broken(
                 f"unterminated quoted-string for parameter {name!r}",
                 pos,
-                resume=pos + 1,
-                plain_until=n,
+                resume=pos,
             )
         if text[end] != '"':
             what = "after a backslash" if text[end] == "\\" else "in a quoted-string"
@@ -140,8 +137,7 @@ def _auth_param(text: str, pos: int, n: int, params: dict[str, str]) -> int:
             raise _Broken(
                 f"character {text[bad]!r} is not allowed {what} (parameter {name!r})",
                 bad,
-                resume=pos + 1,
-                plain_until=end,
+                resume=pos,
             )
         value = body[1]
         if "\\" in value:
@@ -245,37 +241,37 @@ def _single_challenge(text: str) -> Challenge | None:
     return _new_challenge(shape[1].lower(), params, None)
 
 
-def _recover(text: str, pos: int, plain_until: int) -> int:
+def _recover(text: str, pos: int) -> int:
     """Where the next challenge may start after a broken one; ``len(text)`` if nowhere.
 
     The recovery rule (docs/parser.md): the broken challenge ends at the first "," at or
-    after ``pos`` that is outside any well-formed quoted-string and is followed by OWS
-    and a token that is then followed by the end of the value, by OWS ",", or by SP and
-    something other than "=" (so it reads as a new auth-scheme, not an auth-param name).
-    A DQUOTE that opens no well-formed quoted-string is an ordinary character.
+    after ``pos`` that is outside every quoted-string and is followed by OWS and a token
+    that is then followed by the end of the value, by OWS ",", or by SP and something
+    other than "=" (so it reads as a new auth-scheme, not an auth-param name). Here a
+    quoted-string runs from a DQUOTE to the next DQUOTE not escaped by a backslash,
+    whatever lies between (a control character inside does not end it); a DQUOTE with no
+    such closing DQUOTE is an ordinary character.
 
-    Every character is looked at a bounded number of times: a quoted-string that fails
-    at ``e`` makes every DQUOTE before ``e`` ordinary without a second look.
+    Linear: a quoted-string found is skipped whole, and once one is unterminated every
+    later DQUOTE is too (it lies inside that unterminated one), so none is tried again.
     """
     n = len(text)
+    quotes_close = True
     while True:
         found = _QUOTE_OR_COMMA_search(text, pos)
         if found is None:
             return n
         at = found.start()
+        pos = at + 1
         if text[at] == '"':
-            pos = at + 1
-            if at >= plain_until:
-                body = _QUOTED_STRING_BODY_match(text, at)
-                assert body is not None
-                end = body.end()
-                if end < n and text[end] == '"':
-                    pos = end + 1
+            if quotes_close:
+                quoted = _ANY_QUOTED_STRING_match(text, at)
+                if quoted is None:
+                    quotes_close = False
                 else:
-                    plain_until = end
+                    pos = quoted.end()
             continue
         start = _CHALLENGE_START_match(text, at)
-        pos = at + 1
         if start is None:
             continue
         after = start.end()
@@ -294,9 +290,10 @@ def parse_www_authenticate(
     come back lower-case; quoted-string values come back unescaped. The same scheme twice
     gives two challenges. Empty list elements are ignored, so ``""`` gives ``[]``.
 
-    Lenient (``strict=False``): never raises for ``str``/``bytes`` input. CR, LF and NUL
-    are read as SP (RFC 9110 §5.5); a challenge that breaks the grammar is skipped whole
-    and the well-formed ones around it are kept (recovery rule: docs/parser.md).
+    Lenient (``strict=False``): never raises for ``str``/``bytes`` input. A challenge
+    that breaks the grammar, including one holding CR, LF or NUL (RFC 9110 §5.5), is
+    skipped whole and the well-formed ones around it are kept (recovery rule:
+    docs/parser.md).
 
     Strict (``strict=True``): raises ``HeaderParseError`` (a ``ValueError``) at the
     first grammar error, with ``offset`` into the combined field value and an
@@ -313,8 +310,10 @@ def parse_www_authenticate(
                 offset=bad.start(),
                 excerpt=_excerpt(text, bad.start()),
             )
-    elif _abnf.CR_LF_NUL.search(text) is not None:
-        text = text.translate(_CR_LF_NUL_TO_SP)
+    # Lenient mode rejects (§5.5) at the scale of one challenge: CR, LF and NUL are in
+    # no rule of the grammar, so the challenge holding one is broken and skipped. The
+    # other choice, reading them as SP, would split 'scope="a<NUL>b"' into two scopes
+    # the server never named.
     simple = _single_challenge(text)
     if simple is not None:
         return [simple]
@@ -322,8 +321,8 @@ def parse_www_authenticate(
 
 
 def _scan(text: str, strict: bool) -> list[Challenge]:
-    """The challenges of a field value free of CR, LF and NUL; raises HeaderParseError
-    in strict mode, never in lenient mode."""
+    """The challenges of a field value; raises HeaderParseError in strict mode, never in
+    lenient mode."""
     n = len(text)
     challenges: list[Challenge] = []
     pos = _skip(_SEPARATORS_match, text, 0)
@@ -335,7 +334,7 @@ def _scan(text: str, strict: bool) -> list[Challenge]:
                 raise HeaderParseError(
                     broken.reason, offset=broken.offset, excerpt=_excerpt(text, broken.offset)
                 ) from None
-            pos = _recover(text, broken.resume, broken.plain_until)
+            pos = _recover(text, broken.resume)
         else:
             challenges.append(challenge)
         pos = _skip(_SEPARATORS_match, text, pos)

@@ -649,19 +649,35 @@ ERRORS: list[tuple[str, str, int, str, Expected]] = [
             ("basic", {"realm": "b"}, None),
         ],
     ),
+    # RFC 9110 §5.5: CR, LF and NUL reject the value in strict mode and their challenge
+    # in lenient mode; read as SP they would split one scope into two.
     (
-        "cr-lf-nul",
-        'Bearer realm="a\r\n b"',
+        "cr-lf-in-quotes",
+        'Bearer realm="a\r\n b", Basic realm=b',
         15,
         "CR, LF and NUL",
-        [("bearer", {"realm": "a   b"}, None)],
+        [("basic", {"realm": "b"}, None)],
+    ),
+    (
+        "nul-in-scope",
+        'Bearer error="insufficient_scope", scope="a\x00b"',
+        43,
+        "CR, LF and NUL",
+        [],
     ),
     (
         "nul-outside-quotes",
-        "Bearer\x00realm=x",
-        6,
+        "Basic realm=b, Bearer\x00realm=x",
+        21,
         "CR, LF and NUL",
-        [("bearer", {"realm": "x"}, None)],
+        [("basic", {"realm": "b"}, None)],
+    ),
+    (
+        "lf-after-value",
+        "Bearer realm=x\n, Basic realm=b",
+        14,
+        "CR, LF and NUL",
+        [("basic", {"realm": "b"}, None)],
     ),
 ]
 
