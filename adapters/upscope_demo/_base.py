@@ -108,8 +108,9 @@ class LoopbackServer:
         httpd: _HTTPServer[Any] = _HTTPServer(("127.0.0.1", 0), self.handler)
         httpd.app = self
         self._httpd = httpd
+        # A short poll interval: close() waits for the loop to notice the shutdown.
         self._thread = threading.Thread(
-            target=httpd.serve_forever, name=type(self).__name__, daemon=True
+            target=httpd.serve_forever, args=(0.02,), name=type(self).__name__, daemon=True
         )
         self._thread.start()
         return self
