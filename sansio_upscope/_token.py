@@ -6,6 +6,8 @@ from collections.abc import Iterable
 
 import attrs
 
+from ._scopes import invalid_scope_tokens
+
 __all__ = ["Policy", "Token"]
 
 _TOKEN_TYPES = {"bearer": "Bearer", "dpop": "DPoP"}
@@ -16,7 +18,12 @@ def _scope_set(value: Iterable[str] | None) -> frozenset[str] | None:
         return None
     if isinstance(value, str):
         raise TypeError("scopes must be an iterable of scope strings, not one str")
-    return frozenset(value)
+    scopes = frozenset(value)
+    invalid = invalid_scope_tokens(scopes)
+    if invalid:
+        # RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ); never send others.
+        raise ValueError(f"not RFC 6749 scope tokens: {', '.join(map(repr, invalid))}")
+    return scopes
 
 
 def _token_type(value: str) -> str:

@@ -834,6 +834,10 @@ def test_policy_and_token_validation() -> None:
         Policy(max_token_requests=0)
     with pytest.raises(TypeError, match="not one str"):
         Token("t", scopes="read write")
+    with pytest.raises(ValueError, match="not RFC 6749 scope tokens: 'a b'"):
+        Policy(initial_scopes={"a b"})
+    with pytest.raises(ValueError, match="scope tokens"):
+        Token("t", scopes={'say "hi"'})
     with pytest.raises(ValueError, match="not supported"):
         Token("t", token_type="mac")
     with pytest.raises(ValueError, match="empty"):
