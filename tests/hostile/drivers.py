@@ -67,7 +67,7 @@ def run_scenario(
     client_options: dict[str, Any] | None = None,
 ) -> list[Outcome]:
     """Run ``calls`` in order on one client of ``adapter``; raises ``Hung`` when the run
-    outlives the sum of the timeouts by 5 seconds."""
+    outlives the sum of the timeouts by 2 seconds."""
     runner = _RUNNERS[adapter]
     outcomes: list[Outcome] = []
     failure: list[BaseException] = []
@@ -80,7 +80,7 @@ def run_scenario(
 
     thread = threading.Thread(target=target, name=f"scenario-{adapter}", daemon=True)
     thread.start()
-    deadline = sum(call.timeout for call in calls) + 5.0
+    deadline = sum(call.timeout for call in calls) + 2.0
     thread.join(deadline)
     if thread.is_alive():
         raise Hung(

@@ -124,9 +124,11 @@ CASES = [
         max_token_requests=0,
     ),
     Case(
+        # h11 rejects the NUL (the message); http.client lets it through and the parser
+        # skips the challenge holding it (RFC 9110 §5.5: reject, never split "a b").
         name="NUL in the challenge",
         script=challenge(403, b'Bearer error="insufficient_scope", scope="a\x00b"'),
-        expect=(TRANSPORT, 403, MalformedChallengeError),
+        expect=(TRANSPORT, 403),
         max_requests=1,
         max_token_requests=0,
     ),

@@ -81,6 +81,11 @@ CASES: dict[str, tuple[Reply | bytes, str | type[BaseException]]] = {
 }
 
 
+#: http.client (under requests) ends a response head at EOF instead of failing, so a head
+#: cut short arrives as a response with an empty body: the token flow then refuses it.
+HEAD_ENDS_AT_EOF = {"connection closed mid-headers"}
+
+
 def _cause(error: BaseException) -> BaseException | None:
     return getattr(error, "cause", None) or error.__cause__
 
@@ -100,6 +105,8 @@ def test_hostile_token_endpoint_gives_a_typed_error_then_recovers(
     error = assert_typed_error(first, TokenRequestFailedError)
     cause = _cause(error)
     wanted = transport_errors(adapter) if isinstance(expected, str) else (expected,)
+    if adapter == "requests" and name in HEAD_ENDS_AT_EOF:
+        wanted += (InvalidResponseError,)
     assert isinstance(cause, wanted), f"{name}: cause {cause!r}"
     assert SECRET not in str(error) and SECRET not in str(cause)
     assert len(world.token_requests()) == 2  # one failed, one for the second call
@@ -116,7 +123,7 @@ def test_hanging_token_endpoint_ends_at_the_callers_timeout_then_recovers(
     tokens = ClientCredentials("hostile-client", SECRET, token_endpoint=world.url + "/token")
     first, second = run_scenario(
         adapter,
-        [Call(url=world.url + "/ok", timeout=0.5), Call(url=world.url + "/ok")],
+        [Call(url=world.url + "/ok", timeout=0.5), Call(url=world.url + "/ok", timeout=1.0)],
         tokens,
     )
     error = first.error

@@ -2,8 +2,10 @@
 
 ``/ok`` is a protected resource whose 401 names its RFC 9728 metadata (``/prm/ok``), the
 server is also the authorization server (issuer = its base URL, RFC 8414 metadata at the
-well-known URL) and ``/token`` issues ``world-token-<n>`` to ``client_credentials``
-requests. A test replaces one route with a hostile one.
+well-known URL) and ``/token`` issues ``world-token-<n>`` (with a refresh token) for the
+``client_credentials``, ``refresh_token`` and ``authorization_code`` grants (the code
+must be ``code``). ``revoked`` holds access tokens the resource now answers with 401
+``invalid_token``. A test replaces one route with a hostile one.
 """
 
 from __future__ import annotations
@@ -29,7 +31,18 @@ def json_reply(status: int, document: object, **headers: str) -> bytes:
 
 
 class OAuthWorld:
-    def __init__(self, serve: Callable[[Script], ScriptedServer]) -> None:
+    def __init__(
+        self,
+        serve: Callable[[Script], ScriptedServer],
+        *,
+        token_prefix: str = "world-token-",
+        refresh_prefix: str = "world-refresh-",
+        code: str = "world-code",
+    ) -> None:
+        self.token_prefix = token_prefix
+        self.refresh_prefix = refresh_prefix
+        self.code = code
+        self.revoked: set[str] = set()
         self.table: dict[str, Script] = {}
         self.server = serve(routes(self.table))
         self.url = self.server.url
@@ -50,9 +63,12 @@ class OAuthWorld:
 
     def protected(self, request: Request) -> bytes:
         authorization = request.header("authorization") or ""
-        if authorization.startswith("Bearer world-token-"):
-            return response(200, [("Content-Type", "text/plain")], b"fine")
-        return self.challenge(request.path)
+        scheme, _, token = authorization.partition(" ")
+        if scheme != "Bearer" or not token.startswith(self.token_prefix):
+            return self.challenge(request.path)
+        if token in self.revoked:
+            return self.challenge(request.path, extra=', error="invalid_token"')
+        return response(200, [("Content-Type", "text/plain")], b"fine")
 
     def metadata_for(self, path: str, *, resource: str | None = None, **extra: object) -> Script:
         def script(_request: Request) -> bytes:
@@ -71,20 +87,37 @@ class OAuthWorld:
             {
                 "issuer": self.url,
                 "token_endpoint": self.url + "/token",
-                "token_endpoint_auth_methods_supported": ["client_secret_basic"],
+                "authorization_endpoint": self.url + "/authorize",
+                "token_endpoint_auth_methods_supported": [
+                    "client_secret_basic",
+                    "client_secret_post",
+                ],
+                "code_challenge_methods_supported": ["S256"],
             },
         )
 
     def token(self, request: Request) -> bytes:
         form = dict(parse_qsl(request.body.decode()))
-        if form.get("grant_type") not in ("client_credentials", "refresh_token"):
+        grant = form.get("grant_type")
+        if grant == "refresh_token" and not form.get("refresh_token", "").startswith(
+            self.refresh_prefix
+        ):
+            return json_reply(400, {"error": "invalid_grant"})
+        if grant == "authorization_code" and form.get("code") != self.code:
+            return json_reply(400, {"error": "invalid_grant"})
+        if grant not in ("client_credentials", "refresh_token", "authorization_code"):
             return json_reply(400, {"error": "unsupported_grant_type"})
         with self._lock:
             self.issued += 1
             number = self.issued
         return json_reply(
             200,
-            {"access_token": f"world-token-{number}", "token_type": "Bearer", "expires_in": 60},
+            {
+                "access_token": f"{self.token_prefix}{number}",
+                "token_type": "Bearer",
+                "expires_in": 60,
+                "refresh_token": f"{self.refresh_prefix}{number}",
+            },
         )
 
     def token_requests(self) -> list[Request]:
