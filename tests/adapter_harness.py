@@ -36,8 +36,9 @@ import trio
 import upscope_asyncio
 import upscope_trio
 from sansio_upscope import Policy, RequestToken, StepUpError, Token
+from sansio_upscope.oauth import ClientCredentials
 from upscope_demo import AuthorizationServer
-from upscope_h11 import AsyncClient, TransportError
+from upscope_h11 import AsyncClient, AsyncTokenSource, TransportError
 from upscope_requests import UpscopeAuth
 
 __all__ = ["HARNESSES", "Body", "Call", "Do", "Harness", "Many", "Outcome", "Stream"]
@@ -105,8 +106,12 @@ class Harness:
         policy: Policy | None = None,
         token_delay: float = 0.0,
         cancel_first_token_request: bool = False,
+        oauth: bool = False,
     ) -> None:
         self.authorization_server = authorization_server
+        #: Use the built-in ``ClientCredentials`` flow over the adapter's own HTTP
+        #: instead of the in-process token callable.
+        self.oauth = oauth
         self.policy = policy
         self.token_delay = token_delay
         self.cancel_first = cancel_first_token_request
@@ -121,6 +126,10 @@ class Harness:
             self.token_source_calls += 1
             return self.token_source_calls
 
+    def _client_credentials(self) -> ClientCredentials:
+        server = self.authorization_server
+        return ClientCredentials(server.client_id, server.client_secret)
+
     def _issue(self, request: RequestToken) -> Token:
         return self.authorization_server.issue_token(request.scopes, resource=request.resource)
 
@@ -133,7 +142,7 @@ _cancel_current: contextvars.ContextVar[Callable[[], object]] = contextvars.Cont
 class _AsyncHarness(Harness):
     transport_errors = (TransportError,)
 
-    def _client(self, tokens: Callable[[RequestToken], Awaitable[Token]]) -> AsyncClient:
+    def _client(self, tokens: AsyncTokenSource) -> AsyncClient:
         raise NotImplementedError
 
     async def _sleep(self, seconds: float) -> None:
@@ -152,7 +161,8 @@ class _AsyncHarness(Harness):
 
     async def _run(self, steps: Sequence[Step]) -> list[Any]:
         results: list[Any] = []
-        async with self._client(self._tokens) as client:
+        tokens = self._client_credentials() if self.oauth else self._tokens
+        async with self._client(tokens) as client:
             for step in steps:
                 if isinstance(step, Call):
                     results.append(await self._cancellable(partial(self._call, client, step)))
@@ -207,7 +217,7 @@ class AsyncioHarness(_AsyncHarness):
     def run(self, steps: Sequence[Step]) -> list[Any]:
         return asyncio.run(self._run(steps))
 
-    def _client(self, tokens: Callable[[RequestToken], Awaitable[Token]]) -> AsyncClient:
+    def _client(self, tokens: AsyncTokenSource) -> AsyncClient:
         return upscope_asyncio.Client(tokens, policy=self.policy)
 
     async def _sleep(self, seconds: float) -> None:
@@ -235,7 +245,7 @@ class TrioHarness(_AsyncHarness):
     def run(self, steps: Sequence[Step]) -> list[Any]:
         return trio.run(self._run, steps)
 
-    def _client(self, tokens: Callable[[RequestToken], Awaitable[Token]]) -> AsyncClient:
+    def _client(self, tokens: AsyncTokenSource) -> AsyncClient:
         return upscope_trio.Client(tokens, policy=self.policy)
 
     async def _sleep(self, seconds: float) -> None:
@@ -280,7 +290,8 @@ class RequestsHarness(Harness):
     def run(self, steps: Sequence[Step]) -> list[Any]:
         results: list[Any] = []
         with requests.Session() as session:
-            session.auth = UpscopeAuth(self._tokens, policy=self.policy)
+            tokens = self._client_credentials() if self.oauth else self._tokens
+            session.auth = UpscopeAuth(tokens, policy=self.policy)
             session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=50))
             for step in steps:
                 if isinstance(step, Call):

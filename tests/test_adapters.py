@@ -47,12 +47,14 @@ def harness(
     policy: Policy | None = None,
     token_delay: float = 0.0,
     cancel_first_token_request: bool = False,
+    oauth: bool = False,
 ) -> Harness:
     return HARNESSES[adapter](
         authorization_server,
         policy=policy,
         token_delay=token_delay,
         cancel_first_token_request=cancel_first_token_request,
+        oauth=oauth,
     )
 
 
@@ -83,6 +85,22 @@ def test_step_up_asks_for_the_union_of_scopes(
     # The retry carried the new token; the first attempt at the upload had the old one.
     uploads = resource_server.requests_to("/files/upload")
     assert len(uploads) == 2 and uploads[0].authorization != uploads[1].authorization
+
+
+def test_oauth_client_credentials_over_the_adapters_own_http(
+    adapter: str, authorization_server: AuthorizationServer, resource_server: ResourceServer
+) -> None:
+    # ClientCredentials discovers the endpoints from the challenge (RFC 9728, RFC 8414)
+    # and asks the token endpoint, all through the adapter's own HTTP.
+    url = resource_server.url
+    first, upload = harness(adapter, authorization_server, oauth=True).run(
+        [Call(url=url + "/files"), Call(url=url + "/files/upload", method="POST", body=Body(b"x"))]
+    )
+    assert ok(first).status_code == 200 and ok(upload).content == b"x"
+    assert [(r.grant_type, r.scopes, r.resource) for r in authorization_server.token_requests] == [
+        ("client_credentials", frozenset({"files:read"}), url + "/files"),
+        ("client_credentials", frozenset({"files:read", "files:write"}), url + "/files/upload"),
+    ]
 
 
 def test_loop_guard_gives_up_on_a_server_that_never_accepts(
