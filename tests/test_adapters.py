@@ -8,6 +8,8 @@ is checked here is that each one carries out the core's decisions faithfully.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -301,6 +303,18 @@ def test_cancelled_token_request_does_not_wedge_the_others(
     assert sorted(o.status_code for o in outcomes if not o.cancelled) == [200] * (n - 1)
     # One waiter took over the abandoned token request; the rest waited for it.
     assert authorization_server.token_request_count == 1
+
+
+@pytest.mark.parametrize("page", ["asyncio", "trio", "requests"])
+def test_adapter_page_example_prints_what_the_page_says(page: str) -> None:
+    text = (Path(__file__).parent.parent / "docs" / "adapters" / f"{page}.md").read_text()
+    example = re.findall(r"```python\n(.*?)```", text, re.S)[0]
+    expected = re.findall(r"It prints:\n\n```text\n(.*?)```", text, re.S)[0]
+    run = subprocess.run(
+        [sys.executable, "-c", example], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == expected
 
 
 ADAPTER_SOURCES = ["upscope_asyncio", "upscope_trio", "upscope_requests", "upscope_h11"]
