@@ -65,16 +65,18 @@ def run_scenario(
     *,
     policy: Policy | None = None,
     client_options: dict[str, Any] | None = None,
+    on_client: Callable[[Any], None] | None = None,
 ) -> list[Outcome]:
     """Run ``calls`` in order on one client of ``adapter``; raises ``Hung`` when the run
-    outlives the sum of the timeouts by 2 seconds."""
+    outlives the sum of the timeouts by 2 seconds. ``on_client`` sees the client (the
+    ``UpscopeAuth`` for requests) after the last call, before it is closed."""
     runner = _RUNNERS[adapter]
     outcomes: list[Outcome] = []
     failure: list[BaseException] = []
 
     def target() -> None:
         try:
-            runner(calls, tokens, policy, client_options or {}, outcomes)
+            runner(calls, tokens, policy, client_options or {}, outcomes, on_client)
         except BaseException as exc:  # reported in the test's thread
             failure.append(exc)
 
@@ -116,6 +118,7 @@ def _run_asyncio(
     policy: Policy | None,
     options: dict[str, Any],
     outcomes: list[Outcome],
+    on_client: Callable[[Any], None] | None,
 ) -> None:
     import upscope_asyncio
 
@@ -142,6 +145,8 @@ def _run_asyncio(
                             seconds=time.monotonic() - started,
                         )
                     )
+            if on_client is not None:
+                on_client(client)
 
     asyncio.run(main())
 
@@ -152,6 +157,7 @@ def _run_trio(
     policy: Policy | None,
     options: dict[str, Any],
     outcomes: list[Outcome],
+    on_client: Callable[[Any], None] | None,
 ) -> None:
     import trio
 
@@ -176,6 +182,8 @@ def _run_trio(
                             seconds=time.monotonic() - started,
                         )
                     )
+            if on_client is not None:
+                on_client(client)
 
     trio.run(main)
 
@@ -186,6 +194,7 @@ def _run_requests(
     policy: Policy | None,
     options: dict[str, Any],
     outcomes: list[Outcome],
+    on_client: Callable[[Any], None] | None,
 ) -> None:
     import requests
 
@@ -215,12 +224,21 @@ def _run_requests(
                         seconds=time.monotonic() - started,
                     )
                 )
+        if on_client is not None:
+            on_client(session.auth)
 
 
 _RUNNERS: dict[
     str,
     Callable[
-        [Sequence[Call], TokenSource, Policy | None, dict[str, Any], list[Outcome]],
+        [
+            Sequence[Call],
+            TokenSource,
+            Policy | None,
+            dict[str, Any],
+            list[Outcome],
+            Callable[[Any], None] | None,
+        ],
         None,
     ],
 ] = {

@@ -43,6 +43,8 @@ class OAuthWorld:
         self.refresh_prefix = refresh_prefix
         self.code = code
         self.revoked: set[str] = set()
+        #: accept each access token once, then answer 401 invalid_token (forces a refresh)
+        self.single_use = False
         self.table: dict[str, Script] = {}
         self.server = serve(routes(self.table))
         self.url = self.server.url
@@ -68,6 +70,8 @@ class OAuthWorld:
             return self.challenge(request.path)
         if token in self.revoked:
             return self.challenge(request.path, extra=', error="invalid_token"')
+        if self.single_use:
+            self.revoked.add(token)
         return response(200, [("Content-Type", "text/plain")], b"fine")
 
     def metadata_for(self, path: str, *, resource: str | None = None, **extra: object) -> Script:
