@@ -7,25 +7,38 @@ is checked here is that each one carries out the core's decisions faithfully.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
+import ssl
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+import requests
+import trio
+import trustme
 
+import upscope_asyncio
+import upscope_trio
 from sansio_upscope import (
     BodyNotReplayableError,
     Policy,
+    RequestToken,
     ScopeNotAllowedError,
     ScopeNotGrantedError,
     StepUpLoopError,
+    Token,
     TokenRequestFailedError,
     TooManyTokenRequestsError,
 )
 from upscope_demo import AuthorizationServer, ResourceServer, Route
+from upscope_h11 import AsyncClient, TransportError
+from upscope_requests import UpscopeAuth
 
 # pytest puts tests/ on sys.path; mypy (explicit package bases) names the module from
 # the repository root, where tests/ cannot join mypy_path next to tests/interop.
@@ -303,6 +316,74 @@ def test_cancelled_token_request_does_not_wedge_the_others(
     assert sorted(o.status_code for o in outcomes if not o.cancelled) == [200] * (n - 1)
     # One waiter took over the abandoned token request; the rest waited for it.
     assert authorization_server.token_request_count == 1
+
+
+@pytest.fixture
+def tls_resource_server(
+    authorization_server: AuthorizationServer,
+) -> Iterator[tuple[ResourceServer, trustme.CA]]:
+    """The demo resource server over https, with a certificate from a test CA."""
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    server = ResourceServer(authorization_server)
+    server.tls_context = context
+    with server:
+        yield server, ca
+
+
+def _https_calls(
+    adapter: str, url: str, auth: AuthorizationServer, ca: trustme.CA | None
+) -> list[int]:
+    """GET /files then POST /files/upload over https; the status codes, or raises."""
+    context = ssl.create_default_context()
+    if ca is not None:
+        ca.configure_trust(context)
+
+    async def tokens(request: RequestToken) -> Token:
+        return auth.issue_token(request.scopes, resource=request.resource)
+
+    async def calls(client: AsyncClient) -> list[int]:
+        async with client:
+            first = await client.request("GET", url + "/files")
+            second = await client.request("POST", url + "/files/upload", content=b"x")
+            return [first.status_code, second.status_code]
+
+    if adapter == "asyncio":
+        return asyncio.run(calls(upscope_asyncio.Client(tokens, ssl_context=context)))
+    if adapter == "trio":
+        return trio.run(calls, upscope_trio.Client(tokens, ssl_context=context))
+    with requests.Session() as session, contextlib.ExitStack() as stack:
+        session.auth = UpscopeAuth(lambda request: auth.issue_token(request.scopes))
+        # Per request: REQUESTS_CA_BUNDLE in the environment would override session.verify.
+        verify = True if ca is None else stack.enter_context(ca.cert_pem.tempfile())
+        return [
+            session.get(url + "/files", verify=verify).status_code,
+            session.post(url + "/files/upload", data=b"x", verify=verify).status_code,
+        ]
+
+
+def test_https_step_up(
+    adapter: str,
+    authorization_server: AuthorizationServer,
+    tls_resource_server: tuple[ResourceServer, trustme.CA],
+) -> None:
+    server, ca = tls_resource_server
+    assert server.url.startswith("https://")
+    assert _https_calls(adapter, server.url, authorization_server, ca) == [200, 200]
+    assert authorization_server.token_request_count == 2
+
+
+def test_https_verifies_certificates_by_default(
+    adapter: str,
+    authorization_server: AuthorizationServer,
+    tls_resource_server: tuple[ResourceServer, trustme.CA],
+) -> None:
+    server, _ = tls_resource_server
+    expected = requests.exceptions.SSLError if adapter == "requests" else TransportError
+    with pytest.raises(expected, match=r"CERTIFICATE_VERIFY_FAILED"):
+        _https_calls(adapter, server.url, authorization_server, None)
+    assert authorization_server.token_request_count == 0
 
 
 @pytest.mark.parametrize("page", ["asyncio", "trio", "requests"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -93,6 +94,8 @@ class LoopbackServer:
     handler: type[Handler[Any]]
 
     def __init__(self) -> None:
+        #: Set before ``start()`` to serve https with this server-side context.
+        self.tls_context: ssl.SSLContext | None = None
         self._httpd: _HTTPServer[Any] | None = None
         self._thread: threading.Thread | None = None
         self._connections: set[socket.socket] = set()
@@ -102,11 +105,14 @@ class LoopbackServer:
     def url(self) -> str:
         if self._httpd is None:
             raise RuntimeError(f"{type(self).__name__} is not started: call start() first")
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        scheme = "http" if self.tls_context is None else "https"
+        return f"{scheme}://127.0.0.1:{self._httpd.server_address[1]}"
 
     def start(self) -> LoopbackServer:
         httpd: _HTTPServer[Any] = _HTTPServer(("127.0.0.1", 0), self.handler)
         httpd.app = self
+        if self.tls_context is not None:
+            httpd.socket = self.tls_context.wrap_socket(httpd.socket, server_side=True)
         self._httpd = httpd
         # A short poll interval: close() waits for the loop to notice the shutdown.
         self._thread = threading.Thread(
