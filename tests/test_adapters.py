@@ -14,7 +14,7 @@ import ssl
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -316,6 +316,91 @@ def test_cancelled_token_request_does_not_wedge_the_others(
     assert sorted(o.status_code for o in outcomes if not o.cancelled) == [200] * (n - 1)
     # One waiter took over the abandoned token request; the rest waited for it.
     assert authorization_server.token_request_count == 1
+
+
+def test_keep_alive_reuses_one_connection(
+    adapter: str, authorization_server: AuthorizationServer, resource_server: ResourceServer
+) -> None:
+    url = resource_server.url + "/files"
+    outcomes = harness(adapter, authorization_server).run([Call(url=url)] * 5)
+    assert [ok(outcome).status_code for outcome in outcomes] == [200] * 5
+    seen = resource_server.requests_to("/files")
+    assert len(seen) == 6  # the 401, its retry, four more
+    assert len({request.client_port for request in seen}) == 1
+
+
+ASYNC_CLIENTS: dict[str, Callable[..., AsyncClient]] = {
+    "asyncio": upscope_asyncio.Client,
+    "trio": upscope_trio.Client,
+}
+
+
+def _run_async(framework: str, main: Callable[[], Awaitable[None]]) -> None:
+    if framework == "asyncio":
+        asyncio.run(main())  # type: ignore[arg-type]
+    else:
+        trio.run(main)
+
+
+@pytest.mark.parametrize("framework", sorted(ASYNC_CLIENTS))
+def test_pool_is_bounded_per_origin(
+    framework: str, authorization_server: AuthorizationServer, resource_server: ResourceServer
+) -> None:
+    async def tokens(request: RequestToken) -> Token:
+        return authorization_server.issue_token(request.scopes)
+
+    async def main() -> None:
+        async with ASYNC_CLIENTS[framework](tokens, max_connections_per_origin=4) as client:
+            if framework == "asyncio":
+                await asyncio.gather(
+                    *(client.request("GET", resource_server.url + "/public") for _ in range(40))
+                )
+            else:
+                async with trio.open_nursery() as nursery:
+                    for _ in range(40):
+                        nursery.start_soon(client.request, "GET", resource_server.url + "/public")
+
+    _run_async(framework, main)
+    seen = resource_server.requests_to("/public")
+    assert len(seen) == 40
+    assert 1 <= len({request.client_port for request in seen}) <= 4
+
+
+@pytest.mark.parametrize("framework", sorted(ASYNC_CLIENTS))
+def test_connection_is_not_reused_after_a_cancelled_stream(
+    framework: str, authorization_server: AuthorizationServer, resource_server: ResourceServer
+) -> None:
+    gate = threading.Event()
+    resource_server.events_gate = gate  # event 1 arrives, then the server waits
+
+    async def tokens(request: RequestToken) -> Token:
+        return authorization_server.issue_token(request.scopes)
+
+    first_chunks: list[bytes] = []
+
+    async def read_first_chunk_then_stop(client: AsyncClient) -> None:
+        async with client.stream("GET", resource_server.url + "/events") as response:
+            async for chunk in response.aiter_bytes():
+                first_chunks.append(chunk)
+                raise _Stop
+
+    async def main() -> None:
+        async with ASYNC_CLIENTS[framework](tokens) as client:
+            with contextlib.suppress(_Stop):
+                await read_first_chunk_then_stop(client)
+            gate.set()
+            response = await client.request("GET", resource_server.url + "/files")
+            assert response.status_code == 200
+
+    _run_async(framework, main)
+    assert first_chunks[0].startswith(b"id: 1")
+    events = resource_server.requests_to("/events")[-1]
+    after = resource_server.requests_to("/files")[-1]
+    assert events.client_port != after.client_port  # the half-read connection was closed
+
+
+class _Stop(Exception):
+    pass
 
 
 @pytest.fixture

@@ -69,6 +69,8 @@ class SeenRequest:
     path: str
     authorization: str | None = attrs.field(repr=False)
     body: bytes = attrs.field(repr=lambda body: f"<{len(body)} bytes>")
+    #: The client's TCP port: requests with the same port came over one connection.
+    client_port: int = 0
 
 
 def default_routes() -> dict[str, Route]:
@@ -141,7 +143,13 @@ class _Resource(Handler[ResourceServer]):
             return
         authorization = self.headers.get("Authorization")
         app.requests.append(
-            SeenRequest(method=self.command, path=path, authorization=authorization, body=body)
+            SeenRequest(
+                method=self.command,
+                path=path,
+                authorization=authorization,
+                body=body,
+                client_port=self.client_address[1],
+            )
         )
         route = app.routes.get(path)
         if route is None:
