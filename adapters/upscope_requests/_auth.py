@@ -1,14 +1,13 @@
 """The requests adapter: ``UpscopeAuth``, a ``requests.auth.AuthBase`` for ``session.auth``.
 
-It replays a challenged request the way requests' own ``HTTPDigestAuth`` does: the body
-position is recorded when the request is prepared and rewound in the response hook; the
-old response is read and closed; a copy of the prepared request, with the cookies the
-response set, goes out through ``response.connection.send``; the old response is kept in
-``history``. Every protocol decision is the core's.
+Replays a challenged request as requests' ``HTTPDigestAuth`` does: record the body
+position when the request is prepared, rewind it in the response hook, read and close the
+old response, send a copy (with the cookies it set) through ``response.connection.send``,
+keep the old response in ``history``. Every protocol decision is the core's.
 
-Thread safety: the core is not thread-safe, so every call into it happens under one
-``threading.Condition``; requests waiting for another thread's token request wait on it.
-Per-request state is keyed by the prepared request, never stored on ``self``.
+Thread safety: every call into the (not thread-safe) core happens under one
+``threading.Condition``, which threads waiting for another's token request wait on.
+Per-request state is keyed by the prepared request, never kept on ``self``.
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ import weakref
 from collections.abc import Callable
 from typing import IO, Any
 
-import attrs
 import requests
 from requests.auth import AuthBase
 from requests.cookies import extract_cookies_to_jar
@@ -46,11 +44,8 @@ from ._tokens import SyncTokenSource, obtain_token
 
 __all__ = ["UpscopeAuth", "raise_for_step_up"]
 
-
-@attrs.frozen
-class _Pending:  # what the response hook needs to know about one prepared request
-    exchange: Exchange
-    body_position: int | None
+#: What the response hook needs to know about one prepared request.
+_Pending = tuple[Exchange, int | None]
 
 
 class UpscopeAuth(AuthBase):
@@ -78,13 +73,13 @@ class UpscopeAuth(AuthBase):
         replayable = body is None or isinstance(body, (bytes, str)) or position is not None
         with self._lock:
             exchange = self.upscopes.for_url(url).exchange(method, url, replayable=replayable)
-        action = self._run(exchange, lambda: exchange.start(now=time.time()))
+        action = self._run(exchange, None)
         if isinstance(action, GiveUp):
             raise action.error
         assert isinstance(action, Send)
         _authorize(request, action.authorization)
         with self._lock:
-            self._pending[request] = _Pending(exchange, position)
+            self._pending[request] = (exchange, position)
         request.register_hook("response", self._on_response)  # type: ignore[no-untyped-call]
         return request
 
@@ -93,34 +88,31 @@ class UpscopeAuth(AuthBase):
             pending = self._pending.pop(response.request, None)
         if pending is None:  # a redirect's copy of the request, or already answered
             return response
-        exchange = pending.exchange
+        exchange, position = pending
         while True:
             received = ResponseReceived(
-                status_code=response.status_code,
-                headers=list(response.headers.items()),
-                now=time.time(),
+                status_code=response.status_code, headers=response.headers.items(), now=time.time()
             )
-            action = self._run(exchange, lambda: exchange.receive(received))  # noqa: B023
-            match action:
+            match self._run(exchange, received):
                 case Deliver():
                     return response
                 case GiveUp(error=error):
                     vars(response)["upscope_error"] = error
                     return response
                 case Retry(authorization=authorization):
-                    response = self._resend(response, pending, authorization, kwargs)
+                    response = self._resend(response, position, authorization, kwargs)
 
     def _resend(
         self,
         response: requests.Response,
-        pending: _Pending,
+        position: int | None,
         authorization: str | None,
         kwargs: dict[str, Any],
     ) -> requests.Response:
         old = response.request
-        if pending.body_position is not None:
+        if position is not None:
             body: IO[bytes] = old.body  # type: ignore[assignment]
-            body.seek(pending.body_position)
+            body.seek(position)
         response.content  # noqa: B018 - read the body so the connection can be reused
         response.close()
         copy = old.copy()
@@ -133,16 +125,19 @@ class UpscopeAuth(AuthBase):
         again.request = copy
         return again
 
-    def _run(self, exchange: Exchange, first: Callable[[], Action]) -> Action:
-        """Feed the core ``first()``, then wait for and fetch tokens as it asks, until it
-        says send, deliver or give up. On any exception the exchange is abandoned (its
-        token request, if any, is released and the waiting threads woken)."""
+    def _run(self, exchange: Exchange, response: ResponseReceived | None) -> Action:
+        """Start the exchange (or feed it ``response``), then wait for and fetch tokens
+        as the core asks, until it says send, deliver or give up. On any exception the
+        exchange is abandoned: its token request is released, the waiters woken."""
         upscope = exchange.upscope
-        event: TokenIssued | TokenFailed | None = None
+        event: ResponseReceived | TokenIssued | TokenFailed | None = response
         try:
             while True:
                 with self._lock:
-                    action = first() if event is None else exchange.receive(event)
+                    if event is None:
+                        action = exchange.start(now=time.time())
+                    else:
+                        action = exchange.receive(event)
                     self._lock.notify_all()  # a token request may have ended
                     while isinstance(action, WaitForToken):
                         self._lock.wait_for(_token_request_ended(upscope))
