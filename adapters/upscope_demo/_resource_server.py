@@ -32,7 +32,7 @@ def _scopes(value: Iterable[str] | None) -> frozenset[str] | None:
     return None if value is None else frozenset(value)
 
 
-Kind = Literal["json", "echo", "events", "redirect", "close", "truncate"]
+Kind = Literal["json", "echo", "events", "redirect", "close", "truncate", "garbage"]
 
 
 @attrs.frozen(kw_only=True)
@@ -44,7 +44,8 @@ class Route:
       ``events`` (``text/event-stream``, ``events`` events; after the first it waits for
       ``ResourceServer.events_gate`` when that is set), ``redirect`` (307 to
       ``location``), ``close`` (closes the connection without answering), ``truncate``
-      (promises 100 bytes, sends 10, closes).
+      (promises 100 bytes, sends 10, closes), ``garbage`` (answers with something that
+      is not HTTP, then closes).
     * ``always_refuse``: answer ``insufficient_scope`` even to a sufficient token (a
       server that never accepts: the loop guard must give up).
     * ``escalate``: every request with a token needs one more scope than the last
@@ -84,6 +85,7 @@ def default_routes() -> dict[str, Route]:
         "/events": Route(scopes={"files:read"}, kind="events"),
         "/close": Route(kind="close"),
         "/truncate": Route(kind="truncate"),
+        "/garbage": Route(kind="garbage"),
     }
 
 
@@ -155,6 +157,9 @@ class _Resource(Handler[ResourceServer]):
         if route is None:
             self.reply_json(404, {"error": "not_found", "path": path})
         elif route.kind == "close":
+            self.close_connection = True
+        elif route.kind == "garbage":
+            self.wfile.write(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
             self.close_connection = True
         elif route.kind == "truncate":
             self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")
