@@ -82,8 +82,12 @@ class AsyncClient:
         be sent again: a needed retry raises ``BodyNotReplayableError``). Raises the
         core's ``StepUpError`` on give-up and ``TransportError`` on a connection failure.
         """
-        async with self.stream(method, url, headers=headers, content=content) as response:
+        pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
+        response = await self._drive(method, url, list(pairs), content)
+        try:
             await response.aread()
+        finally:
+            await response.aclose()
         return response
 
     @contextlib.asynccontextmanager

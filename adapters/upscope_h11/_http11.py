@@ -7,6 +7,7 @@ carry another request afterwards (RFC 9112 §9.3: persistence).
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import urlsplit
 
 import attrs
@@ -34,11 +35,7 @@ class Origin:
     @classmethod
     def of(cls, url: str) -> Origin:
         """The origin of an absolute http(s) URL; ``ValueError`` for anything else."""
-        parts = urlsplit(url)
-        scheme = parts.scheme.lower()
-        if scheme not in _DEFAULT_PORTS or not parts.hostname:
-            raise ValueError(f"{url!r} is not an absolute http:// or https:// URL")
-        return cls(scheme, parts.hostname, parts.port or _DEFAULT_PORTS[scheme])
+        return _split(url)[0]
 
     @property
     def host_header(self) -> str:
@@ -49,9 +46,19 @@ class Origin:
 
 def request_target(url: str) -> str:
     """The origin-form request target (RFC 9112 §3.2.1): path and query, no fragment."""
+    return _split(url)[1]
+
+
+@functools.lru_cache(maxsize=1024)
+def _split(url: str) -> tuple[Origin, str]:
+    # Cached: an application calls the same few URLs again and again.
     parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        raise ValueError(f"{url!r} is not an absolute http:// or https:// URL")
+    origin = Origin(scheme, parts.hostname, parts.port or _DEFAULT_PORTS[scheme])
     target = parts.path or "/"
-    return f"{target}?{parts.query}" if parts.query else target
+    return origin, f"{target}?{parts.query}" if parts.query else target
 
 
 @attrs.frozen(kw_only=True)
@@ -89,9 +96,9 @@ class Http11:
         """The bytes of a request head. ``content_length`` None means a chunked body."""
         self.url = url
         self.response_started = False
-        origin = Origin.of(url)
-        names = {name.lower() for name, _ in headers}
-        fields = [] if "host" in names else [("Host", origin.host_header)]
+        origin, target = _split(url)
+        has_host = any(name.lower() == "host" for name, _ in headers)
+        fields = [] if has_host else [("Host", origin.host_header)]
         fields.extend(headers)
         if content_length is None:
             fields.append(("Transfer-Encoding", "chunked"))
@@ -99,7 +106,7 @@ class Http11:
             # RFC 9110 §8.6: a length for every body, and 0 for an empty one on methods
             # that usually carry one, so the server does not wait for a body.
             fields.append(("Content-Length", str(content_length)))
-        event = h11.Request(method=method, target=request_target(url), headers=fields)
+        event = h11.Request(method=method, target=target, headers=fields)
         return self._send(event)
 
     def body(self, data: bytes) -> bytes:
