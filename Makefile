@@ -40,5 +40,14 @@ demo: $(STAMP)
 bench: $(STAMP)
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
 
+# On demand, bounded: the atheris target for the parser (fuzz/parser_fuzz.py). Any crash
+# lands in .fuzz/ and becomes a case in CRASHES, tests/test_fuzz_properties.py.
+FUZZ_SECONDS ?= 60
+fuzz: $(STAMP)
+	$(BIN)/python -c "import atheris" 2>/dev/null || $(BIN)/python -m pip install --quiet atheris
+	mkdir -p .fuzz/corpus
+	$(BIN)/python fuzz/parser_fuzz.py -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
+		-artifact_prefix=.fuzz/ .fuzz/corpus fuzz/seeds
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage site
