@@ -73,7 +73,7 @@ class UpscopeAuth(AuthBase):
         replayable = body is None or isinstance(body, (bytes, str)) or position is not None
         with self._lock:
             exchange = self.upscopes.for_url(url).exchange(method, url, replayable=replayable)
-        action = self._run(exchange, None)
+        action = self._run(exchange, None, {})
         if isinstance(action, GiveUp):
             raise action.error
         assert isinstance(action, Send)
@@ -93,7 +93,7 @@ class UpscopeAuth(AuthBase):
             received = ResponseReceived(
                 status_code=response.status_code, headers=response.headers.items(), now=time.time()
             )
-            match self._run(exchange, received):
+            match self._run(exchange, received, kwargs):
                 case Deliver():
                     return response
                 case GiveUp(error=error):
@@ -125,10 +125,14 @@ class UpscopeAuth(AuthBase):
         again.request = copy
         return again
 
-    def _run(self, exchange: Exchange, response: ResponseReceived | None) -> Action:
+    def _run(
+        self, exchange: Exchange, response: ResponseReceived | None, options: dict[str, Any]
+    ) -> Action:
         """Start the exchange (or feed it ``response``), then wait for and fetch tokens
-        as the core asks, until it says send, deliver or give up. On any exception the
-        exchange is abandoned: its token request is released, the waiters woken."""
+        as the core asks, until it says send, deliver or give up. ``options`` are the
+        caller's send options (``timeout``, ``verify``...), for an OAuth flow's requests.
+        On any exception the exchange is abandoned: its token request is released, the
+        waiters woken."""
         upscope = exchange.upscope
         event: ResponseReceived | TokenIssued | TokenFailed | None = response
         try:
@@ -145,7 +149,7 @@ class UpscopeAuth(AuthBase):
                 if not isinstance(action, RequestToken):
                     return action
                 try:  # outside the lock: other origins and requests go on meanwhile
-                    event = TokenIssued(token=obtain_token(self._tokens, action))
+                    event = TokenIssued(token=obtain_token(self._tokens, action, options))
                 except Exception as exc:
                     event = TokenFailed(error=exc)
         except BaseException:
@@ -173,13 +177,10 @@ def _token_request_ended(upscope: Upscope) -> Callable[[], bool]:
 
 
 def _position(body: object) -> int | None:
-    """Where a file-like body starts, so it can be rewound; None when it cannot be."""
-    tell = getattr(body, "tell", None)
-    if tell is None or not callable(getattr(body, "seek", None)):
-        return None
+    """Where a seekable body starts, so it can be rewound; None when it cannot be."""
     try:
-        position = tell()
-    except OSError:
+        position = body.tell() if callable(getattr(body, "seek", None)) else None  # type: ignore[attr-defined]
+    except (AttributeError, OSError):
         return None
     return position if isinstance(position, int) else None
 

@@ -4,7 +4,8 @@ callable from a built-in OAuth flow (``sansio_upscope.oauth``)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import requests
 
@@ -23,10 +24,17 @@ __all__ = ["SyncTokenSource", "obtain_token"]
 SyncTokenSource = Callable[[RequestToken], Token] | ClientCredentials | AuthorizationCode
 
 
-def obtain_token(tokens: SyncTokenSource, request: RequestToken) -> Token:
+#: The caller's send options that also bind an OAuth flow's requests.
+_SEND_OPTIONS = ("timeout", "verify", "proxies", "cert")
+
+
+def obtain_token(
+    tokens: SyncTokenSource, request: RequestToken, options: Mapping[str, Any]
+) -> Token:
     """Ask ``tokens`` for a token. An OAuth flow talks HTTP through a plain
     ``requests.Session`` (the authorization server's answers are not step-up
-    challenges). Raises whatever the token source raises."""
+    challenges) with the caller's ``timeout``, ``verify``, ``proxies`` and ``cert``.
+    Raises whatever the token source raises."""
     if not isinstance(tokens, (ClientCredentials, AuthorizationCode)):
         return tokens(request)
     with requests.Session() as session:
@@ -38,6 +46,7 @@ def obtain_token(tokens: SyncTokenSource, request: RequestToken) -> Token:
                 headers=dict(http_request.headers),
                 data=http_request.body,
                 allow_redirects=False,
+                **{name: options[name] for name in _SEND_OPTIONS if name in options},
             )
             return HttpResponse(
                 status_code=response.status_code,
