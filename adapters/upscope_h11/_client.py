@@ -1,24 +1,38 @@
 """The framework-neutral shell of both async clients.
 
-An adapter subclasses ``AsyncClient`` and writes two things with its own framework:
-``_connect(origin)`` (a socket, TLS) and ``_drive(...)`` (the loop over the core's
-actions). Everything else (the context manager, ``request()`` and ``stream()``, the
-pool, waking requests that wait for a token) is the same code for asyncio and trio,
-built from the adapter's own semaphore and event types.
+An adapter subclasses ``AsyncClient`` and writes one thing with its own framework:
+``_connect(origin)`` (a socket, TLS). Everything else (the loop over the core's
+actions, the context manager, ``request()`` and ``stream()``, the pool, waking requests
+that wait for a token) is the same code for asyncio and trio, built from the adapter's
+own semaphore and event types: it only awaits objects the adapter made.
 """
 
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Protocol, TypeVar
 
-from sansio_upscope import Policy, Upscope, Upscopes
+from sansio_upscope import (
+    Deliver,
+    GiveUp,
+    Policy,
+    RequestToken,
+    ResponseReceived,
+    Retry,
+    Send,
+    TokenFailed,
+    TokenIssued,
+    Upscope,
+    Upscopes,
+    WaitForToken,
+)
 
 from ._http11 import Origin
 from ._pool import ByteStream, ConnectionPool, Content, Response, Slots
-from ._tokens import AsyncTokenSource
+from ._tokens import AsyncTokenSource, obtain_token
 
 __all__ = ["AsyncClient", "Headers", "with_authorization"]
 
@@ -106,7 +120,53 @@ class AsyncClient:
     async def _drive(
         self, method: str, url: str, headers: list[tuple[str, str]], content: Content
     ) -> Response:
-        raise NotImplementedError
+        """The loop over the core's actions: send what it says, fetch a token when it
+        says so, wait while another request does. Only awaits the adapter's own I/O
+        (``_connect`` through the pool) and event type, so it serves asyncio and trio."""
+        upscope = self.upscopes.for_url(url)
+        replayable = content is None or isinstance(content, bytes)
+        exchange = upscope.exchange(method, url, replayable=replayable)
+        action = exchange.start(now=time.time())
+        response: Response | None = None
+        try:
+            while True:
+                match action:
+                    case Send(authorization=authorization) | Retry(authorization=authorization):
+                        response = await self._pool.send(
+                            method, url, with_authorization(headers, authorization), content
+                        )
+                        action = exchange.receive(
+                            ResponseReceived(
+                                status_code=response.status_code,
+                                headers=response.headers,
+                                now=time.time(),
+                            )
+                        )
+                        if not isinstance(action, Deliver):
+                            await response.aread()  # frees the connection for reuse
+                    case RequestToken():
+                        try:
+                            token = await obtain_token(self._tokens, action, self._pool)
+                        except Exception as exc:
+                            action = exchange.receive(TokenFailed(error=exc))
+                        else:
+                            action = exchange.receive(TokenIssued(token=token))
+                        finally:
+                            self._wake_waiters(upscope)
+                    case WaitForToken():
+                        await self._token_request_end(upscope)
+                        action = exchange.resume(now=time.time())
+                    case Deliver():
+                        assert response is not None
+                        delivered, response = response, None
+                        return delivered
+                    case GiveUp(error=error):
+                        raise error
+        finally:
+            exchange.abandon()  # releases a token request this exchange still owned
+            self._wake_waiters(upscope)
+            if response is not None:
+                await response.aclose()
 
     async def _connect(self, origin: Origin) -> ByteStream:
         raise NotImplementedError

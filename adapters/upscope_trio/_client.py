@@ -9,30 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import ssl
-import time
 
 import trio
 
 from sansio_upscope import (
-    Deliver,
-    GiveUp,
     Policy,
-    RequestToken,
-    ResponseReceived,
-    Retry,
-    Send,
-    TokenFailed,
-    TokenIssued,
-    WaitForToken,
 )
 from upscope_h11 import (
     AsyncClient,
     AsyncTokenSource,
-    Content,
     Origin,
-    Response,
-    obtain_token,
-    with_authorization,
 )
 
 __all__ = ["Client"]
@@ -95,54 +81,6 @@ class Client(AsyncClient):
             new_slots=trio.Semaphore,
             new_event=trio.Event,
         )
-
-    async def _drive(
-        self, method: str, url: str, headers: list[tuple[str, str]], content: Content
-    ) -> Response:
-        upscope = self.upscopes.for_url(url)
-        replayable = content is None or isinstance(content, bytes)
-        exchange = upscope.exchange(method, url, replayable=replayable)
-        action = exchange.start(now=time.time())
-        response: Response | None = None
-        try:
-            while True:
-                match action:
-                    case Send(authorization=authorization) | Retry(authorization=authorization):
-                        response = await self._pool.send(
-                            method, url, with_authorization(headers, authorization), content
-                        )
-                        action = exchange.receive(
-                            ResponseReceived(
-                                status_code=response.status_code,
-                                headers=response.headers,
-                                now=time.time(),
-                            )
-                        )
-                        if not isinstance(action, Deliver):
-                            await response.aread()  # frees the connection for reuse
-                    case RequestToken():
-                        try:
-                            token = await obtain_token(self._tokens, action, self._pool)
-                        except Exception as exc:
-                            action = exchange.receive(TokenFailed(error=exc))
-                        else:
-                            action = exchange.receive(TokenIssued(token=token))
-                        finally:
-                            self._wake_waiters(upscope)
-                    case WaitForToken():
-                        await self._token_request_end(upscope)
-                        action = exchange.resume(now=time.time())
-                    case Deliver():
-                        assert response is not None
-                        delivered, response = response, None
-                        return delivered
-                    case GiveUp(error=error):
-                        raise error
-        finally:
-            exchange.abandon()  # releases a token request this exchange still owned
-            self._wake_waiters(upscope)
-            if response is not None:
-                await response.aclose()
 
     async def _connect(self, origin: Origin) -> _Stream:
         stream: trio.abc.Stream = await trio.open_tcp_stream(origin.host, origin.port)
