@@ -122,6 +122,22 @@ def test_drive_sync_default_opens_the_browser_and_catches_the_redirect(
     assert form(sent[-1])["redirect_uri"] == redirect_uri
 
 
+def test_drive_async_default_waits_for_the_browser_in_a_thread(browser: list[str]) -> None:
+    async def main() -> None:
+        responses = iter([*DISCOVERED, json_response(token_json())])
+
+        async def send(request: HttpRequest) -> HttpResponse:
+            return next(responses)
+
+        token = await drive_async(
+            AuthorizationCode("app"), request_token(), send=send, run_in_thread=asyncio.to_thread
+        )
+        assert token.access_token == "AT-secret"
+
+    asyncio.run(main())
+    assert query(browser[0])["redirect_uri"].startswith("http://127.0.0.1:")
+
+
 def test_drive_async_with_sync_and_async_hooks() -> None:
     async def main() -> None:
         responses = iter([*DISCOVERED, json_response(token_json()), json_response(token_json())])
@@ -137,7 +153,7 @@ def test_drive_async_with_sync_and_async_hooks() -> None:
         assert token.expires_at == 3605.0
         token = await drive_async(source, request_token(), send=send, authorize=fake_browser)
         assert token.access_token == "AT-secret"
-        with pytest.raises(ValueError, match="needs authorize="):
+        with pytest.raises(ValueError, match=r"needs authorize= .* or run_in_thread="):
             await drive_async(source, request_token(), send=send)
         errors = iter([json_response({"error": "invalid_client"}, status=401)])
 

@@ -69,6 +69,7 @@ class Client(AsyncClient):
             max_connections_per_origin=max_connections_per_origin,
             new_slots=asyncio.Semaphore,
             new_event=asyncio.Event,
+            run_in_thread=asyncio.to_thread,
         )
 
     async def _connect(self, origin: Origin) -> _Stream:

@@ -32,7 +32,7 @@ from sansio_upscope import (
 
 from ._http11 import Origin
 from ._pool import ByteStream, ConnectionPool, Content, Response, Slots
-from ._tokens import AsyncTokenSource, obtain_token
+from ._tokens import AsyncTokenSource, RunInThread, obtain_token
 
 __all__ = ["AsyncClient", "Headers", "with_authorization"]
 
@@ -62,6 +62,7 @@ class AsyncClient:
         max_connections_per_origin: int,
         new_slots: Callable[[int], Slots],
         new_event: Callable[[], Event],
+        run_in_thread: RunInThread,
     ) -> None:
         self.upscopes = Upscopes(policy)
         self._tokens = tokens
@@ -70,6 +71,7 @@ class AsyncClient:
             self._connect, new_slots, max_per_origin=max_connections_per_origin
         )
         self._new_event = new_event
+        self._run_in_thread = run_in_thread
         self._token_request_ended: dict[Upscope, Event] = {}
 
     async def __aenter__(self: Self) -> Self:
@@ -146,7 +148,9 @@ class AsyncClient:
                             await response.aread()  # frees the connection for reuse
                     case RequestToken():
                         try:
-                            token = await obtain_token(self._tokens, action, self._pool)
+                            token = await obtain_token(
+                                self._tokens, action, self._pool, self._run_in_thread
+                            )
                         except Exception as exc:
                             action = exchange.receive(TokenFailed(error=exc))
                         else:

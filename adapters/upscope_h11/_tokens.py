@@ -17,7 +17,7 @@ from sansio_upscope.oauth import (
 
 from ._pool import ConnectionPool
 
-__all__ = ["AsyncTokenSource", "is_oauth_source", "obtain_token"]
+__all__ = ["AsyncTokenSource", "RunInThread", "is_oauth_source", "obtain_token"]
 
 #: ``async def tokens(request: RequestToken) -> Token``, or an OAuth token source.
 AsyncTokenSource = (
@@ -29,12 +29,21 @@ def is_oauth_source(tokens: object) -> bool:
     return isinstance(tokens, (ClientCredentials, AuthorizationCode))
 
 
+#: Runs a blocking call off the event loop (``asyncio.to_thread``, ``trio.to_thread``).
+RunInThread = Callable[[Callable[[], str]], Awaitable[str]]
+
+
 async def obtain_token(
-    tokens: AsyncTokenSource, request: RequestToken, pool: ConnectionPool
+    tokens: AsyncTokenSource,
+    request: RequestToken,
+    pool: ConnectionPool,
+    run_in_thread: RunInThread | None = None,
 ) -> Token:
     """Ask ``tokens`` for a token; an OAuth flow talks HTTP over ``pool`` (plain
     requests: the authorization server's answers are not step-up challenges).
 
+    An ``AuthorizationCode`` flow with no ``authorize`` hook waits for the system
+    browser on a loopback receiver through ``run_in_thread``.
     Raises whatever the token source raises (``OAuthError``, ``TransportError``...);
     the caller feeds it back to the machine as ``TokenFailed``.
     """
@@ -49,5 +58,7 @@ async def obtain_token(
                 status_code=response.status_code, headers=response.headers, body=body
             )
 
-        return await drive_async(tokens, request, send=send, now=time.time)
+        return await drive_async(
+            tokens, request, send=send, now=time.time, run_in_thread=run_in_thread
+        )
     return await tokens(request)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ssl
+from collections.abc import Callable
 
 import trio
 
@@ -53,6 +54,11 @@ def _describe(exc: BaseException) -> str:
     return str(exc.__cause__ or exc) or type(exc).__name__
 
 
+async def _run_in_thread(call: Callable[[], str]) -> str:
+    # abandon_on_cancel: a cancelled request does not wait for the browser to come back.
+    return await trio.to_thread.run_sync(call, abandon_on_cancel=True)
+
+
 class Client(AsyncClient):
     """An HTTP/1.1 client for trio that answers OAuth step-up challenges.
 
@@ -80,6 +86,7 @@ class Client(AsyncClient):
             max_connections_per_origin=max_connections_per_origin,
             new_slots=trio.Semaphore,
             new_event=trio.Event,
+            run_in_thread=_run_in_thread,
         )
 
     async def _connect(self, origin: Origin) -> _Stream:

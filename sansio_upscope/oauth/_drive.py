@@ -3,6 +3,7 @@ HTTP; these functions only move steps between it, the browser hook and the flow.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Awaitable, Callable
 
@@ -80,27 +81,49 @@ async def drive_async(
     send: Callable[[HttpRequest], Awaitable[HttpResponse]],
     authorize: Callable[[str], Awaitable[str] | str] | None = None,
     now: Clock = None,
+    run_in_thread: Callable[[Callable[[], str]], Awaitable[str]] | None = None,
 ) -> Token:
     """``drive_sync`` for async adapters: ``await send(request)``; ``authorize`` may be
-    sync or async. Raises the flow's ``OAuthError``, and ``ValueError`` for an
-    ``AuthorizationCode`` flow with no ``authorize`` hook (a blocking browser wait would
-    stall the event loop: pass an async hook, e.g. one that runs
-    ``upscope_loopback.LoopbackReceiver.open_browser_and_wait`` in a worker thread).
+    sync or async. With neither ``authorize`` nor the source's own, an
+    ``AuthorizationCode`` flow opens the system browser and catches the redirect on a
+    loopback receiver, waiting for it through ``run_in_thread`` (the adapter's way of
+    running a blocking call off the event loop: ``asyncio.to_thread``,
+    ``trio.to_thread.run_sync``). Raises the flow's ``OAuthError``, and ``ValueError``
+    for an ``AuthorizationCode`` flow with no way to reach a browser.
     """
     authorize = authorize or getattr(source, "authorize", None)
     if isinstance(source, AuthorizationCode) and authorize is None:
-        raise ValueError(
-            "drive_async needs authorize= for an AuthorizationCode flow: an async callable "
-            "taking the authorization URL and returning the redirect URL"
-        )
-    flow = source.flow(request_token, now=_read(now))
+        if run_in_thread is None:
+            raise ValueError(
+                "drive_async needs authorize= for an AuthorizationCode flow (an async "
+                "callable taking the authorization URL and returning the redirect URL), "
+                "or run_in_thread= to wait for the system browser on a loopback receiver"
+            )
+        from upscope_loopback import LoopbackReceiver  # sockets: only when used
+
+        with LoopbackReceiver.for_redirect_uri(source.redirect_uri) as receiver:
+
+            def wait_for_browser(url: str) -> Awaitable[str]:
+                return run_in_thread(functools.partial(receiver.open_browser_and_wait, url))
+
+            flow = source.flow(request_token, now=_read(now), redirect_uri=receiver.redirect_uri)
+            return await _run_async(flow, send, wait_for_browser, now)
+    return await _run_async(source.flow(request_token, now=_read(now)), send, authorize, now)
+
+
+async def _run_async(
+    flow: TokenFlow,
+    send: Callable[[HttpRequest], Awaitable[HttpResponse]],
+    authorize: Callable[[str], Awaitable[str] | str] | None,
+    now: Clock,
+) -> Token:
     step = flow.start()
     while True:
         match step:
             case HttpRequest():
                 step = flow.receive(await send(step), now=_read(now))
             case OpenAuthorizationUrl(url=url):
-                assert authorize is not None
+                assert authorize is not None  # only AuthorizationCode asks, and has one
                 redirect = authorize(url)
                 if inspect.isawaitable(redirect):
                     redirect = await redirect
