@@ -372,14 +372,6 @@ def test_a_client_secret_never_goes_over_plain_http_elsewhere(
     assert CLIENT_SECRET not in str(step.error)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug, reported to the lead: sansio_upscope/oauth/_urls.py check_url() takes the host "
-        "from urllib.parse, which reads a backslash as part of the userinfo; requests/urllib3 "
-        "connect to the host before the backslash, over plain http, with the client secret"
-    ),
-)
 @pytest.mark.parametrize(
     "endpoint",
     [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from urllib.parse import urlsplit, urlunsplit
 
 from ._errors import InsecureEndpointError, MetadataError
@@ -14,6 +15,12 @@ __all__ = [
     "origin",
     "protected_resource_metadata_urls",
 ]
+
+# RFC 3986 §2: the characters a URI may hold (unreserved, reserved, "%"). Anything else
+# (a backslash, SP, a control character, non-ASCII) is read differently by different
+# parsers: urllib.parse takes "http://evil\\@127.0.0.1/" to be 127.0.0.1, urllib3 goes to
+# "evil". Such a URL is refused, never "cleaned".
+_URI_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*")
 
 _PRM = "/.well-known/oauth-protected-resource"
 _OAUTH = "/.well-known/oauth-authorization-server"
@@ -39,10 +46,23 @@ def check_url(url: str, what: str) -> MetadataError | None:
     unknown server's URLs must not steer us to plain http (RFC 9728 §7.7): http is
     accepted only for loopback hosts, where it never leaves the machine.
     """
+    if not _URI_CHARS.fullmatch(url):
+        return MetadataError(
+            f"The {what} {url!r} holds characters a URI may not (RFC 3986 §2), which HTTP "
+            "clients read differently; it is not used",
+            url=url,
+        )
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         return MetadataError(
             f"The {what} {url!r} is not an absolute http(s) URL",
+            url=url,
+        )
+    if "@" in parts.netloc:
+        # RFC 3986 §3.2.1 userinfo has no place in an OAuth endpoint, and "user@host"
+        # is the classic way to make a URL look like it names another host.
+        return MetadataError(
+            f"The {what} {url!r} carries userinfo before its host; it is not used",
             url=url,
         )
     if parts.scheme == "http" and not is_loopback(parts.hostname):
