@@ -14,6 +14,7 @@ from sansio_upscope import (
     Policy,
 )
 from upscope_h11 import (
+    DEFAULT_MAX_HEADER_SIZE,
     AsyncClient,
     AsyncTokenSource,
     Origin,
@@ -61,12 +62,14 @@ class Client(AsyncClient):
         policy: Policy | None = None,
         ssl_context: ssl.SSLContext | None = None,
         max_connections_per_origin: int = 10,
+        max_header_size: int = DEFAULT_MAX_HEADER_SIZE,
     ) -> None:
         super().__init__(
             tokens,
             policy=policy,
             ssl_context=ssl_context,
             max_connections_per_origin=max_connections_per_origin,
+            max_header_size=max_header_size,
             new_slots=asyncio.Semaphore,
             new_event=asyncio.Event,
             run_in_thread=asyncio.to_thread,

@@ -10,11 +10,12 @@ its own primitives (semaphores, events).
 
 from ._client import AsyncClient, Headers, with_authorization
 from ._errors import TransportError
-from ._http11 import Http11, Origin, ResponseHead, request_target
+from ._http11 import DEFAULT_MAX_HEADER_SIZE, Http11, Origin, ResponseHead, request_target
 from ._pool import ByteStream, Connection, ConnectionPool, Content, Response, Slots
 from ._tokens import AsyncTokenSource, is_oauth_source, obtain_token
 
 __all__ = [
+    "DEFAULT_MAX_HEADER_SIZE",
     "AsyncClient",
     "AsyncTokenSource",
     "ByteStream",

@@ -60,6 +60,7 @@ class AsyncClient:
         policy: Policy | None,
         ssl_context: object,
         max_connections_per_origin: int,
+        max_header_size: int,
         new_slots: Callable[[int], Slots],
         new_event: Callable[[], Event],
         run_in_thread: RunInThread,
@@ -68,7 +69,10 @@ class AsyncClient:
         self._tokens = tokens
         self._ssl_context = ssl_context
         self._pool = ConnectionPool(
-            self._connect, new_slots, max_per_origin=max_connections_per_origin
+            self._connect,
+            new_slots,
+            max_per_origin=max_connections_per_origin,
+            max_header_size=max_header_size,
         )
         self._new_event = new_event
         self._run_in_thread = run_in_thread

@@ -15,7 +15,13 @@ import h11
 
 from ._errors import TransportError
 
-__all__ = ["END", "NEED_DATA", "Http11", "Origin", "ResponseHead"]
+__all__ = ["DEFAULT_MAX_HEADER_SIZE", "END", "NEED_DATA", "Http11", "Origin", "ResponseHead"]
+
+#: The largest response head (status line and fields) a connection reads by default:
+#: room for a challenge as large as the core parses (``Policy.max_challenge_size``,
+#: 64 KiB) and the rest of a head. h11's own default, 16 KiB, would cut such a
+#: challenge off before the core could judge it.
+DEFAULT_MAX_HEADER_SIZE = 128 * 1024
 
 #: ``Http11.next_event`` results besides a head or a body chunk.
 NEED_DATA = h11.NEED_DATA
@@ -79,8 +85,9 @@ class Http11:
     the connection must be closed.
     """
 
-    def __init__(self) -> None:
-        self._h11 = h11.Connection(h11.CLIENT)
+    def __init__(self, *, max_header_size: int = DEFAULT_MAX_HEADER_SIZE) -> None:
+        self.max_header_size = max_header_size
+        self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=max_header_size)
         self.url = ""
         #: True once any byte of a response to the current request has arrived.
         self.response_started = False
@@ -129,6 +136,11 @@ class Http11:
             except h11.RemoteProtocolError as exc:
                 raise TransportError(self.url, self._broken_because(exc)) from exc
             if isinstance(event, h11.Response):
+                # h11 bounds only a head still arriving; one that came in a single read
+                # is measured here, so the limit holds however the bytes were split.
+                raw = event.headers.raw_items()
+                if sum(len(name) + len(value) + 4 for name, value in raw) > self.max_header_size:
+                    raise TransportError(self.url, self._too_large())
                 return ResponseHead(
                     status_code=event.status_code,
                     reason=event.reason.decode("latin-1"),
@@ -152,7 +164,17 @@ class Http11:
             return "the server closed the connection before sending a response"
         if "peer closed" in str(exc):
             return "the server closed the connection before the response was complete"
-        return f"the server sent a response that breaks HTTP/1.1: {exc}"
+        if exc.error_status_hint == 431:  # RFC 6585 §5: Request Header Fields Too Large
+            return self._too_large()
+        # h11 quotes the offending line, which a hostile server can make huge.
+        return f"the server sent a response that breaks HTTP/1.1: {str(exc)[:200]}"
+
+    def _too_large(self) -> str:
+        return (
+            f"the response head is larger than max_header_size ({self.max_header_size} "
+            "bytes); pass a larger max_header_size= to the client if the server's headers "
+            "are meant to be this large"
+        )
 
     @property
     def reusable(self) -> bool:

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import Protocol
 
 from ._errors import TransportError
-from ._http11 import END, NEED_DATA, Http11, Origin, ResponseHead
+from ._http11 import DEFAULT_MAX_HEADER_SIZE, END, NEED_DATA, Http11, Origin, ResponseHead
 
 __all__ = ["ByteStream", "Connection", "ConnectionPool", "Content", "Response", "Slots"]
 
@@ -45,10 +45,10 @@ class Slots(Protocol):
 
 
 class Connection:
-    def __init__(self, stream: ByteStream, origin: Origin) -> None:
+    def __init__(self, stream: ByteStream, origin: Origin, *, max_header_size: int) -> None:
         self.stream = stream
         self.origin = origin
-        self.http = Http11()
+        self.http = Http11(max_header_size=max_header_size)
         self.reused = False
 
     async def send(self, data: bytes) -> None:
@@ -74,7 +74,11 @@ class ConnectionPool:
         new_slots: Callable[[int], Slots],
         *,
         max_per_origin: int = 10,
+        max_header_size: int = DEFAULT_MAX_HEADER_SIZE,
     ) -> None:
+        if max_header_size < 1:
+            raise ValueError(f"max_header_size must be at least 1, not {max_header_size}")
+        self._max_header_size = max_header_size
         self._connect = connect
         self._new_slots = new_slots
         self._max = max_per_origin
@@ -101,7 +105,7 @@ class ConnectionPool:
         except BaseException:
             slots.release()
             raise
-        return Connection(stream, origin)
+        return Connection(stream, origin, max_header_size=self._max_header_size)
 
     async def release(self, connection: Connection, *, reuse: bool) -> None:
         """Give a connection back: kept when ``reuse`` and h11 agree, else closed."""

@@ -40,6 +40,7 @@ from sansio_upscope import (
     WaitForToken,
 )
 
+from ._prepared import authorize, body_position, head_too_large, raise_head_too_large
 from ._tokens import SyncTokenSource, obtain_token
 
 __all__ = ["UpscopeAuth", "raise_for_step_up"]
@@ -59,7 +60,16 @@ class UpscopeAuth(AuthBase):
     up before anything was sent (the token request failed), ``StepUpError`` is raised.
     """
 
-    def __init__(self, tokens: SyncTokenSource, *, policy: Policy | None = None) -> None:
+    def __init__(
+        self,
+        tokens: SyncTokenSource,
+        *,
+        policy: Policy | None = None,
+        max_header_size: int | None = None,
+    ) -> None:
+        if max_header_size is not None and max_header_size < 1:
+            raise ValueError(f"max_header_size must be at least 1, not {max_header_size}")
+        self.max_header_size = max_header_size
         self.upscopes = Upscopes(policy)
         self._tokens = tokens
         self._lock = threading.Condition()
@@ -69,7 +79,7 @@ class UpscopeAuth(AuthBase):
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         method, url, body = request.method or "GET", request.url or "", request.body
-        position = _position(body)
+        position = body_position(body)
         replayable = body is None or isinstance(body, (bytes, str)) or position is not None
         with self._lock:
             exchange = self.upscopes.for_url(url).exchange(method, url, replayable=replayable)
@@ -77,7 +87,7 @@ class UpscopeAuth(AuthBase):
         if isinstance(action, GiveUp):
             raise action.error
         assert isinstance(action, Send)
-        _authorize(request, action.authorization)
+        authorize(request, action.authorization)
         with self._lock:
             self._pending[request] = (exchange, position)
         request.register_hook("response", self._on_response)  # type: ignore[no-untyped-call]
@@ -90,6 +100,11 @@ class UpscopeAuth(AuthBase):
             return response
         exchange, position = pending
         while True:
+            if head_too_large(response, self.max_header_size):
+                with self._lock:
+                    exchange.abandon()
+                    self._lock.notify_all()
+                raise_head_too_large(response, self.max_header_size)
             received = ResponseReceived(
                 status_code=response.status_code, headers=response.headers.items(), now=time.time()
             )
@@ -119,7 +134,7 @@ class UpscopeAuth(AuthBase):
         jar = copy._cookies  # type: ignore[attr-defined]
         extract_cookies_to_jar(jar, old, response.raw)  # type: ignore[no-untyped-call]
         copy.prepare_cookies(jar)
-        _authorize(copy, authorization)
+        authorize(copy, authorization)
         again: requests.Response = response.connection.send(copy, **kwargs)
         again.history.append(response)
         again.request = copy
@@ -174,19 +189,3 @@ def _token_request_ended(upscope: Upscope) -> Callable[[], bool]:
     return lambda: (
         not upscope.token_request_under_way or upscope.token_requests_finished != finished
     )
-
-
-def _position(body: object) -> int | None:
-    """Where a seekable body starts, so it can be rewound; None when it cannot be."""
-    try:
-        position = body.tell() if callable(getattr(body, "seek", None)) else None  # type: ignore[attr-defined]
-    except (AttributeError, OSError):
-        return None
-    return position if isinstance(position, int) else None
-
-
-def _authorize(request: requests.PreparedRequest, authorization: str | None) -> None:
-    if authorization is None:
-        request.headers.pop("Authorization", None)
-    else:
-        request.headers["Authorization"] = authorization

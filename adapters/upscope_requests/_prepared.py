@@ -1,0 +1,42 @@
+"""What the requests adapter does to prepared requests and to response heads."""
+
+from __future__ import annotations
+
+import requests
+
+__all__ = ["authorize", "body_position", "head_too_large", "raise_head_too_large"]
+
+
+def body_position(body: object) -> int | None:
+    """Where a seekable body starts, so it can be rewound; None when it cannot be."""
+    try:
+        position = body.tell() if callable(getattr(body, "seek", None)) else None  # type: ignore[attr-defined]
+    except (AttributeError, OSError):
+        return None
+    return position if isinstance(position, int) else None
+
+
+def authorize(request: requests.PreparedRequest, authorization: str | None) -> None:
+    if authorization is None:
+        request.headers.pop("Authorization", None)
+    else:
+        request.headers["Authorization"] = authorization
+
+
+def head_too_large(response: requests.Response, limit: int | None) -> bool:
+    """The response head is over ``max_header_size`` (checked before the core parses
+    it). http.client has read it already, within its own fixed limits (65536 bytes a
+    line, 100 fields), so under requests the option can only lower the limit."""
+    if limit is None:
+        return False
+    return sum(len(name) + len(value) + 4 for name, value in response.headers.items()) > limit
+
+
+def raise_head_too_large(response: requests.Response, limit: int | None) -> None:
+    response.close()
+    raise requests.exceptions.InvalidHeader(
+        f"the response head from {response.url} is larger than max_header_size ({limit} "
+        "bytes); pass a larger max_header_size= to UpscopeAuth if the server's headers are "
+        "meant to be this large",
+        response=response,
+    )
