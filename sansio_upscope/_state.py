@@ -165,6 +165,9 @@ CHALLENGE_STATUSES = frozenset(status for status, _ in CHALLENGES)
 #: change with time, so their entries stay and a repeated scopeless 403 gives up at once.
 CLEARED_BY_SUCCESS = frozenset({Reason.INVALID_TOKEN, Reason.INSUFFICIENT_USER_AUTHENTICATION})
 
+#: How many answered needs one Upscope remembers for the loop guard.
+MAX_REMEMBERED_NEEDS = 256
+
 #: Schemes whose challenges use the RFC 6750 parameters (RFC 9449 §7.1 for DPoP).
 OUR_SCHEMES = ("bearer", "dpop")
 
@@ -301,6 +304,10 @@ class Upscope:
         # RFC 6749 §5.1: no ``scope`` in the response means the scope requested.
         self.granted_scopes = token.scopes if token.scopes is not None else request.scopes
         self._answered[need.guard_key] = self.generation
+        if len(self._answered) > MAX_REMEMBERED_NEEDS:
+            # Oldest first (dicts keep insertion order): memory stays bounded whatever
+            # a server sends, and scope needs are still caught by the granted-scope check.
+            del self._answered[next(iter(self._answered))]
         self._finish()
         return previous
 
@@ -538,6 +545,12 @@ class Exchange:
                 f"The resource server asks for {' '.join(sorted(outside))}, outside "
                 "Policy.allowed_scopes",
                 scopes=up._scopes_for(need),
+            )
+        if len(up._scopes_for(need)) > up.policy.max_scopes:
+            return self._give_up(
+                ScopeNotAllowedError,
+                f"Answering would ask for {len(up._scopes_for(need))} scopes, more than "
+                f"Policy.max_scopes ({up.policy.max_scopes})",
             )
         if up._already_answered(need, self._sent_generation):
             return self._give_up(

@@ -91,6 +91,9 @@ class Policy:
       before any token request (rule 6). None = no ceiling.
     * ``max_token_requests``: token requests one exchange may make (rule 4).
     * ``max_retries``: times one exchange may send its request again.
+    * ``max_scopes``: the most scopes one token request may ask for. Without an
+      ``allowed_scopes`` ceiling, a hostile server naming a new scope on every
+      response would otherwise grow the request (and the memory behind it) forever.
     * ``max_challenge_size``: the most bytes of ``WWW-Authenticate`` (all field lines
       together) the machine will parse; a larger challenge gives up unparsed.
     """
@@ -100,8 +103,11 @@ class Policy:
     max_token_requests: int = attrs.field(default=2, validator=_positive)
     max_retries: int = attrs.field(default=4, validator=_positive)
     max_challenge_size: int = attrs.field(default=64 * 1024, validator=_positive)
+    max_scopes: int = attrs.field(default=64, validator=_positive)
 
     def __attrs_post_init__(self) -> None:
+        if len(self.initial_scopes) > self.max_scopes:
+            raise ValueError(f"more initial_scopes than max_scopes ({self.max_scopes})")
         if self.allowed_scopes is not None and not self.initial_scopes <= self.allowed_scopes:
             outside = " ".join(sorted(self.initial_scopes - self.allowed_scopes))
             raise ValueError(f"initial_scopes outside allowed_scopes: {outside}")

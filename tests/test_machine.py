@@ -432,6 +432,15 @@ SCRIPTS: dict[str, tuple[Policy, list[Step]]] = {
             ("a", scope403("write admin"), give_up(ScopeNotAllowedError)),
         ],
     ),
+    "max_scopes bounds the union": (
+        Policy(max_scopes=2),
+        [
+            ("a", START, send()),
+            ("a", scope403("a b"), token(Reason.INSUFFICIENT_SCOPE, "a b")),
+            ("a", issued("T1"), retry("Bearer T1")),
+            ("a", scope403("c"), give_up(ScopeNotAllowedError)),
+        ],
+    ),
     "within the ceiling": (
         Policy(allowed_scopes={"read", "write"}),
         [
@@ -827,7 +836,25 @@ def test_abandon_releases_the_token_request() -> None:
     assert idle.state is State.ABANDONED
 
 
+def test_loop_guard_memory_is_bounded() -> None:
+    from sansio_upscope._state import MAX_REMEMBERED_NEEDS
+
+    upscope = Upscope(URL, policy=Policy(max_scopes=10_000))
+    for number in range(MAX_REMEMBERED_NEEDS + 10):
+        ex = upscope.exchange("GET", URL)
+        ex.start()
+        ex.receive(scope403(f"s{number}"))
+        ex.receive(issued(f"T{number}"))
+    assert len(upscope._answered) == MAX_REMEMBERED_NEEDS
+    # the oldest needs were forgotten; the granted-scope check still stops a repeat
+    ex = upscope.exchange("GET", URL)
+    ex.start()
+    assert isinstance(ex.receive(scope403("s0")), GiveUp)
+
+
 def test_policy_and_token_validation() -> None:
+    with pytest.raises(ValueError, match="max_scopes"):
+        Policy(initial_scopes={"a", "b"}, max_scopes=1)
     with pytest.raises(ValueError, match="outside allowed_scopes"):
         Policy(initial_scopes=frozenset({"a"}), allowed_scopes=frozenset({"b"}))
     with pytest.raises(ValueError, match="at least 1"):
