@@ -149,7 +149,7 @@ class AsyncClient:
                             )
                         )
                         if not isinstance(action, Deliver):
-                            await response.aread()  # frees the connection for reuse
+                            await response.adiscard()  # frees the connection for reuse
                     case RequestToken():
                         try:
                             token = await obtain_token(

@@ -11,7 +11,8 @@ any cancellation, or a response closed before its end, the connection is closed.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable
 from typing import Protocol
 
 from ._errors import TransportError
@@ -221,7 +222,7 @@ class Response:
             )
         return self._content
 
-    async def aiter_bytes(self) -> AsyncIterator[bytes]:
+    async def aiter_bytes(self) -> AsyncGenerator[bytes, None]:
         """Yield the body as it arrives. Raises ``TransportError`` if the connection
         breaks, and ``RuntimeError`` when the body was already consumed or closed."""
         if self._content is not None:
@@ -242,11 +243,40 @@ class Response:
             elif isinstance(event, bytes):
                 yield event
 
-    async def aread(self) -> bytes:
-        """Read the rest of the body into ``content`` and return it."""
+    async def aread(self, *, limit: int | None = None) -> bytes:
+        """Read the rest of the body into ``content`` and return it. With ``limit``, a
+        body longer than that many bytes raises ``TransportError`` (the connection is
+        closed, not reused)."""
         if self._content is None:
-            self._content = b"".join([chunk async for chunk in self.aiter_bytes()])
+            chunks, size = [], 0
+            async with contextlib.aclosing(self.aiter_bytes()) as body:
+                async for chunk in body:
+                    size += len(chunk)
+                    if limit is not None and size > limit:
+                        await self._abort()
+                        raise TransportError(
+                            self.url, f"the response body is larger than {limit} bytes"
+                        )
+                    chunks.append(chunk)
+            self._content = b"".join(chunks)
         return self._content
+
+    async def adiscard(self, *, limit: int = 64 * 1024) -> None:
+        """Drop the body before the request is sent again: read to its end (so the
+        connection can be reused) when it is at most ``limit`` bytes, else close the
+        connection, so a hostile server cannot make a retry download without end."""
+        size = 0
+        async with contextlib.aclosing(self.aiter_bytes()) as body:
+            async for chunk in body:
+                size += len(chunk)
+                if size > limit:
+                    await self._abort()
+                    return
+
+    async def _abort(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None and self._pool is not None:
+            await self._pool.release(connection, reuse=False)
 
     async def aclose(self) -> None:
         """Release the connection: kept for reuse only when the body was read to its end."""

@@ -19,6 +19,9 @@ from ._pool import ConnectionPool
 
 __all__ = ["AsyncTokenSource", "RunInThread", "is_oauth_source", "obtain_token"]
 
+#: The largest metadata or token response an OAuth flow reads.
+MAX_OAUTH_RESPONSE = 1024 * 1024
+
 #: ``async def tokens(request: RequestToken) -> Token``, or an OAuth token source.
 AsyncTokenSource = (
     Callable[[RequestToken], Awaitable[Token]] | ClientCredentials | AuthorizationCode
@@ -53,7 +56,8 @@ async def obtain_token(
             response = await pool.send(
                 http_request.method, http_request.url, list(http_request.headers), http_request.body
             )
-            body = await response.aread()
+            # Metadata and token responses are small; a server that sends more is hostile.
+            body = await response.aread(limit=MAX_OAUTH_RESPONSE)
             return HttpResponse(
                 status_code=response.status_code, headers=response.headers, body=body
             )

@@ -40,7 +40,13 @@ from sansio_upscope import (
     WaitForToken,
 )
 
-from ._prepared import authorize, body_position, head_too_large, raise_head_too_large
+from ._prepared import (
+    authorize,
+    body_position,
+    discard_body,
+    head_too_large,
+    raise_head_too_large,
+)
 from ._tokens import SyncTokenSource, obtain_token
 
 __all__ = ["UpscopeAuth", "raise_for_step_up"]
@@ -128,8 +134,7 @@ class UpscopeAuth(AuthBase):
         if position is not None:
             body: IO[bytes] = old.body  # type: ignore[assignment]
             body.seek(position)
-        response.content  # noqa: B018 - read the body so the connection can be reused
-        response.close()
+        discard_body(response)  # reused only when short: a retry never downloads forever
         copy = old.copy()
         jar = copy._cookies  # type: ignore[attr-defined]
         extract_cookies_to_jar(jar, old, response.raw)  # type: ignore[no-untyped-call]

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import requests
 
-__all__ = ["authorize", "body_position", "head_too_large", "raise_head_too_large"]
+__all__ = [
+    "authorize",
+    "body_position",
+    "discard_body",
+    "head_too_large",
+    "raise_head_too_large",
+    "read_limited",
+]
 
 
 def body_position(body: object) -> int | None:
@@ -40,3 +47,31 @@ def raise_head_too_large(response: requests.Response, limit: int | None) -> None
         "meant to be this large",
         response=response,
     )
+
+
+def discard_body(response: requests.Response, limit: int = 64 * 1024) -> None:
+    """Drop a challenged response's body before the retry: read to its end (so the
+    connection goes back to the pool) when it is at most ``limit`` bytes, else close the
+    connection instead."""
+    size = 0
+    for chunk in response.iter_content(8192):  # read to the end: marks it consumed
+        size += len(chunk)
+        if size > limit:
+            break  # not consumed: close() below drops the connection
+    response.close()
+
+
+def read_limited(response: requests.Response, limit: int) -> bytes:
+    """The body of a streamed response, or ``requests.exceptions.ContentDecodingError``
+    past ``limit`` bytes (metadata and token responses are small)."""
+    chunks, size = [], 0
+    for chunk in response.iter_content(65536):
+        size += len(chunk)
+        if size > limit:
+            response.close()
+            raise requests.exceptions.ContentDecodingError(
+                f"the response body from {response.url} is larger than {limit} bytes",
+                response=response,
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -18,11 +18,16 @@ from sansio_upscope.oauth import (
     drive_sync,
 )
 
+from ._prepared import read_limited
+
 __all__ = ["SyncTokenSource", "obtain_token"]
 
 #: ``def tokens(request: RequestToken) -> Token``, or an OAuth token source.
 SyncTokenSource = Callable[[RequestToken], Token] | ClientCredentials | AuthorizationCode
 
+
+#: The largest metadata or token response an OAuth flow reads.
+MAX_OAUTH_RESPONSE = 1024 * 1024
 
 #: The caller's send options that also bind an OAuth flow's requests.
 _SEND_OPTIONS = ("timeout", "verify", "proxies", "cert")
@@ -46,12 +51,13 @@ def obtain_token(
                 headers=dict(http_request.headers),
                 data=http_request.body,
                 allow_redirects=False,
+                stream=True,
                 **{name: options[name] for name in _SEND_OPTIONS if name in options},
             )
             return HttpResponse(
                 status_code=response.status_code,
                 headers=list(response.headers.items()),
-                body=response.content,
+                body=read_limited(response, MAX_OAUTH_RESPONSE),
             )
 
         return drive_sync(tokens, request, send=send, now=time.time)
