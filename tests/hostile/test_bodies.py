@@ -65,6 +65,7 @@ def test_an_endless_token_response_is_refused(
         adapter, [Call(url=world.url + "/ok"), Call(url=world.url + "/ok")], tokens
     )
     error = assert_typed_error(first, TokenRequestFailedError)
+    assert isinstance(error, TokenRequestFailedError)
     assert isinstance(error.cause, transport_errors(adapter)), repr(error.cause)
     assert "larger than 1048576 bytes" in str(error.cause)
     assert second.ok, second
