@@ -1,22 +1,18 @@
-"""The asyncio adapter: the driving loop of ``Exchange`` plus asyncio streams.
+"""The asyncio adapter: asyncio's sockets and primitives under the shared client.
 
-Every protocol decision is the core's: this module sends what it says to send, fetches
-a token when it says so, and waits on an ``asyncio.Event`` while another request does.
+The loop over the core's actions is written once, in ``upscope_h11.AsyncClient``; this
+module gives it asyncio connections (TLS included) and asyncio's semaphore, event
+(``asyncio.Event``) and worker thread. Every protocol decision is the core's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ssl
 
-from sansio_upscope import (
-    Policy,
-)
 from upscope_h11 import (
-    DEFAULT_MAX_HEADER_SIZE,
     AsyncClient,
-    AsyncTokenSource,
+    Framework,
     Origin,
 )
 
@@ -55,32 +51,12 @@ class Client(AsyncClient):
     requests waiting for that token ask again instead of hanging.
     """
 
-    def __init__(
-        self,
-        tokens: AsyncTokenSource,
-        *,
-        policy: Policy | None = None,
-        ssl_context: ssl.SSLContext | None = None,
-        max_connections_per_origin: int = 10,
-        max_header_size: int = DEFAULT_MAX_HEADER_SIZE,
-    ) -> None:
-        super().__init__(
-            tokens,
-            policy=policy,
-            ssl_context=ssl_context,
-            max_connections_per_origin=max_connections_per_origin,
-            max_header_size=max_header_size,
-            new_slots=asyncio.Semaphore,
-            new_event=asyncio.Event,
-            run_in_thread=asyncio.to_thread,
-        )
+    framework = Framework(
+        new_slots=asyncio.Semaphore, new_event=asyncio.Event, run_in_thread=asyncio.to_thread
+    )
 
     async def _connect(self, origin: Origin) -> _Stream:
-        context = None
-        if origin.scheme == "https":
-            if not isinstance(self._ssl_context, ssl.SSLContext):
-                self._ssl_context = ssl.create_default_context()
-            context = self._ssl_context
+        context = self._tls_context() if origin.scheme == "https" else None
         reader, writer = await asyncio.open_connection(
             origin.host, origin.port, ssl=context, limit=2**20
         )

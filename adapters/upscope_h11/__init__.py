@@ -8,7 +8,7 @@ place that runs a token source (``obtain_token``). Each adapter supplies the soc
 its own primitives (semaphores, events).
 """
 
-from ._client import AsyncClient, Headers, with_authorization
+from ._client import AsyncClient, Framework, Headers, with_authorization
 from ._errors import TransportError
 from ._http11 import DEFAULT_MAX_HEADER_SIZE, Http11, Origin, ResponseHead, request_target
 from ._pool import ByteStream, Connection, ConnectionPool, Content, Response, Slots
@@ -22,6 +22,7 @@ __all__ = [
     "Connection",
     "ConnectionPool",
     "Content",
+    "Framework",
     "Headers",
     "Http11",
     "Origin",

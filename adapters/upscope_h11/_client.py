@@ -10,10 +10,13 @@ own semaphore and event types: it only awaits objects the adapter made.
 from __future__ import annotations
 
 import contextlib
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from types import TracebackType
-from typing import Protocol, TypeVar
+from typing import ClassVar, Protocol, TypeVar
+
+import attrs
 
 from sansio_upscope import (
     Deliver,
@@ -30,11 +33,11 @@ from sansio_upscope import (
     WaitForToken,
 )
 
-from ._http11 import Origin
+from ._http11 import DEFAULT_MAX_HEADER_SIZE, Origin
 from ._pool import ByteStream, ConnectionPool, Content, Response, Slots
 from ._tokens import AsyncTokenSource, RunInThread, obtain_token
 
-__all__ = ["AsyncClient", "Headers", "with_authorization"]
+__all__ = ["AsyncClient", "Framework", "Headers", "with_authorization"]
 
 #: Request header fields: a mapping or (name, value) pairs.
 Headers = Mapping[str, str] | Iterable[tuple[str, str]] | None
@@ -50,33 +53,52 @@ class Event(Protocol):
     async def wait(self) -> object: ...
 
 
+@attrs.frozen
+class Framework:
+    """An event loop's primitives, as the shared client uses them."""
+
+    #: ``asyncio.Semaphore`` or ``trio.Semaphore``.
+    new_slots: Callable[[int], Slots]
+    #: ``asyncio.Event`` or ``trio.Event``.
+    new_event: Callable[[], Event]
+    #: Runs a blocking call off the loop: ``asyncio.to_thread``, ``trio.to_thread``.
+    run_in_thread: RunInThread
+
+
 class AsyncClient:
-    """Shared by ``upscope_asyncio.Client`` and ``upscope_trio.Client`` (see those)."""
+    """Shared by ``upscope_asyncio.Client`` and ``upscope_trio.Client`` (see those).
+
+    A subclass names its framework's primitives in ``framework`` and opens sockets in
+    ``_connect``; that is all an adapter writes.
+    """
+
+    framework: ClassVar[Framework]
 
     def __init__(
         self,
         tokens: AsyncTokenSource,
         *,
-        policy: Policy | None,
-        ssl_context: object,
-        max_connections_per_origin: int,
-        max_header_size: int,
-        new_slots: Callable[[int], Slots],
-        new_event: Callable[[], Event],
-        run_in_thread: RunInThread,
+        policy: Policy | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        max_connections_per_origin: int = 10,
+        max_header_size: int = DEFAULT_MAX_HEADER_SIZE,
     ) -> None:
         self.upscopes = Upscopes(policy)
         self._tokens = tokens
         self._ssl_context = ssl_context
         self._pool = ConnectionPool(
             self._connect,
-            new_slots,
+            self.framework.new_slots,
             max_per_origin=max_connections_per_origin,
             max_header_size=max_header_size,
         )
-        self._new_event = new_event
-        self._run_in_thread = run_in_thread
         self._token_request_ended: dict[Upscope, Event] = {}
+
+    def _tls_context(self) -> ssl.SSLContext:
+        """The caller's SSL context, else the default one (certificates verified)."""
+        if self._ssl_context is None:
+            self._ssl_context = ssl.create_default_context()
+        return self._ssl_context
 
     async def __aenter__(self: Self) -> Self:
         return self
@@ -153,7 +175,7 @@ class AsyncClient:
                     case RequestToken():
                         try:
                             token = await obtain_token(
-                                self._tokens, action, self._pool, self._run_in_thread
+                                self._tokens, action, self._pool, self.framework.run_in_thread
                             )
                         except Exception as exc:
                             action = exchange.receive(TokenFailed(error=exc))
@@ -186,7 +208,7 @@ class AsyncClient:
         while upscope.token_request_under_way and upscope.token_requests_finished == finished:
             event = self._token_request_ended.get(upscope)
             if event is None:
-                event = self._token_request_ended[upscope] = self._new_event()
+                event = self._token_request_ended[upscope] = self.framework.new_event()
             await event.wait()
 
     def _wake_waiters(self, upscope: Upscope) -> None:

@@ -1,25 +1,21 @@
-"""The trio adapter: the driving loop of ``Exchange`` plus trio streams.
+"""The trio adapter: trio's sockets and primitives under the shared client.
 
-Every protocol decision is the core's: this module sends what it says to send, fetches
-a token when it says so, and waits on a ``trio.Event`` while another request does. No
-asyncio primitive is used here (trio code must not touch asyncio's).
+The loop over the core's actions is written once, in ``upscope_h11.AsyncClient``; this
+module gives it trio connections (TLS included) and trio's semaphore, event
+(``trio.Event``) and worker thread. Every protocol decision is the core's. No asyncio
+primitive is used here (trio code must not touch asyncio's).
 """
 
 from __future__ import annotations
 
 import contextlib
-import ssl
 from collections.abc import Callable
 
 import trio
 
-from sansio_upscope import (
-    Policy,
-)
 from upscope_h11 import (
-    DEFAULT_MAX_HEADER_SIZE,
     AsyncClient,
-    AsyncTokenSource,
+    Framework,
     Origin,
 )
 
@@ -72,33 +68,15 @@ class Client(AsyncClient):
     requests waiting for that token ask again instead of hanging.
     """
 
-    def __init__(
-        self,
-        tokens: AsyncTokenSource,
-        *,
-        policy: Policy | None = None,
-        ssl_context: ssl.SSLContext | None = None,
-        max_connections_per_origin: int = 10,
-        max_header_size: int = DEFAULT_MAX_HEADER_SIZE,
-    ) -> None:
-        super().__init__(
-            tokens,
-            policy=policy,
-            ssl_context=ssl_context,
-            max_connections_per_origin=max_connections_per_origin,
-            max_header_size=max_header_size,
-            new_slots=trio.Semaphore,
-            new_event=trio.Event,
-            run_in_thread=_run_in_thread,
-        )
+    framework = Framework(
+        new_slots=trio.Semaphore, new_event=trio.Event, run_in_thread=_run_in_thread
+    )
 
     async def _connect(self, origin: Origin) -> _Stream:
         stream: trio.abc.Stream = await trio.open_tcp_stream(origin.host, origin.port)
         if origin.scheme == "https":
-            if not isinstance(self._ssl_context, ssl.SSLContext):
-                self._ssl_context = ssl.create_default_context()
             tls = trio.SSLStream(
-                stream, self._ssl_context, server_hostname=origin.host, https_compatible=True
+                stream, self._tls_context(), server_hostname=origin.host, https_compatible=True
             )
             try:
                 await tls.do_handshake()
