@@ -270,11 +270,11 @@ def test_dynamic_registration_then_reuse_from_the_store() -> None:
     assert step.header("content-type") == "application/json"
     assert json.loads(step.body or b"") == {
         "client_name": "my app",
+        "application_type": "native",
         "redirect_uris": [REDIRECT],
         "grant_types": ["authorization_code", "refresh_token"],
         "response_types": ["code"],
         "token_endpoint_auth_method": "none",
-        "scope": "read",
     }
     answer = {"client_id": "dyn-1", "client_secret": "dyn-secret", "token_endpoint_auth_method":
               "client_secret_post"}  # fmt: skip
@@ -296,10 +296,17 @@ def test_dynamic_registration_then_reuse_from_the_store() -> None:
     assert isinstance(second.start(), OpenAuthorizationUrl)
 
 
-def test_registration_omits_empty_scope() -> None:
+@pytest.mark.parametrize("scopes", [(), ("read",), ("read", "write")])
+def test_registration_names_no_scope(scopes: tuple[str, ...]) -> None:
+    # Regression (oidc-provider 9 answered invalid_client_metadata to scope="read"): the
+    # client outlives this request's scopes, so registration names none; the
+    # authorization request carries them.
     source = AuthorizationCode(redirect_uri=REDIRECT)
-    _, step, _ = registration_flow(source, asm(registration_endpoint=REG_URL), scopes=())
+    flow, step, _ = registration_flow(source, asm(registration_endpoint=REG_URL), scopes=scopes)
     assert isinstance(step, HttpRequest) and "scope" not in json.loads(step.body or b"")
+    opened = flow.receive(json_response({"client_id": "dyn-1"}, status=201))
+    assert isinstance(opened, OpenAuthorizationUrl)
+    assert query(opened.url).get("scope", "") == " ".join(sorted(scopes))
 
 
 def test_client_id_metadata_document_is_preferred_over_registration() -> None:

@@ -51,19 +51,24 @@ class InMemoryClientStore:
         return f"InMemoryClientStore(issuers={sorted(self._clients)!r})"
 
 
-def registration_request(
-    endpoint: str, *, redirect_uri: str, client_name: str, scope: str | None
-) -> HttpRequest:
-    """RFC 7591 §3.1: a public native client (RFC 8252 §8.4) using the code grant."""
+def registration_request(endpoint: str, *, redirect_uri: str, client_name: str) -> HttpRequest:
+    """RFC 7591 §3.1: a public native client (RFC 8252 §8.4) using the code grant.
+
+    No ``scope``: the client is registered once per issuer and then steps up, so the scopes
+    of the first request would cap later ones at servers that enforce registered scopes
+    (RFC 7591 §2), and servers that own no resource scopes refuse them
+    (``invalid_client_metadata`` from oidc-provider). ``application_type: native``
+    (OpenID Connect Dynamic Client Registration §2) lets the server accept the loopback
+    redirect URI on any port (RFC 8252 §7.3): each authorization listens on a new one.
+    """
     metadata: dict[str, object] = {
         "client_name": client_name,
+        "application_type": "native",
         "redirect_uris": [redirect_uri],
         "grant_types": ["authorization_code", "refresh_token"],
         "response_types": ["code"],
         "token_endpoint_auth_method": "none",
     }
-    if scope:
-        metadata["scope"] = scope
     return HttpRequest(
         method="POST",
         url=endpoint,

@@ -407,7 +407,6 @@ class TokenFlow:
             server.registration_endpoint,
             redirect_uri=self._redirect_uri,
             client_name=source.client_name,
-            scope=format_scope(self._scopes()) or None,
         )
 
     def _registration_received(self, response: HttpResponse) -> Step:

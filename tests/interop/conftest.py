@@ -30,6 +30,17 @@ Fixture names (session-scoped unless noted):
     returns without fetching. Keeps its login session across calls, like a browser. Sync;
     async tests wrap it with ``trio.to_thread.run_sync`` / ``asyncio.to_thread``.
 
+``system_browser`` (function-scoped) -> ``SystemBrowser``
+    Replaces ``webbrowser.open`` for the test, for code that opens the system browser and
+    waits on a loopback receiver (``upscope_loopback``; ``upscope request --authorize``).
+    Each ``open(url)`` plays the browser in a thread, as a real one runs apart from the
+    caller: it follows the AS's redirects (``HeadlessBrowser``, to the ``redirect_uri`` the
+    URL names, any loopback port) and then GETs the redirect, which the receiver catches.
+    ``opened`` and ``redirects`` record the URLs; a failure in the thread is re-raised at
+    teardown (and the receiver gets an error redirect, so it does not wait for minutes).
+    The provider also accepts RFC 7591 registration (open, ``{issuer}/reg``) and counts
+    it at ``GET {issuer}/interop/registrations``.
+
 ``mcp_ts_server`` -> ``ResourceServer``
     The MCP TypeScript SDK 1.x (``servers/mcp-typescript-server.mjs``); ``url`` is its origin.
     Each route is its own protected resource (audience = the route's URL, 401 otherwise):
@@ -47,10 +58,16 @@ Fixture names (session-scoped unless noted):
 from __future__ import annotations
 
 import os
+import threading
+import urllib.parse
+import webbrowser
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import attrs
 import pytest
+import requests
 from interop_peers import (
     AuthorizationServer,
     HeadlessBrowser,
@@ -130,3 +147,58 @@ def mcp_python_server(
         yield ResourceServer(name=server.name, url=server.info["url"])
     finally:
         server.stop()
+
+
+@attrs.define
+class SystemBrowser:
+    """The stand-in for ``webbrowser.open`` of the ``system_browser`` fixture."""
+
+    session: requests.Session = attrs.field(factory=requests.Session)
+    opened: list[str] = attrs.field(factory=list)
+    redirects: list[str] = attrs.field(factory=list)
+    errors: list[BaseException] = attrs.field(factory=list)
+    threads: list[threading.Thread] = attrs.field(factory=list)
+
+    def open(self, url: str, *args: Any, **kwargs: Any) -> bool:
+        self.opened.append(url)
+        thread = threading.Thread(target=self._visit, args=(url,), daemon=True)
+        self.threads.append(thread)
+        thread.start()
+        return True
+
+    def _visit(self, url: str) -> None:
+        query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
+        redirect_uri = query.get("redirect_uri", "")
+        try:
+            redirect = HeadlessBrowser(redirect_uri=redirect_uri, session=self.session)(url)
+            self.redirects.append(redirect)
+        except BaseException as error:
+            self.errors.append(error)
+            # Unblock the loopback receiver at once; the test fails at teardown with the
+            # browser's error rather than after the receiver's timeout.
+            failure = urllib.parse.urlencode(
+                {"error": "server_error", "error_description": "the headless browser failed"}
+            )
+            redirect = f"{redirect_uri}?{failure}&state={query.get('state', '')}"
+        try:
+            self.session.get(redirect, timeout=10)
+        except requests.RequestException as error:
+            self.errors.append(error)
+
+    def finish(self) -> None:
+        """Wait for every visit; raise the first error one of them met."""
+        for thread in self.threads:
+            thread.join(timeout=15)
+        if self.errors:
+            raise self.errors[0]
+
+
+@pytest.fixture
+def system_browser(
+    oidc_provider: AuthorizationServer, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[SystemBrowser]:
+    browser = SystemBrowser()
+    monkeypatch.setattr(webbrowser, "open", browser.open)
+    with browser.session:
+        yield browser
+        browser.finish()

@@ -16,6 +16,7 @@
 // * A client_credentials client, a public authorization-code client with PKCE (S256) whose
 //   login and consent are approved without a person, and a client the resource servers use
 //   to introspect tokens.
+// * Open RFC 7591 dynamic client registration at /reg (registration_endpoint).
 import { createServer } from 'node:http';
 
 import { exportJWK, generateKeyPair } from 'jose';
@@ -91,6 +92,11 @@ const provider = new Provider(issuer, {
       allowedPolicy: async (ctx, client) => client.clientId === 'resource-server',
     },
     revocation: { enabled: true },
+    // RFC 7591 dynamic client registration, open (no initial access token): clients built
+    // with AuthorizationCode(client_id=None) register themselves at registration_endpoint
+    // (advertised in the discovery document). Anyone on 127.0.0.1 may register; the
+    // server lives only as long as the test session.
+    registration: { enabled: true },
     resourceIndicators: {
       enabled: true,
       // RFC 8707 §2: the token request names the resource; when it does not, use the one
@@ -120,11 +126,19 @@ const callback = provider.callback();
 // How many token requests reached the token endpoint, so that tests can check "no token
 // request" from the server's side rather than trusting the client under test.
 let tokenRequests = 0;
+// Likewise for RFC 7591 registrations: "registered exactly once" is the server's word.
+let registrations = 0;
 server.on('request', async (req, res) => {
   if (req.method === 'POST' && req.url.split('?')[0] === '/token') tokenRequests += 1;
+  if (req.method === 'POST' && req.url.split('?')[0] === '/reg') registrations += 1;
   if (req.method === 'GET' && req.url === '/interop/token-requests') {
     res.setHeader('Content-Type', 'application/json');
     res.end(JSON.stringify({ count: tokenRequests }));
+    return;
+  }
+  if (req.method === 'GET' && req.url === '/interop/registrations') {
+    res.setHeader('Content-Type', 'application/json');
+    res.end(JSON.stringify({ count: registrations }));
     return;
   }
   if (!req.url.startsWith('/interaction/')) {
