@@ -13,17 +13,19 @@ import io
 import json
 import secrets
 import urllib.parse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import pytest
 import requests
-from conftest import SystemBrowser
 from interop_peers import AuthorizationServer, ResourceServer
 
 from sansio_upscope import Token
 from sansio_upscope.oauth._tokens import parse_token_response as parse_token
 from upscope_cli.__main__ import main
+
+if TYPE_CHECKING:  # a type only: several conftest modules share the name at run time
+    from conftest import SystemBrowser
 
 pytestmark = pytest.mark.interop
 

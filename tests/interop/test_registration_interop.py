@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import importlib
 import urllib.parse
+from typing import TYPE_CHECKING
 
 import pytest
 import requests
 import trio
-from conftest import SystemBrowser
 from interop_peers import AuthorizationServer, HeadlessBrowser, ResourceServer
 from test_step_up_interop import (
     ADAPTERS,
@@ -29,6 +29,9 @@ from test_step_up_interop import (
 
 from sansio_upscope import Policy
 from sansio_upscope.oauth import AuthorizationCode, InMemoryClientStore
+
+if TYPE_CHECKING:  # a type only: several conftest modules share the name at run time
+    from conftest import SystemBrowser
 
 pytestmark = pytest.mark.interop
 
