@@ -235,8 +235,17 @@ class Upscope:
     Tokens held here are sent only to this origin (rule 10).
     """
 
-    def __init__(self, resource_url: str, *, policy: Policy | None = None) -> None:
+    def __init__(
+        self, resource_url: str, *, policy: Policy | None = None, resource: str | None = None
+    ) -> None:
         self.origin = origin_of(resource_url)
+        if resource is not None and origin_of(resource) != self.origin:
+            raise LocalProtocolError(
+                f"resource {resource!r} is not on the origin of {resource_url!r}"
+            )
+        #: The RFC 8707 resource indicator every token request names, or None: then
+        #: each names the URL of the request that needed it (no query, no fragment).
+        self.resource = resource
         self.policy = policy if policy is not None else Policy()
         self.token: Token | None = None
         #: 0 while no token is held; +1 each time a token is installed.
@@ -325,21 +334,40 @@ class Upscope:
 
 
 class Upscopes:
-    """One ``Upscope`` per origin, made on first use with a shared ``Policy``."""
+    """One ``Upscope`` per protected resource, made on first use with a shared ``Policy``.
 
-    def __init__(self, policy: Policy | None = None) -> None:
+    By default a protected resource is an origin: one token serves every URL of it.
+    ``resource_for(url) -> str`` splits an origin into several protected resources
+    (RFC 9728: an MCP server at ``/mcp`` beside a REST API at ``/api/``), each with
+    its own token, named as the RFC 8707 ``resource`` of its token requests. It must
+    return a URL on the origin of ``url`` (``LocalProtocolError`` otherwise): a token
+    never leaves its origin.
+    """
+
+    def __init__(
+        self,
+        policy: Policy | None = None,
+        *,
+        resource_for: Callable[[str], str] | None = None,
+    ) -> None:
         self.policy = policy if policy is not None else Policy()
-        self._by_origin: dict[tuple[str, str, int], Upscope] = {}
+        self._resource_for = resource_for
+        self._by_resource: dict[object, Upscope] = {}
 
     def for_url(self, url: str) -> Upscope:
-        origin = origin_of(url)
-        upscope = self._by_origin.get(origin)
+        if self._resource_for is None:
+            key: object = origin_of(url)
+            resource = None
+        else:
+            key = resource = self._resource_for(url)
+        upscope = self._by_resource.get(key)
         if upscope is None:
-            upscope = self._by_origin[origin] = Upscope(url, policy=self.policy)
+            upscope = Upscope(url, policy=self.policy, resource=resource)
+            self._by_resource[key] = upscope
         return upscope
 
     def __len__(self) -> int:
-        return len(self._by_origin)
+        return len(self._by_resource)
 
 
 class Exchange:
@@ -615,7 +643,7 @@ class Exchange:
         refreshable = need.reason in (Reason.INVALID_TOKEN, Reason.EXPIRED)
         self._request = RequestToken(
             scopes=scopes,
-            resource=resource_of(self.url),
+            resource=up.resource or resource_of(self.url),
             reason=need.reason,
             resource_metadata=challenge.resource_metadata if challenge is not None else None,
             acr_values=need.acr_values,

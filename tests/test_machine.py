@@ -736,6 +736,25 @@ def test_token_only_for_its_origin() -> None:
         upscope.exchange("GET", "https://evil.example/a")
 
 
+def test_resource_for_splits_an_origin_into_protected_resources() -> None:
+    def resource_for(url: str) -> str:
+        return "https://api.example/mcp" if "/mcp" in url else "https://api.example/api/"
+
+    upscopes = Upscopes(resource_for=resource_for)
+    mcp = upscopes.for_url("https://api.example/mcp?session=1")
+    api = upscopes.for_url("https://api.example/api/notes/7")
+    assert mcp is not api and upscopes.for_url("https://api.example/api/other") is api
+    assert len(upscopes) == 2 and api.resource == "https://api.example/api/"
+    ex = api.exchange("GET", "https://api.example/api/notes/7")
+    ex.start()
+    request = ex.receive(UNAUTHORIZED)
+    assert isinstance(request, RequestToken) and request.resource == "https://api.example/api/"
+    ex.receive(issued("T-api", "read"))
+    assert mcp.token is None  # each protected resource holds its own token
+    with pytest.raises(LocalProtocolError, match="not on the origin"):
+        Upscopes(resource_for=lambda url: "https://elsewhere.example/").for_url(URL)
+
+
 @pytest.mark.parametrize("url", ["ftp://x/", "/relative", "https:///nohost", "http://x:99999/"])
 def test_bad_urls(url: str) -> None:
     with pytest.raises(LocalProtocolError):

@@ -82,8 +82,9 @@ class AsyncClient:
         ssl_context: ssl.SSLContext | None = None,
         max_connections_per_origin: int = 10,
         max_header_size: int = DEFAULT_MAX_HEADER_SIZE,
+        resource_for: Callable[[str], str] | None = None,
     ) -> None:
-        self.upscopes = Upscopes(policy)
+        self.upscopes = Upscopes(policy, resource_for=resource_for)
         self._tokens = tokens
         self._ssl_context = ssl_context
         self._pool = ConnectionPool(

@@ -72,11 +72,12 @@ class UpscopeAuth(AuthBase):
         *,
         policy: Policy | None = None,
         max_header_size: int | None = None,
+        resource_for: Callable[[str], str] | None = None,
     ) -> None:
         if max_header_size is not None and max_header_size < 1:
             raise ValueError(f"max_header_size must be at least 1, not {max_header_size}")
         self.max_header_size = max_header_size
-        self.upscopes = Upscopes(policy)
+        self.upscopes = Upscopes(policy, resource_for=resource_for)
         self._tokens = tokens
         self._lock = threading.Condition()
         self._pending: weakref.WeakKeyDictionary[requests.PreparedRequest, _Pending] = (

@@ -11,7 +11,9 @@ rule 4 (sansio_upscope/_state.py), the same on every adapter:
   gets one fresh token request with ``Reason.INVALID_TOKEN``: a source that now names
   ``RequestToken.resource`` succeeds, one that never does meets ``StepUpLoopError``;
 * per-route audiences on one origin (each TypeScript route is its own resource, the
-  client keeps one token per origin): each switch of route is a fresh token request.
+  client keeps one token per origin): each switch of route is a fresh token request,
+  unless the client is told where the resources are (``resource_for=``): then each
+  resource keeps its own token.
 """
 
 from __future__ import annotations
@@ -182,3 +184,29 @@ def test_per_route_audiences_on_one_origin(
     assert outcome == [200, 400, 200, 200, 200]
     assert tokens.reasons == [Reason.NO_TOKEN, Reason.INVALID_TOKEN, Reason.INVALID_TOKEN]
     assert [r.resource for r in tokens.asked] == [notes.url, mcp.url, notes.url]
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_resource_for_gives_each_route_its_own_token(
+    adapter: str, oidc_provider: AuthorizationServer, mcp_ts_server: ResourceServer
+) -> None:
+    # The same switches as above, with the client told where the resources are: one token
+    # per resource, each named as the RFC 8707 resource, and no token request per switch.
+    notes_url = f"{mcp_ts_server.url}/api/notes"
+
+    def resource_for(url: str) -> str:
+        return mcp_ts_server.mcp_url if url.startswith(mcp_ts_server.mcp_url) else notes_url
+
+    tokens = TokenEndpointCaller(oidc_provider)
+    notes = Call(method="GET", url=notes_url)
+    mcp = Call(method="GET", url=mcp_ts_server.mcp_url, headers=(("accept", "text/event-stream"),))
+    outcome: list[object] = []
+    run(
+        adapter,
+        calls([notes, mcp, notes, mcp, notes], outcome),
+        tokens=tokens,
+        resource_for=resource_for,
+    )
+    assert outcome == [200, 400, 200, 400, 200]
+    assert tokens.reasons == [Reason.NO_TOKEN, Reason.NO_TOKEN]
+    assert [r.resource for r in tokens.asked] == [notes_url, mcp_ts_server.mcp_url]

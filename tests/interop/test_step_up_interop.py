@@ -119,6 +119,7 @@ def run(
     *,
     tokens: ClientCredentials | AuthorizationCode | Callable[[RequestToken], Token],
     policy: Policy | None = None,
+    resource_for: Callable[[str], str] | None = None,
 ) -> None:
     """Run ``scenario`` on ``adapter`` with a fresh client over ``tokens``.
 
@@ -128,7 +129,9 @@ def run(
     if adapter == "requests":
         upscope_requests = importlib.import_module("upscope_requests")
         with requests.Session() as session:
-            session.auth = upscope_requests.UpscopeAuth(tokens, policy=policy)
+            session.auth = upscope_requests.UpscopeAuth(
+                tokens, policy=policy, resource_for=resource_for
+            )
             _drive_requests(session, scenario)
         return
 
@@ -140,7 +143,7 @@ def run(
     source = _async_source(tokens, to_thread)
 
     async def main() -> None:
-        async with module.Client(source, policy=policy) as client:
+        async with module.Client(source, policy=policy, resource_for=resource_for) as client:
             await _drive_async(client, scenario)
 
     if adapter == "trio":
