@@ -88,7 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "-H", "--header", action="append", default=[], metavar="'Name: value'", help="repeatable"
     )
-    r.add_argument("--client-id", required=True, metavar="ID")
+    r.add_argument(
+        "--client-id",
+        metavar="ID",
+        help="required for client credentials; with --authorize, omit it to register "
+        "(RFC 7591 dynamic registration or a client ID metadata document)",
+    )
     r.add_argument(
         "--client-secret-env",
         metavar="VAR",

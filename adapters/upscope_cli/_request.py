@@ -116,7 +116,7 @@ def run_request(
     method: str | None,
     data: str | None,
     headers: Sequence[str],
-    client_id: str,
+    client_id: str | None,
     client_secret_env: str | None,
     scopes: Sequence[str],
     authorize: bool,
@@ -133,11 +133,14 @@ def run_request(
     pairs = [parse_header(h) for h in headers]
     body = read_data(data)
     method = (method or ("POST" if body is not None else "GET")).upper()
-    secret = read_secret(client_secret_env, client_id, stdin)
+    if client_id is None and not authorize:
+        raise UsageError("--client-id is required without --authorize (client credentials)")
+    secret = read_secret(client_secret_env, client_id, stdin) if client_id is not None else None
     source: ClientCredentials | AuthorizationCode
     if authorize:
         source = AuthorizationCode(client_id, client_secret=secret)
     else:
+        assert client_id is not None
         source = ClientCredentials(client_id, secret)
     initial = frozenset(s for item in scopes for s in item.split())
     client = Client(source, policy=Policy(initial_scopes=initial))

@@ -19,6 +19,7 @@ import attrs
 import pytest
 import requests
 from interop_peers import AuthorizationServer, ResourceServer
+from test_registration_interop import registrations
 
 from sansio_upscope import Token
 from sansio_upscope.oauth._tokens import parse_token_response as parse_token
@@ -234,3 +235,26 @@ def test_client_credentials_refusal_exits_1(
     assert code == 1, err
     assert "upscope request: gave up:" in err and expected in err
     recorded.check(out, err)
+
+
+def test_authorize_without_a_client_id_registers(
+    oidc_provider: AuthorizationServer,
+    mcp_ts_server: ResourceServer,
+    system_browser: SystemBrowser,
+    recorded: Secrets,
+) -> None:
+    before = registrations(oidc_provider)
+    code, out, err = upscope(
+        "request", f"{mcp_ts_server.url}/api/notes", "--scope", "read", "--authorize", "-v"
+    )
+    system_browser.finish()
+    assert code == 0, err
+    assert registrations(oidc_provider) - before == 1  # RFC 7591, once
+    recorded.values += codes(system_browser.redirects)
+    recorded.check(out, err)
+
+
+def test_client_credentials_need_a_client_id() -> None:
+    code, _, err = upscope("request", "http://127.0.0.1:9/api")
+    assert code == 2
+    assert "--client-id is required without --authorize" in err
