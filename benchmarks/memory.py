@@ -284,7 +284,8 @@ def main() -> None:
         trace(fresh_scope_per_exchange(ceiling), n),
         None,
     )
-    # Quadratic (each token request asks for the union of every scope seen), so short.
+    # Each token request asks for the union of every scope seen, until Policy.max_scopes
+    # (64) stops it: then every request gives up before a token request. Kept short.
     unbounded = min(n, 2000)
     report(
         "hostile: new scope each time, no ceiling",
