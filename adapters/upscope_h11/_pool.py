@@ -224,7 +224,9 @@ class Response:
 
     async def aiter_bytes(self) -> AsyncGenerator[bytes, None]:
         """Yield the body as it arrives. Raises ``TransportError`` if the connection
-        breaks, and ``RuntimeError`` when the body was already consumed or closed."""
+        breaks, and ``RuntimeError`` when the body was already consumed or closed. When
+        the read fails, is cancelled or is stopped before the end, the connection is
+        closed and its pool slot freed at once."""
         if self._content is not None:
             if self._content:
                 yield self._content
@@ -232,21 +234,28 @@ class Response:
         connection = self._connection
         if connection is None:
             raise RuntimeError(f"the body of {self!r} was already consumed or closed")
-        while True:
-            event = connection.http.next_event()
-            if event is NEED_DATA:
-                await connection.receive()
-            elif event is END:
-                self._complete = True
-                await self.aclose()
-                return
-            elif isinstance(event, bytes):
-                yield event
+        try:
+            while True:
+                event = connection.http.next_event()
+                if event is NEED_DATA:
+                    await connection.receive()
+                elif event is END:
+                    self._complete = True
+                    await self.aclose()
+                    return
+                elif isinstance(event, bytes):
+                    yield event
+        except BaseException:
+            # A broken, cancelled or abandoned read leaves the connection mid-response
+            # (RFC 9112 §9.3: it cannot carry another request): close it and free its
+            # slot now, whether or not the caller ever calls aclose().
+            await self._abort()
+            raise
 
     async def aread(self, *, limit: int | None = None) -> bytes:
         """Read the rest of the body into ``content`` and return it. With ``limit``, a
-        body longer than that many bytes raises ``TransportError`` (the connection is
-        closed, not reused)."""
+        body longer than that many bytes raises ``TransportError``. On any exception,
+        cancellation included, the connection is closed (not reused) and its slot freed."""
         if self._content is None:
             chunks, size = [], 0
             async with contextlib.aclosing(self.aiter_bytes()) as body:

@@ -56,8 +56,11 @@ async def obtain_token(
             response = await pool.send(
                 http_request.method, http_request.url, list(http_request.headers), http_request.body
             )
-            # Metadata and token responses are small; a server that sends more is hostile.
-            body = await response.aread(limit=MAX_OAUTH_RESPONSE)
+            try:
+                # Metadata and token responses are small; a server that sends more is hostile.
+                body = await response.aread(limit=MAX_OAUTH_RESPONSE)
+            finally:
+                await response.aclose()  # no-op once read; frees the slot on any failure
             return HttpResponse(
                 status_code=response.status_code, headers=response.headers, body=body
             )
