@@ -26,6 +26,7 @@ from sansio_upscope.oauth import (
 from tests.test_oauth_support import (
     ASM_URL,
     ISSUER,
+    PRM_URL,
     RS,
     TOKEN_URL,
     asm,
@@ -33,6 +34,7 @@ from tests.test_oauth_support import (
     finished,
     form,
     json_response,
+    prm,
     request_token,
     run,
     token_json,
@@ -301,6 +303,92 @@ def test_no_refresh_unless_the_core_allows_it() -> None:
         explicit(), json_response(token_json()), can_refresh=True, current_token=None
     )
     assert form(sent)["grant_type"] == "client_credentials"
+
+
+# -- a refresh token goes only to the authorization server that issued it ---------------
+
+AS2 = "https://as2.example"
+OTHER_PRM = "https://rs.example/moved/prm.json"
+
+
+def discovered_token(source: ClientCredentials, refresh_token: str, *, first: bool) -> Token:
+    discovery = [
+        ("GET", PRM_URL, prm()),
+        ("GET", ASM_URL, asm()),
+    ]
+    script = [(m, u, json_response(d)) for m, u, d in discovery] if first else []
+    script.append(("POST", TOKEN_URL, json_response(token_json(refresh_token=refresh_token))))
+    step, _ = run(source.flow(request_token()), script)
+    return finished(step)
+
+
+def test_a_refresh_token_is_not_sent_to_another_authorization_server() -> None:
+    # RFC 9728 §5.2: the resource's metadata moved and now names another server; RFC 6749
+    # §10.4: the refresh token belongs to the server that issued it.
+    source = ClientCredentials("agent", "s3cret")
+    held_token = discovered_token(source, "RT-as1-secret", first=True)
+    moved = request_token(resource_metadata=OTHER_PRM, can_refresh=True, current_token=held_token)
+    step, sent = run(
+        source.flow(moved),
+        [
+            ("GET", OTHER_PRM, json_response({"resource": RS, "authorization_servers": [AS2]})),
+            (
+                "GET",
+                AS2 + "/.well-known/oauth-authorization-server",
+                json_response(asm(AS2, token_endpoint=AS2 + "/token")),
+            ),
+            ("POST", AS2 + "/token", json_response(token_json(refresh_token="RT-as2"))),
+        ],
+    )
+    assert form(sent[-1])["grant_type"] == "client_credentials"
+    assert all(b"RT-as1-secret" not in (request.body or b"") for request in sent)
+    assert finished(step).refresh_token == "RT-as2"
+
+
+def test_a_refresh_token_is_used_at_the_server_that_issued_it() -> None:
+    source = ClientCredentials("agent", "s3cret")
+    held_token = discovered_token(source, "RT-secret", first=True)
+    step, sent = run(
+        source.flow(request_token(can_refresh=True, current_token=held_token)),
+        [("POST", TOKEN_URL, json_response(token_json()))],
+    )
+    assert form(sent[0])["refresh_token"] == "RT-secret"
+    # Kept (§6: none issued) and still known to come from the same server.
+    again = finished(step)
+    _, sent = run(
+        source.flow(request_token(can_refresh=True, current_token=again)),
+        [("POST", TOKEN_URL, json_response(token_json()))],
+    )
+    assert form(sent[0])["grant_type"] == "refresh_token"
+
+
+def test_the_memory_of_refresh_token_issuers_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sansio_upscope.oauth._flow.MAX_REMEMBERED_REFRESH_TOKENS", 2)
+    source = ClientCredentials("agent", "s3cret")
+    oldest = discovered_token(source, "RT-1", first=True)
+    discovered_token(source, "RT-2", first=False)
+    newest = discovered_token(source, "RT-3", first=False)
+    for token, grant in ((oldest, "client_credentials"), (newest, "refresh_token")):
+        _, sent = run(
+            source.flow(request_token(can_refresh=True, current_token=token)),
+            [("POST", TOKEN_URL, json_response(token_json()))],
+        )
+        assert form(sent[0])["grant_type"] == grant
+
+
+def test_a_configured_issuer_gets_the_secret_and_refresh_whatever_the_challenge_names() -> None:
+    # With issuer= configured, metadata a resource names is never fetched: the client
+    # secret and the refresh token go only to the configured authorization server.
+    source = ClientCredentials("agent", "s3cret", issuer=ISSUER)
+    rt = request_token(
+        resource_metadata="https://evil.example/prm", can_refresh=True, current_token=held()
+    )
+    _, sent = run(
+        source.flow(rt),
+        [("GET", ASM_URL, json_response(asm())), ("POST", TOKEN_URL, json_response(token_json()))],
+    )
+    assert [request.url for request in sent] == [ASM_URL, TOKEN_URL]
+    assert form(sent[1])["grant_type"] == "refresh_token"
 
 
 def test_refused_refresh_falls_back_to_a_new_grant() -> None:

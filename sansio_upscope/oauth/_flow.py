@@ -9,7 +9,8 @@ The flow is a planner: after each input it records the facts it learnt, then
 
     resource metadata (RFC 9728)  ->  authorization server metadata (RFC 8414 / OIDC)
       ->  client (given, stored, CIMD, or RFC 7591 registration)
-      ->  refresh (RFC 6749 §6) when the core says it can serve, else the grant:
+      ->  refresh (RFC 6749 §6) when the core says it can serve and the refresh token
+          came from this authorization server, else the grant:
           client_credentials (§4.4) or authorization_code + PKCE S256 (§4.1, RFC 7636)
       ->  Finished(token) | Failed(error)
 
@@ -93,9 +94,20 @@ class Phase(enum.Enum):
     DONE = "done"
 
 
+#: How many refresh tokens a source remembers the issuer of (oldest forgotten first; a
+#: forgotten one is not used: the flow starts a new grant instead).
+MAX_REMEMBERED_REFRESH_TOKENS = 1024
+
+
+def _fingerprint(refresh_token: str) -> bytes:
+    # The source remembers where a refresh token came from without keeping the secret.
+    return hashlib.sha256(refresh_token.encode()).digest()
+
+
 @attrs.define(kw_only=True, eq=False)
 class _TokenSource:
-    """What all token sources share: the discovery caches."""
+    """What all token sources share: the discovery caches, and which authorization
+    server issued each refresh token."""
 
     #: Validated RFC 9728 metadata, by ``RequestToken.resource``.
     _resources: dict[str, ProtectedResourceMetadata] = attrs.field(
@@ -105,6 +117,19 @@ class _TokenSource:
     _servers: dict[str, AuthorizationServerMetadata] = attrs.field(
         init=False, factory=dict, repr=False
     )
+    #: The authorization server (issuer, or the configured token endpoint) that issued
+    #: each refresh token, by the token's SHA-256.
+    _refresh_issuers: dict[bytes, str] = attrs.field(init=False, factory=dict, repr=False)
+
+    def _remember_refresh_token(self, refresh_token: str, issuer: str) -> None:
+        issuers = self._refresh_issuers
+        issuers.pop(_fingerprint(refresh_token), None)
+        issuers[_fingerprint(refresh_token)] = issuer
+        while len(issuers) > MAX_REMEMBERED_REFRESH_TOKENS:
+            del issuers[next(iter(issuers))]
+
+    def _refresh_token_issuer(self, refresh_token: str) -> str | None:
+        return self._refresh_issuers.get(_fingerprint(refresh_token))
 
 
 @attrs.define(eq=False)  # identity: it holds caches
@@ -281,6 +306,7 @@ class TokenFlow:
             and current is not None
             and current.refresh_token
             and not self._refresh_failed
+            and self._may_refresh_here(current.refresh_token)
         ):
             return self._refresh_request(current.refresh_token)
         if isinstance(source, ClientCredentials):
@@ -288,6 +314,31 @@ class TokenFlow:
         if self._code is None:
             return self._authorization_step()
         return self._code_request(self._code)
+
+    def _authorization_server(self) -> str:
+        """Who this flow's token requests go to: the configured token endpoint, else
+        the issuer (configured or discovered)."""
+        endpoint = self._source.token_endpoint
+        if endpoint is not None:
+            return endpoint
+        assert self._issuer is not None
+        return self._issuer
+
+    def _may_refresh_here(self, refresh_token: str) -> bool:
+        # RFC 6749 §6 and §10.4: a refresh token is bound to the client and to the
+        # authorization server that issued it; sent anywhere else it is a leaked
+        # credential. A resource whose metadata now names another authorization server
+        # (RFC 9728 §5.2) gets a new grant there instead. A refresh token of unknown
+        # origin is used only when the authorization server is configured, not discovered.
+        issuer = self._source._refresh_token_issuer(refresh_token)
+        if issuer is None:
+            configured = self._source.token_endpoint or self._source.issuer
+            allowed = configured is not None
+        else:
+            allowed = issuer == self._authorization_server()
+        if not allowed:
+            _log("refresh token not from %s; starting a new grant", self._authorization_server())
+        return allowed
 
     # -- discovery ---------------------------------------------------------------------
 
@@ -488,6 +539,8 @@ class TokenFlow:
                 self._refresh_failed = True
                 return self._advance()
             raise
+        if token.refresh_token:
+            self._source._remember_refresh_token(token.refresh_token, self._authorization_server())
         _log("token issued, type=%s", token.token_type)
         return Finished(token=token)
 
