@@ -33,7 +33,7 @@ class ResponseReceived:
 class TokenIssued:
     """The token request asked for by ``RequestToken`` succeeded."""
 
-    token: Token
+    token: Token = attrs.field(validator=attrs.validators.instance_of(Token))
 
 
 @attrs.frozen(kw_only=True)

@@ -161,9 +161,11 @@ CHALLENGES: dict[tuple[int, str | None], Reason | str] = {
 CHALLENGE_STATUSES = frozenset(status for status, _ in CHALLENGES)
 
 #: Reasons whose answer can go stale with time (a revoked token, an authentication older
-#: than max_age): a success clears their loop-guard entries (rule 1). Scope needs do not
-#: change with time, so their entries stay and a repeated scopeless 403 gives up at once.
-CLEARED_BY_SUCCESS = frozenset({Reason.INVALID_TOKEN, Reason.INSUFFICIENT_USER_AUTHENTICATION})
+#: than max_age): a success with the token obtained for one clears its loop-guard entry
+#: (rule 1). Scope needs do not change with time, so their entries stay.
+CLEARED_BY_SUCCESS = frozenset(
+    {Reason.NO_TOKEN, Reason.INVALID_TOKEN, Reason.INSUFFICIENT_USER_AUTHENTICATION}
+)
 
 #: How many answered needs one Upscope remembers for the loop guard.
 MAX_REMEMBERED_NEEDS = 256
@@ -174,9 +176,11 @@ OUR_SCHEMES = ("bearer", "dpop")
 
 @attrs.frozen
 class Need:
-    """What a challenge asks for; the loop guard's key."""
+    """What a challenge asks for, and for which resource: the loop guard's key (rule 4:
+    "remembered per resource and needed scope set")."""
 
     reason: Reason
+    resource: str
     scopes: frozenset[str] | None = None
     acr_values: tuple[str, ...] = ()
     max_age: int | None = None
@@ -194,18 +198,21 @@ def origin_of(url: str) -> tuple[str, str, int]:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https") or not parts.hostname:
-        raise LocalProtocolError(f"{url!r} is not an absolute http or https URL")
+        raise LocalProtocolError(f"{resource_of(url)!r} is not an absolute http or https URL")
     try:
         port = parts.port
     except ValueError:
-        raise LocalProtocolError(f"{url!r} has an invalid port") from None
+        raise LocalProtocolError(f"{resource_of(url)!r} has an invalid port") from None
     return scheme, parts.hostname.lower(), port or (443 if scheme == "https" else 80)
 
 
 def resource_of(url: str) -> str:
-    """The RFC 8707 resource indicator for a request URL: no query, no fragment (§2)."""
+    """The RFC 8707 resource indicator for a request URL: no query, no fragment (§2),
+    and no userinfo. Also how the machine shows a URL anywhere: a query or userinfo may
+    carry secrets (rule 9)."""
     parts = urlsplit(url)
-    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path}"
+    host = parts.netloc.rpartition("@")[2].lower()
+    return f"{parts.scheme.lower()}://{host}{parts.path}"
 
 
 def pick_challenge(challenges: list[Challenge], token_type: str | None) -> BearerChallenge | None:
@@ -217,6 +224,17 @@ def pick_challenge(challenges: list[Challenge], token_type: str | None) -> Beare
         return None
     best = min(ours, key=lambda c: (c.scheme != preferred, "error" not in c.params))
     return BearerChallenge.from_challenge(best)
+
+
+class Loop(enum.Enum):
+    """Why the loop guard refuses to ask again (rule 4)."""
+
+    #: The authorization server already refused a scope the challenge names.
+    REFUSED = "refused"
+    #: A token was obtained to answer this very challenge, and it came back.
+    ANSWERED = "answered"
+    #: The token already holds every scope the challenge names.
+    HELD = "held"
 
 
 @attrs.define
@@ -252,6 +270,10 @@ class Upscope:
         self.generation = 0
         self.requested_scopes: frozenset[str] = frozenset()
         self.granted_scopes: frozenset[str] = frozenset()
+        #: Scopes the authorization server was asked for and did not grant (RFC 6749
+        #: §3.3). Never asked for again; a challenge that needs one gives up at once.
+        #: ``forget()`` clears it, e.g. once an administrator has granted them.
+        self.refused_scopes: frozenset[str] = frozenset()
         #: Grows by one each time a token request ends (issued, failed or abandoned).
         self.token_requests_finished = 0
         self.dpop_nonce: str | None = None
@@ -275,12 +297,23 @@ class Upscope:
         """A new ``Exchange`` for one request to this resource."""
         return Exchange(self, method=method, url=url, replayable=replayable)
 
+    def forget(self) -> None:
+        """Forget the loop guard's memory: the challenges answered and the scopes the
+        authorization server refused. For when the application knows that asking again
+        can succeed (an administrator granted a scope, the user changed their mind)."""
+        self._answered.clear()
+        self.refused_scopes = frozenset()
+
     # -- what the exchanges ask of the shared state --------------------------------
 
     def _scopes_for(self, need: Need) -> frozenset[str]:
-        # MCP 2026-07-28 (SEP-2350): the union of requested, granted and challenged.
-        extra = need.scopes or frozenset()
-        return self.requested_scopes | self.granted_scopes | self.policy.initial_scopes | extra
+        # MCP 2026-07-28 (SEP-2350): the union of requested, granted and challenged,
+        # less what the authorization server refused, within the ceiling (rule 6).
+        wanted = (self.requested_scopes | self.policy.initial_scopes) - self.refused_scopes
+        scopes = wanted | self.granted_scopes | (need.scopes or frozenset())
+        if self.policy.allowed_scopes is not None:
+            scopes &= self.policy.allowed_scopes
+        return scopes
 
     def _satisfied(self, need: Need, sent_generation: int) -> bool:
         """Does the token held now answer ``need`` better than the one the request had?"""
@@ -288,22 +321,27 @@ class Upscope:
             return False
         if need.reason is Reason.INSUFFICIENT_SCOPE and need.scopes is not None:
             return need.scopes <= self.granted_scopes
-        if need.reason is Reason.INSUFFICIENT_USER_AUTHENTICATION:
-            return self._answered.get(need.guard_key, 0) > sent_generation
-        return True
+        return True  # a newer token: worth one retry (a renewal, a new authentication)
 
-    def _already_answered(self, need: Need, sent_generation: int) -> bool:
-        """Rule 4: the request carried the token we hold, and that token was obtained
-        to answer this very challenge (or already has every scope it names)."""
-        if not sent_generation or sent_generation != self.generation:
-            return False
-        if self._answered.get(need.guard_key) == self.generation:
-            return True
-        return (
+    def _loop_guard(self, need: Need, sent_generation: int) -> Loop | None:
+        """Rule 4: why asking again for ``need`` cannot help, or None.
+
+        Called when no token newer than the one the request carried answers the need.
+        """
+        if need.scopes and need.scopes & self.refused_scopes:
+            return Loop.REFUSED
+        answered = self._answered.get(need.guard_key)
+        if answered is not None and answered >= sent_generation:
+            return Loop.ANSWERED  # a token was obtained for this very need, in vain
+        if (
             need.reason is Reason.INSUFFICIENT_SCOPE
             and need.scopes is not None
+            and sent_generation
+            and sent_generation == self.generation
             and need.scopes <= self.granted_scopes
-        )
+        ):
+            return Loop.HELD
+        return None
 
     def _install(self, token: Token, request: RequestToken, need: Need) -> frozenset[str]:
         previous = self.granted_scopes
@@ -312,6 +350,9 @@ class Upscope:
         self.requested_scopes = request.scopes
         # RFC 6749 §5.1: no ``scope`` in the response means the scope requested.
         self.granted_scopes = token.scopes if token.scopes is not None else request.scopes
+        self.refused_scopes = (
+            self.refused_scopes | (request.scopes - self.granted_scopes)
+        ) - self.granted_scopes
         self._answered[need.guard_key] = self.generation
         if len(self._answered) > MAX_REMEMBERED_NEEDS:
             # Oldest first (dicts keep insertion order): memory stays bounded whatever
@@ -328,9 +369,16 @@ class Upscope:
         self._owner = None
         self.token_requests_finished += 1
 
-    def _note_success(self) -> None:
-        for need in [n for n in self._answered if n.reason in CLEARED_BY_SUCCESS]:
-            del self._answered[need]
+    def _note_success(self, need: Need | None, sent_generation: int) -> None:
+        """A 2xx to a request that carried the token obtained for ``need``: that token
+        did answer it, so the same challenge later (a revoked token, an authentication
+        older than max_age) is news, not a loop (rule 1). Scope needs do not change
+        with time and stay remembered."""
+        if need is None or need.reason not in CLEARED_BY_SUCCESS:
+            return
+        key = need.guard_key
+        if sent_generation and self._answered.get(key) == sent_generation:
+            del self._answered[key]
 
 
 class Upscopes:
@@ -382,7 +430,8 @@ class Exchange:
     def __init__(self, upscope: Upscope, *, method: str, url: str, replayable: bool = True):
         if origin_of(url) != upscope.origin:
             raise LocalProtocolError(
-                f"an Upscope for {upscope.origin[1]!r} cannot send its token to {url!r}: "
+                f"an Upscope for {upscope.origin[1]!r} cannot send its token to "
+                f"{resource_of(url)!r}: "
                 "use Upscopes.for_url(url) to get the one for that origin"
             )
         self.upscope = upscope
@@ -395,6 +444,7 @@ class Exchange:
         self.error: StepUpError | None = None
         self._sent = False
         self._sent_generation = 0
+        self._sent_token_type: str | None = None
         self._sent_nonce: str | None = None
         self._need: Need | None = None
         self._challenge: BearerChallenge | None = None
@@ -402,6 +452,11 @@ class Exchange:
         self._request: RequestToken | None = None
         self._waited_since = 0
         self._now: float | None = None
+
+    @property
+    def _resource(self) -> str:
+        """The RFC 8707 resource this request's token requests name."""
+        return self.upscope.resource or resource_of(self.url)
 
     def __repr__(self) -> str:
         # The query is left out: it may carry secrets (rule 9).
@@ -442,6 +497,7 @@ class Exchange:
         if handler_name is None:
             name = kind.value if isinstance(kind, Input) else kind.__name__
             state = self.state
+            self.abandon()  # a token request this exchange owned must not wedge the others
             self.state = State.ERROR
             raise LocalProtocolError(f"{name} is not accepted in state {state.name}")
         if now is not None:
@@ -465,12 +521,12 @@ class Exchange:
         if up.token_request_under_way:
             return self._wait()
         if token is not None:
-            return self._request_token(Need(Reason.EXPIRED))
+            return self._request_token(Need(Reason.EXPIRED, self._resource))
         return self._send(Send)
 
     def _on_response(self, event: ResponseReceived) -> Action:
         if 200 <= event.status_code < 300:
-            self.upscope._note_success()
+            self.upscope._note_success(self._need, self._sent_generation)
         if event.status_code not in CHALLENGE_STATUSES:
             return Deliver()
         values = www_authenticate_values(event.headers)
@@ -484,9 +540,7 @@ class Exchange:
                 f"({self.upscope.policy.max_challenge_size}); it was not parsed",
             )
         challenges = parse_www_authenticate(values)
-        token = self.upscope.token
-        sent_type = token.token_type if token is not None and self._sent_generation else None
-        challenge = pick_challenge(challenges, sent_type)
+        challenge = pick_challenge(challenges, self._sent_token_type)
         if challenge is None and (challenges or event.status_code != 401):
             return Deliver()  # another scheme's challenge (Basic, ...) or a plain 403
         error = challenge.error if challenge is not None else None
@@ -495,6 +549,8 @@ class Exchange:
             return Deliver()  # rule 2: any other 403 (or 401 error) is final
         self._challenge, self._status = challenge, event.status_code
         if meaning == USE_DPOP_NONCE:
+            if self._sent_token_type != "DPoP":
+                return Deliver()  # a nonce is for DPoP proofs; this request sent none
             return self._on_dpop_nonce(dpop_nonce(event.headers))
         assert isinstance(meaning, Reason)
         if meaning is Reason.INVALID_TOKEN and not self._sent_generation:
@@ -550,8 +606,12 @@ class Exchange:
 
     def _need_from(self, reason: Reason, challenge: BearerChallenge | None) -> Need:
         if challenge is None:
-            return Need(reason)
-        return Need(reason, challenge.scope, challenge.acr_values, challenge.max_age)
+            return Need(reason, self._resource)
+        scopes = challenge.scope or None  # scope="" names nothing, like no scope at all
+        if reason is Reason.INSUFFICIENT_SCOPE:
+            # acr_values and max_age are RFC 9470's, not part of a scope need
+            return Need(reason, self._resource, scopes)
+        return Need(reason, self._resource, scopes, challenge.acr_values, challenge.max_age)
 
     def _answer_need(self, need: Need) -> Action:
         up = self.upscope
@@ -574,23 +634,20 @@ class Exchange:
                 "Policy.allowed_scopes",
                 scopes=up._scopes_for(need),
             )
-        if len(up._scopes_for(need)) > up.policy.max_scopes:
+        scopes = up._scopes_for(need)
+        if len(scopes) > up.policy.max_scopes and not scopes <= up.granted_scopes:
             return self._give_up(
                 ScopeNotAllowedError,
-                f"Answering would ask for {len(up._scopes_for(need))} scopes, more than "
+                f"Answering would ask for {len(scopes)} scopes, more than "
                 f"Policy.max_scopes ({up.policy.max_scopes})",
+                advice="A server that names new scopes without end is refused here; raise "
+                "Policy(max_scopes=...) if this resource really needs that many.",
             )
-        if up._already_answered(need, self._sent_generation):
-            return self._give_up(
-                StepUpLoopError,
-                "The resource server sent the same challenge again for a token "
-                "obtained to answer it",
-                scopes=up.requested_scopes,
-                granted=up.granted_scopes,
-            )
-        refused = self._retry_refused()
-        if refused is not None:
-            return refused
+        loop = up._loop_guard(need, self._sent_generation)
+        if loop is not None:
+            return self._loop_give_up(loop, need)
+        if self.retries >= up.policy.max_retries:
+            return self._too_many_retries()
         if up.token_request_under_way:
             return self._wait()
         if self.token_requests >= up.policy.max_token_requests:
@@ -602,6 +659,33 @@ class Exchange:
                 granted=up.granted_scopes,
             )
         return self._request_token(need)
+
+    def _loop_give_up(self, loop: Loop, need: Need) -> GiveUp:
+        up = self.upscope
+        if loop is Loop.REFUSED:
+            refused = " ".join(sorted((need.scopes or frozenset()) & up.refused_scopes))
+            return self._give_up(
+                ScopeNotGrantedError,
+                f"The authorization server already refused {refused}, which the resource "
+                "server needs; it was not asked again (Upscope.forget() allows that)",
+                scopes=up.requested_scopes,
+                granted=up.granted_scopes,
+            )
+        if loop is Loop.HELD:
+            return self._give_up(
+                StepUpLoopError,
+                "The resource server refuses a token that already holds every scope it names",
+                granted=up.granted_scopes,
+                advice="A new token would hold the same scopes. Check what else the server "
+                "checks: the token's audience (the RFC 8707 resource it was issued for) "
+                "or the server's own scope configuration.",
+            )
+        return self._give_up(
+            StepUpLoopError,
+            "The resource server sent the same challenge again for a token obtained to answer it",
+            scopes=up.requested_scopes,
+            granted=up.granted_scopes,
+        )
 
     def _on_dpop_nonce(self, nonce: str | None) -> Action:
         # RFC 9449 §8.2, §9: use the newest nonce; one retry per new nonce.
@@ -643,7 +727,7 @@ class Exchange:
         refreshable = need.reason in (Reason.INVALID_TOKEN, Reason.EXPIRED)
         self._request = RequestToken(
             scopes=scopes,
-            resource=up.resource or resource_of(self.url),
+            resource=need.resource,
             reason=need.reason,
             resource_metadata=challenge.resource_metadata if challenge is not None else None,
             acr_values=need.acr_values,
@@ -670,33 +754,32 @@ class Exchange:
         return self._retry() if self._sent else self._send(Send)
 
     def _retry(self) -> Action:
-        refused = self._retry_refused()
-        if refused is not None:
-            return refused
-        self.retries += 1
-        return self._send(Retry)
-
-    def _retry_refused(self) -> GiveUp | None:
-        """Rule 8 and the retry budget, checked before any token request too."""
         if not self.replayable:
+            # Rule 8. Checked here, after any token request, so the advice holds: the
+            # caller's next request goes out with the token this one obtained.
             return self._give_up(
                 BodyNotReplayableError,
                 f"{self.method} {resource_of(self.url)} must be sent again, "
                 "but its body cannot be replayed",
             )
         if self.retries >= self.upscope.policy.max_retries:
-            return self._give_up(
-                TooManyRetriesError,
-                f"This request was already sent {self.retries + 1} times, the most "
-                "Policy.max_retries allows",
-            )
-        return None
+            return self._too_many_retries()
+        self.retries += 1
+        return self._send(Retry)
+
+    def _too_many_retries(self) -> GiveUp:
+        return self._give_up(
+            TooManyRetriesError,
+            f"This request was already sent {self.retries + 1} times, the most "
+            "Policy.max_retries allows",
+        )
 
     def _send(self, kind: type[Send] | type[Retry]) -> Action:
         up = self.upscope
         self._sent = True
         self._sent_generation = up.generation
         self._sent_nonce = up.dpop_nonce
+        self._sent_token_type = up.token.token_type if up.token is not None else None
         authorization = up.token.authorization if up.token is not None else None
         return kind(authorization=authorization, dpop_nonce=up.dpop_nonce)
 

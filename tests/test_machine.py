@@ -246,7 +246,7 @@ SCRIPTS: dict[str, tuple[Policy, list[Step]]] = {
             ("a", scope403("read write"), token(Reason.INSUFFICIENT_SCOPE, "read write")),
             ("a", issued("T1", "read"), give_up(ScopeNotGrantedError)),
             ("b", START, send("Bearer T1")),
-            ("b", scope403("read write"), give_up(StepUpLoopError)),
+            ("b", scope403("read write"), give_up(ScopeNotGrantedError)),
         ],
     ),
     # The PyPI `mcp` server: insufficient_scope with no scope parameter.
@@ -527,7 +527,22 @@ SCRIPTS: dict[str, tuple[Policy, list[Step]]] = {
         Policy(),
         [
             ("a", START, send()),
+            ("a", UNAUTHORIZED, token(Reason.NO_TOKEN, "read")),
+            ("a", issued("D1", "read", token_type="DPoP"), retry("DPoP D1")),
             ("a", www('DPoP error="use_dpop_nonce"', 401), give_up(StepUpLoopError)),
+        ],
+    ),
+    # A nonce is for DPoP proofs: a request that carried none (no token, or a Bearer
+    # token) gets the 401 delivered, not a retry with a nonce it cannot use.
+    "use_dpop_nonce to a request without a DPoP token": (
+        Policy(),
+        [
+            ("a", START, send()),
+            ("a", www('DPoP error="use_dpop_nonce"', 401, nonce="n1"), DELIVER),
+            ("b", START, send()),
+            ("b", UNAUTHORIZED, token(Reason.NO_TOKEN, "read")),
+            ("b", issued("T1", "read"), retry("Bearer T1")),
+            ("b", www('DPoP error="use_dpop_nonce"', 401, nonce="n1"), DELIVER),
         ],
     ),
     # Expiry: a token known to be expired is renewed before sending, not after a 401.
@@ -562,19 +577,13 @@ SCRIPTS: dict[str, tuple[Policy, list[Step]]] = {
         ],
     ),
     "a new nonce every time is still bounded": (
-        Policy(max_retries=2),
+        Policy(max_retries=3),
         [
             ("a", START, send()),
-            (
-                "a",
-                www('DPoP error="use_dpop_nonce"', 401, nonce="n1"),
-                retry(None, "n1"),
-            ),
-            (
-                "a",
-                www('DPoP error="use_dpop_nonce"', 401, nonce="n2"),
-                retry(None, "n2"),
-            ),
+            ("a", UNAUTHORIZED, token(Reason.NO_TOKEN, "read")),
+            ("a", issued("D1", "read", token_type="DPoP"), retry("DPoP D1")),
+            ("a", www('DPoP error="use_dpop_nonce"', 401, nonce="n1"), retry("DPoP D1", "n1")),
+            ("a", www('DPoP error="use_dpop_nonce"', 401, nonce="n2"), retry("DPoP D1", "n2")),
             (
                 "a",
                 www('DPoP error="use_dpop_nonce"', 401, nonce="n3"),
@@ -610,10 +619,136 @@ SCRIPTS: dict[str, tuple[Policy, list[Step]]] = {
             ),
         ],
     ),
+    # Rule 5 with a refusal: waiters for a need the new token does not meet give up
+    # with the owner's answer instead of asking one after another.
+    "waiters for a refused scope ask nothing more": (
+        Policy(),
+        [
+            ("a", START, send()),
+            ("a", UNAUTHORIZED, token(Reason.NO_TOKEN, "read")),
+            ("a", issued("T1", "read"), retry("Bearer T1")),
+            ("b", START, send("Bearer T1")),
+            ("c", START, send("Bearer T1")),
+            ("a", scope403("write"), token(Reason.INSUFFICIENT_SCOPE, "read write")),
+            ("b", scope403("write"), ("WaitForToken", 1)),
+            ("c", scope403("write"), ("WaitForToken", 1)),
+            ("a", issued("T2", "read"), give_up(ScopeNotGrantedError)),
+            ("b", RESUME, give_up(ScopeNotGrantedError)),
+            ("c", RESUME, give_up(ScopeNotGrantedError)),
+        ],
+    ),
+    # Rule 4 across requests: a refused scope is not asked for again, whatever else
+    # changed since (another token, other RFC 9470 parameters on the challenge).
+    "a refused scope is remembered across tokens": (
+        Policy(),
+        [
+            ("a", START, send()),
+            ("a", scope403("admin"), token(Reason.INSUFFICIENT_SCOPE, "admin")),
+            ("a", issued("T1", "read"), give_up(ScopeNotGrantedError)),
+            ("b", START, send("Bearer T1")),
+            ("b", scope403("write"), token(Reason.INSUFFICIENT_SCOPE, "read write")),
+            ("b", issued("T2", "read", "write"), retry("Bearer T2")),
+            ("c", START, send("Bearer T2")),
+            ("c", scope403("admin", max_age="5"), give_up(ScopeNotGrantedError)),
+            ("d", START, send("Bearer T2")),
+            ("d", scope403("admin other"), give_up(ScopeNotGrantedError)),
+        ],
+    ),
+    # A declined scope is not asked for again on renewal, so a refresh can serve.
+    "renewal after a refusal can refresh": (
+        Policy(),
+        [
+            ("a", START, send()),
+            ("a", UNAUTHORIZED, token(Reason.NO_TOKEN, "read")),
+            ("a", issued("T1", "read", refresh="R1"), retry("Bearer T1")),
+            ("a", scope403("admin"), token(Reason.INSUFFICIENT_SCOPE, "admin read")),
+            ("a", issued("T2", "read", refresh="R2"), give_up(ScopeNotGrantedError)),
+            ("b", START, send("Bearer T2")),
+            ("b", UNAUTHORIZED, token(Reason.INVALID_TOKEN, "read", can_refresh=True)),
+        ],
+    ),
+    # RFC 9470: a response to the old token after the new authentication succeeded is
+    # retried with the new token, not answered with a second authentication.
+    "stale insufficient_user_authentication after a success": (
+        Policy(),
+        [
+            ("a", START, send()),
+            ("a", UNAUTHORIZED, token(Reason.NO_TOKEN, "read")),
+            ("a", issued("T1", "read"), retry("Bearer T1")),
+            ("b", START, send("Bearer T1")),
+            (
+                "a",
+                www('Bearer error="insufficient_user_authentication", acr_values="mfa"', 401),
+                token(Reason.INSUFFICIENT_USER_AUTHENTICATION, "read"),
+            ),
+            ("a", issued("T2", "read"), retry("Bearer T2")),
+            ("a", ok(), DELIVER),
+            (
+                "b",
+                www('Bearer error="insufficient_user_authentication", acr_values="mfa"', 401),
+                retry("Bearer T2"),
+            ),
+        ],
+    ),
+    # A success elsewhere says nothing about an authentication the AS never satisfied.
+    "an unrelated success does not re-arm a failed authentication": (
+        Policy(),
+        [
+            ("a", START, send()),
+            ("a", UNAUTHORIZED, token(Reason.NO_TOKEN, "read")),
+            ("a", issued("T1", "read"), retry("Bearer T1")),
+            (
+                "a",
+                www('Bearer error="insufficient_user_authentication", acr_values="mfa"', 401),
+                token(Reason.INSUFFICIENT_USER_AUTHENTICATION, "read"),
+            ),
+            ("a", issued("T2", "read"), retry("Bearer T2")),
+            (
+                "a",
+                www('Bearer error="insufficient_user_authentication", acr_values="mfa"', 401),
+                give_up(StepUpLoopError),
+            ),
+            ("b", START, send("Bearer T2")),
+            ("b", ok(), DELIVER),
+            ("c", START, send("Bearer T2")),
+            (
+                "c",
+                www('Bearer error="insufficient_user_authentication", acr_values="mfa"', 401),
+                give_up(StepUpLoopError),
+            ),
+        ],
+    ),
+    # The ceiling holds for scopes the AS granted unasked, too.
+    "granted scopes outside the ceiling are not asked for": (
+        Policy(allowed_scopes={"read", "write"}),
+        [
+            ("a", START, send()),
+            ("a", UNAUTHORIZED, token(Reason.NO_TOKEN, "read")),
+            ("a", issued("T1", "read", "admin"), retry("Bearer T1")),
+            ("a", scope403("write"), token(Reason.INSUFFICIENT_SCOPE, "read write")),
+        ],
+    ),
+    # scope="" names no scope: the scopeless path, not "the token holds them all".
+    'scope="" is like no scope': (
+        Policy(),
+        [
+            ("a", START, send()),
+            ("a", UNAUTHORIZED, token(Reason.NO_TOKEN, "read")),
+            ("a", issued("T1", "read"), retry("Bearer T1")),
+            ("a", scope403(""), token(Reason.INSUFFICIENT_SCOPE, "read")),
+        ],
+    ),
     # Rule 8: replayability is an input; a needed retry of a one-shot body gives up.
     "non-replayable body": (
         Policy(),
-        [("a!", START, send()), ("a!", scope403("write"), give_up(BodyNotReplayableError))],
+        [
+            ("a!", START, send()),
+            ("a!", scope403("write"), token(Reason.INSUFFICIENT_SCOPE, "write")),
+            ("a!", issued("T1"), give_up(BodyNotReplayableError)),
+            # the advice holds: sent again by the caller, it carries the new token
+            ("b", START, send("Bearer T1")),
+            ("b", ok(), DELIVER),
+        ],
     ),
 }
 
@@ -651,7 +786,7 @@ REACH: dict[State, list[tuple[Any, Any]]] = {
     State.AWAITING_RESPONSE: [(START, None)],
     State.AWAITING_TOKEN: [(START, None), (UNAUTHORIZED, None)],
     State.DELIVERED: [(START, None), (ok(), None)],
-    State.GAVE_UP: [(START, None), (www('Bearer error="use_dpop_nonce"', 401), None)],
+    State.GAVE_UP: [(START, None), (www('Bearer error="insufficient_scope", scope="a\\"b"'), None)],
 }
 EVENTS: dict[Any, Any] = {
     START: START,
@@ -853,6 +988,81 @@ def test_abandon_releases_the_token_request() -> None:
     idle = upscope.exchange("GET", URL)
     idle.abandon()
     assert idle.state is State.ABANDONED
+
+
+def test_a_challenge_for_scopes_the_token_holds_says_so() -> None:
+    upscope = Upscope(URL)
+    ex = upscope.exchange("GET", URL)
+    ex.start()
+    ex.receive(UNAUTHORIZED)
+    ex.receive(issued("T1", "read"))
+    action = ex.receive(scope403("read"))
+    assert isinstance(action, GiveUp) and isinstance(action.error, StepUpLoopError)
+    assert ex.token_requests == 1
+    assert "already holds every scope" in str(action.error)
+    assert "audience" in str(action.error)
+
+
+def test_misuse_by_the_owner_releases_the_token_request() -> None:
+    upscope = Upscope(URL)
+    owner = upscope.exchange("GET", URL)
+    owner.start()
+    owner.receive(UNAUTHORIZED)
+    with pytest.raises(LocalProtocolError):
+        owner.resume()
+    assert owner.state is State.ERROR and not upscope.token_request_under_way
+    other = upscope.exchange("GET", URL)
+    assert isinstance(other.start(), Send)
+
+
+def test_userinfo_never_shown_or_sent_as_the_resource() -> None:
+    url = "https://alice:s3cr3t@api.example/mcp?key=SECRET"
+    upscope = Upscope(url)
+    ex = upscope.exchange("POST", url, replayable=False)
+    assert "s3cr3t" not in repr(ex) and "SECRET" not in repr(ex)
+    ex.start()
+    request = ex.receive(scope403("write"))
+    assert isinstance(request, RequestToken)
+    assert request.resource == "https://api.example/mcp"
+    action = ex.receive(issued("T1"))
+    assert isinstance(action, GiveUp) and "s3cr3t" not in str(action.error)
+    with pytest.raises(LocalProtocolError) as caught:
+        upscope.exchange("GET", "https://other.example/x?access_token=LEAKED")
+    assert "LEAKED" not in str(caught.value)
+    with pytest.raises(LocalProtocolError) as caught:
+        Upscope("ftp://bob:pw@x/?secret=1")
+    assert "pw" not in str(caught.value) and "secret" not in str(caught.value)
+
+
+def test_a_large_grant_renews_despite_max_scopes() -> None:
+    many = [f"s{number}" for number in range(10)]
+    upscope = Upscope(URL, policy=Policy(max_scopes=5))
+    ex = upscope.exchange("GET", URL)
+    ex.start()
+    ex.receive(UNAUTHORIZED)
+    ex.receive(issued("T1", *many))
+    renew = upscope.exchange("GET", URL)
+    renew.start()
+    action = renew.receive(BARE_401)
+    assert isinstance(action, RequestToken) and len(action.scopes) == 10
+
+
+def test_token_issued_takes_only_a_token() -> None:
+    with pytest.raises(TypeError):
+        TokenIssued(token="eyJhbGciOi")  # type: ignore[arg-type]
+
+
+def test_forget_lets_it_ask_again() -> None:
+    upscope = Upscope(URL)
+    ex = upscope.exchange("GET", URL)
+    ex.start()
+    ex.receive(scope403("admin"))
+    ex.receive(issued("T1", "read"))
+    assert upscope.refused_scopes == frozenset({"admin"})
+    upscope.forget()
+    again = upscope.exchange("GET", URL)
+    again.start()
+    assert isinstance(again.receive(scope403("admin")), RequestToken)
 
 
 def test_loop_guard_memory_is_bounded() -> None:

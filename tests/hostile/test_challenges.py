@@ -18,8 +18,10 @@ import pytest
 from sansio_upscope import (
     MalformedChallengeError,
     Policy,
+    RequestToken,
     StepUpError,
     StepUpLoopError,
+    Token,
     TooManyRetriesError,
 )
 
@@ -194,10 +196,11 @@ CASES = [
         max_token_requests=1,
     ),
     Case(
-        name="a new DPoP nonce on every response",
+        # A nonce is for DPoP proofs: a request that carried no DPoP token gets the 401.
+        name="a DPoP nonce demanded of a request without a DPoP token",
         script=fresh_nonces,
-        expect=(TooManyRetriesError,),
-        max_requests=POLICY.max_retries + 1,
+        expect=(401,),
+        max_requests=1,
         max_token_requests=0,
     ),
 ]
@@ -230,3 +233,26 @@ def test_hostile_challenge_ends_bounded_and_the_next_request_works(
     assert first.seconds < 2.0
     assert second.ok, (case.name, second)
     assert server.count("/ok") <= 2
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_a_new_dpop_nonce_on_every_response_is_bounded(
+    adapter: str, serve: Callable[..., ScriptedServer]
+) -> None:
+    def dpop_tokens(request: RequestToken) -> Token:
+        return Token("hostile-dpop-token", token_type="DPoP", scopes=request.scopes)
+
+    def script(request: Request) -> bytes:
+        if request.header("authorization") is None:
+            return response(401, [("WWW-Authenticate", 'DPoP algs="ES256"')], BODY)
+        return fresh_nonces(request)
+
+    server = serve(routes({"/hostile": script, "/ok": protected}))
+    first, _ = run_scenario(
+        adapter,
+        [Call(url=server.url + "/hostile"), Call(url=server.url + "/ok")],
+        dpop_tokens,
+        policy=POLICY,
+    )
+    assert_typed_error(first, TooManyRetriesError)
+    assert server.count("/hostile") == POLICY.max_retries + 1
