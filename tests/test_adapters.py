@@ -510,3 +510,24 @@ def test_trio_adapter_uses_no_asyncio() -> None:
     for package in ("upscope_trio", "upscope_h11"):
         for source in (root / package).glob("*.py"):
             assert not re.search(r"^\s*(import|from) asyncio", source.read_text(), re.M), source
+
+
+@pytest.mark.parametrize(
+    ("method", "headers", "named"),
+    [
+        ("GET", [("Authorization", "Bearer SECRET-1\n")], "'Authorization' header field"),
+        ("GET", [("X-Api-Key", " SECRET-1")], "'X-Api-Key' header field"),
+        ("GET", [("Host", "SECRET-1\r\nX: y")], "'Host' header field"),
+        ("GET", [("X Bad SECRET-1", "v")], "header field name"),
+        ("G T", [], "method"),
+    ],
+)
+def test_a_request_head_h11_refuses_is_a_transport_error_that_shows_no_value(
+    method: str, headers: list[tuple[str, str]], named: str
+) -> None:
+    from upscope_h11 import Http11
+
+    with pytest.raises(TransportError) as caught:
+        Http11().request(method, "http://127.0.0.1:9/x?q=1", headers, content_length=0)
+    assert named in str(caught.value)
+    assert "SECRET" not in str(caught.value) and "SECRET" not in repr(caught.value)

@@ -253,6 +253,25 @@ def test_error_description_of_wrong_type_is_dropped() -> None:
     assert error.error_description is None and "scope=(none)" in str(error)
 
 
+@pytest.mark.parametrize(
+    "access_token",
+    ["AT secret", "AT-secret\n", "AT-secret\r\nX-Injected: 1", "AT-sécret", "=AT", "AT=x", '"AT"'],
+)
+def test_an_access_token_that_is_not_b64token_is_refused_unquoted(access_token: str) -> None:
+    # RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+    step, _ = one_token_request(explicit(), json_response(token_json(access_token=access_token)))
+    error = failed(step, InvalidResponseError)
+    assert "b64token" in str(error)
+    for shown in (str(error), repr(error)):
+        assert access_token.strip() not in shown and "secret" not in shown
+
+
+@pytest.mark.parametrize("access_token", ["a", "AT.b-c_d~e+f/g", "QVQ=", "QQ=="])
+def test_every_b64token_is_accepted(access_token: str) -> None:
+    step, _ = one_token_request(explicit(), json_response(token_json(access_token=access_token)))
+    assert finished(step).access_token == access_token
+
+
 # -- refresh (RFC 6749 §6) --------------------------------------------------------------
 
 

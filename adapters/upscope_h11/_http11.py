@@ -8,6 +8,7 @@ carry another request afterwards (RFC 9112 §9.3: persistence).
 from __future__ import annotations
 
 import functools
+import re
 from urllib.parse import urlsplit
 
 import attrs
@@ -28,6 +29,9 @@ NEED_DATA = h11.NEED_DATA
 END = h11.EndOfMessage
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+
+# RFC 9110 §5.1: field-name = token.
+_TOKEN = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
 
 
 @attrs.frozen
@@ -113,7 +117,12 @@ class Http11:
             # RFC 9110 §8.6: a length for every body, and 0 for an empty one on methods
             # that usually carry one, so the server does not wait for a body.
             fields.append(("Content-Length", str(content_length)))
-        event = h11.Request(method=method, target=target, headers=fields)
+        try:
+            event = h11.Request(method=method, target=target, headers=fields)
+        except h11.LocalProtocolError as exc:
+            # h11 quotes the offending value, which may be a credential (an Authorization
+            # field built from a token): name the field, never its value.
+            raise TransportError(url, _refused_request(method, target, fields)) from exc
         return self._send(event)
 
     def body(self, data: bytes) -> bytes:
@@ -189,5 +198,28 @@ class Http11:
         try:
             data = self._h11.send(event)
         except h11.LocalProtocolError as exc:
-            raise TransportError(self.url, f"the request cannot be sent: {exc}") from exc
+            # Not quoted: h11's message may hold a header value (a credential).
+            raise TransportError(
+                self.url, f"the request cannot be sent ({type(exc).__name__})"
+            ) from exc
         return data or b""
+
+
+def _refused_request(method: str, target: str, fields: list[tuple[str, str]]) -> str:
+    """Why h11 refused a request head, naming the field at fault but not its value."""
+    for name, value in fields:
+        probe = [(name, value)] if name.lower() == "host" else [("Host", "x"), (name, value)]
+        try:
+            h11.Request(method="GET", target="/", headers=probe)
+        except h11.LocalProtocolError:
+            if not _TOKEN.fullmatch(name):
+                return (
+                    "the request cannot be sent: a header field name is not an RFC 9110 "
+                    "§5.1 token (it is not shown, nor its value)"
+                )
+            return (
+                f"the request cannot be sent: the value of the {name!r} header field is not "
+                "valid HTTP (RFC 9110 §5.5: no CR, LF or NUL, no leading or trailing "
+                "whitespace); the value is not shown, as it may be a credential"
+            )
+    return f"the request cannot be sent: h11 refused the method {method!r} or the target"

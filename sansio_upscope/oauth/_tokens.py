@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 from urllib.parse import quote, urlencode
 
+from .._abnf import TOKEN68
 from .._scopes import format_scope, parse_scope
 from .._token import Token
 from ._clients import RegisteredClient
@@ -141,6 +142,16 @@ def parse_token_response(
     access_token = document.get("access_token")
     if not isinstance(access_token, str) or not access_token:
         raise InvalidResponseError(f"The {what} has no access_token", url=url)
+    if not TOKEN68.fullmatch(access_token):
+        # RFC 6750 §2.1 b64token (RFC 9449 §7.1 token68 for DPoP: the same characters):
+        # anything else cannot go in an Authorization field, and a CR or LF in it would
+        # split the request. The token itself is never quoted: it is a credential.
+        raise InvalidResponseError(
+            f"The {what} has an access_token that is not RFC 6750 §2.1 b64token syntax "
+            f"({len(access_token)} characters); it cannot be sent in an Authorization field",
+            url=url,
+            advice="Report this to the authorization server's operator.",
+        )
     token_type = document.get("token_type")
     if not isinstance(token_type, str) or token_type.lower() not in ("bearer", "dpop"):
         # RFC 6749 §7.1: "The client MUST NOT use an access token if it does not

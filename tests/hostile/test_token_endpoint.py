@@ -135,3 +135,27 @@ def test_hanging_token_endpoint_ends_at_the_callers_timeout_then_recovers(
     assert isinstance(error, timeout_errors(adapter)), repr(error)
     assert first.seconds < 2.0
     assert second.ok, second
+
+
+BAD_TOKEN = "world-token-SECRET\r\nX-Injected: yes"
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_an_access_token_that_cannot_be_a_header_value_is_refused_unquoted(
+    adapter: str, serve: Callable[[Script], ScriptedServer]
+) -> None:
+    # RFC 6750 §2.1: an access token that is not b64token is refused by the token flow,
+    # before it reaches an Authorization field; no message quotes it.
+    world = OAuthWorld(serve)
+    bad = json_reply(200, {"access_token": BAD_TOKEN, "token_type": "Bearer"})
+    world.table["/token"] = first_then(bad, world.token)
+    tokens = ClientCredentials("hostile-client", SECRET, token_endpoint=world.url + "/token")
+    first, second = run_scenario(
+        adapter, [Call(url=world.url + "/ok"), Call(url=world.url + "/ok")], tokens
+    )
+    error = assert_typed_error(first, TokenRequestFailedError)
+    assert isinstance(_cause(error), InvalidResponseError), repr(_cause(error))
+    for text in (str(error), repr(error), str(_cause(error)), repr(_cause(error))):
+        assert "SECRET" not in text and "X-Injected" not in text
+    assert world.server.count("/ok") == 1 + 2  # the bad token was never sent
+    assert second.ok, second
