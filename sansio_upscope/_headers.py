@@ -187,11 +187,14 @@ def _challenge(text: str, pos: int, n: int) -> tuple[Challenge, int]:
     if pos < n and text[pos] == " ":
         # RFC 9110 §11.3: challenge = auth-scheme [ 1*SP ( token68 / #auth-param ) ]
         pos = _skip(_SP_match, text, pos)
+        blank = _skip(_OWS_match, text, pos)
         t68 = _TOKEN68_CHALLENGE_match(text, pos)
-        if t68 is not None:
+        if blank == n or text[blank] == ",":
+            pos = blank  # "#auth-param" may be empty: only OWS before the list's ","
+        elif t68 is not None:
             token68 = t68[1]
             pos = t68.end(1)
-        elif pos < n and text[pos] != ",":
+        else:
             pos = _auth_param(text, pos, n, params)
     while True:
         comma = _skip(_OWS_match, text, pos)

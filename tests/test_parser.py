@@ -778,3 +778,15 @@ def test_the_examples_in_docs_parser_md_run() -> None:
     result = doctest.testfile(str(path), module_relative=False, verbose=False)
     assert result.attempted > 30
     assert result.failed == 0
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_a_scheme_with_only_whitespace_before_the_next_challenge(strict: bool) -> None:
+    # RFC 9110 §11.3: "1*SP #auth-param" where the list is empty; the HTAB belongs to the
+    # list's OWS before ",". The fast path and the scanner must agree (found by review).
+    for value in ("Bearer \t", 'Bearer \t, Basic realm="x"'):
+        challenges = parse_www_authenticate(value, strict=strict)
+        assert challenges[0] == Challenge("bearer")
+    assert parse_www_authenticate('Bearer \t, Basic realm="x"', strict=strict)[1] == Challenge(
+        "basic", {"realm": "x"}
+    )
