@@ -14,6 +14,7 @@ from upscope_h11 import (
     AsyncClient,
     Framework,
     Origin,
+    socket_is_readable,
 )
 
 __all__ = ["Client"]
@@ -32,6 +33,14 @@ class _Stream:
 
     async def receive_some(self) -> bytes:
         return await self._reader.read(65536)
+
+    def is_readable(self) -> bool:
+        """True when the server closed the connection (or it broke) while it was idle."""
+        reader = self._reader
+        if reader.at_eof() or reader.exception() is not None or self._writer.is_closing():
+            return True
+        # Bytes the transport has not read yet (the loop reads eagerly, so rarely any).
+        return socket_is_readable(self._writer.get_extra_info("socket"))
 
     async def aclose(self) -> None:
         self._writer.close()

@@ -12,6 +12,7 @@ from ._client import AsyncClient, Framework, Headers, with_authorization
 from ._errors import TransportError
 from ._http11 import DEFAULT_MAX_HEADER_SIZE, Http11, Origin, ResponseHead, request_target
 from ._pool import ByteStream, Connection, ConnectionPool, Content, Response, Slots
+from ._sockets import socket_is_readable
 from ._tokens import AsyncTokenSource, is_oauth_source, obtain_token
 
 __all__ = [
@@ -33,5 +34,6 @@ __all__ = [
     "is_oauth_source",
     "obtain_token",
     "request_target",
+    "socket_is_readable",
     "with_authorization",
 ]

@@ -28,7 +28,12 @@ _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 
 
 class ByteStream(Protocol):
-    """What the pool needs from a connected socket. Errors are ``OSError``."""
+    """What the pool needs from a connected socket. Errors are ``OSError``.
+
+    A stream may also define ``is_readable() -> bool`` (no await): True when the peer has
+    closed it or sent bytes nobody asked for. The pool asks before reusing an idle
+    connection, and closes it instead (a stream without the method is assumed alive).
+    """
 
     async def send_all(self, data: bytes) -> None: ...
 
@@ -94,10 +99,18 @@ class ConnectionPool:
             slots = self._slots[origin] = self._new_slots(self._max)
         await slots.acquire()
         idle = self._idle.get(origin)
-        if idle:
+        while idle:
             connection = idle.pop()
-            connection.reused = True
-            return connection
+            if not _dropped(connection.stream):
+                connection.reused = True
+                return connection
+            # RFC 9112 §9.3.1: a server may close an idle connection at any time; a
+            # request sent on it would fail, and a POST could not be sent again.
+            try:
+                await connection.stream.aclose()
+            except BaseException:
+                slots.release()
+                raise
         try:
             stream = await self._connect(origin)
         except OSError as exc:
@@ -150,6 +163,11 @@ class ConnectionPool:
                 await self.release(connection, reuse=False)
                 raise
             return Response(url=url, head=head, connection=connection, pool=self)
+
+
+def _dropped(stream: ByteStream) -> bool:
+    is_readable = getattr(stream, "is_readable", None)
+    return is_readable is not None and bool(is_readable())
 
 
 async def _request(

@@ -17,6 +17,7 @@ from upscope_h11 import (
     AsyncClient,
     Framework,
     Origin,
+    socket_is_readable,
 )
 
 __all__ = ["Client"]
@@ -40,6 +41,15 @@ class _Stream:
             return bytes(await self._stream.receive_some(65536))
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             raise ConnectionError(_describe(exc)) from exc
+
+    def is_readable(self) -> bool:
+        """True when the server closed the connection (or sent bytes) while it was idle:
+        the TCP socket under any TLS layer has something to read."""
+        stream = self._stream
+        if isinstance(stream, trio.SSLStream):
+            stream = stream.transport_stream
+        sock = stream.socket if isinstance(stream, trio.SocketStream) else None
+        return socket_is_readable(sock)
 
     async def aclose(self) -> None:
         # trio closes the resource even when cancelled (and then raises Cancelled).

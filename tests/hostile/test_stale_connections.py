@@ -1,0 +1,72 @@
+"""Idle keep-alive connections the server has closed are not reused.
+
+A server may close an idle connection at any time (RFC 9112 §9.3.1), typically after a
+few seconds of idleness. The next request to that origin must go out on a new
+connection, not fail on the dead one: a token request is a POST, which the client must
+not send twice, so detecting the close before sending is the only way it succeeds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+
+from sansio_upscope.oauth import ClientCredentials
+
+from .drivers import ADAPTERS, Call, run_scenario
+from .server import Reply, Request, ScriptedServer, response
+from .world import OAuthWorld
+
+Script = Callable[[Request], Reply | bytes]
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_a_token_request_does_not_reuse_a_connection_the_server_closed(
+    adapter: str, serve: Callable[[Script], ScriptedServer]
+) -> None:
+    world = OAuthWorld(serve)
+    world.single_use = True  # the second call's token is refused: a new token request
+    # The token endpoint answers keep-alive, then closes the connection (its idle
+    # timeout) without saying so.
+    authorization_server = serve(lambda request: Reply(data=world.token(request), close=True))
+    answer = world.protected
+
+    def protected(request: Request) -> bytes:
+        time.sleep(0.1)  # room for the close to reach the client
+        return answer(request)
+
+    world.table["/ok"] = protected
+    tokens = ClientCredentials("client", "secret", token_endpoint=authorization_server.url + "/t")
+    first, second = run_scenario(
+        adapter, [Call(url=world.url + "/ok"), Call(url=world.url + "/ok")], tokens
+    )
+    assert first.ok, first
+    assert second.ok, second
+    assert len(authorization_server.requests) == 2  # each token request sent once
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_a_post_does_not_reuse_a_connection_the_server_closed(
+    adapter: str, serve: Callable[[Script], ScriptedServer]
+) -> None:
+    def script(request: Request) -> Reply | bytes:
+        if request.method == "GET":  # answered keep-alive, then closed without a word
+            return Reply(data=response(200, body=b"fine"), close=True)
+        return response(200, body=request.body)
+
+    def slow(_request: Request) -> bytes:
+        time.sleep(0.1)  # room for the close to reach the client
+        return response(200, body=b"slow")
+
+    server, elsewhere = serve(script), serve(slow)
+    calls = [
+        Call(url=server.url + "/get"),
+        Call(url=elsewhere.url + "/slow"),
+        Call(url=server.url + "/post", method="POST", content=b"once"),
+    ]
+    outcomes = run_scenario(adapter, calls, lambda _request: pytest.fail("no token needed"))
+    assert [outcome.status for outcome in outcomes] == [200, 200, 200], outcomes
+    assert outcomes[2].body == b"once"
+    assert [request.path for request in server.requests] == ["/get", "/post"]
