@@ -49,7 +49,11 @@ from ._prepared import (
 )
 from ._tokens import SyncTokenSource, obtain_token
 
-__all__ = ["UpscopeAuth", "raise_for_step_up"]
+__all__ = ["DEFAULT_OAUTH_TIMEOUT", "UpscopeAuth", "raise_for_step_up"]
+
+#: Seconds each request of a built-in OAuth flow may take when the caller's own
+#: ``timeout=`` does not apply (see ``UpscopeAuth``).
+DEFAULT_OAUTH_TIMEOUT = 30.0
 
 #: What the response hook needs to know about one prepared request.
 _Pending = tuple[Exchange, int | None]
@@ -64,6 +68,11 @@ class UpscopeAuth(AuthBase):
     requests' own auth classes do, with the core's ``StepUpError`` in
     ``response.upscope_error``; ``raise_for_step_up(response)`` raises it. When it gives
     up before anything was sent (the token request failed), ``StepUpError`` is raised.
+
+    ``timeout`` (seconds, or requests' ``(connect, read)`` pair) bounds each request of a
+    built-in OAuth flow when the caller's own ``timeout=`` is unknown or None: a token
+    renewed before the request is sent (requests prepares the request, and calls this
+    auth, before it sees the call's options). None means no bound there.
     """
 
     def __init__(
@@ -73,9 +82,11 @@ class UpscopeAuth(AuthBase):
         policy: Policy | None = None,
         max_header_size: int | None = None,
         resource_for: Callable[[str], str] | None = None,
+        timeout: float | tuple[float, float] | None = DEFAULT_OAUTH_TIMEOUT,
     ) -> None:
         if max_header_size is not None and max_header_size < 1:
             raise ValueError(f"max_header_size must be at least 1, not {max_header_size}")
+        self.timeout = timeout
         self.max_header_size = max_header_size
         self.upscopes = Upscopes(policy, resource_for=resource_for)
         self._tokens = tokens
@@ -90,6 +101,8 @@ class UpscopeAuth(AuthBase):
         replayable = body is None or isinstance(body, (bytes, str)) or position is not None
         with self._lock:
             exchange = self.upscopes.for_url(url).exchange(method, url, replayable=replayable)
+        # The call's send options are not known yet: the OAuth requests of a token
+        # fetched here (an expired token renewed) take this auth's own timeout.
         action = self._run(exchange, None, {})
         if isinstance(action, GiveUp):
             raise action.error
@@ -169,6 +182,8 @@ class UpscopeAuth(AuthBase):
                         action = exchange.resume(now=time.time())
                 if not isinstance(action, RequestToken):
                     return action
+                if options.get("timeout") is None:
+                    options = {**options, "timeout": self.timeout}
                 try:  # outside the lock: other origins and requests go on meanwhile
                     event = TokenIssued(token=obtain_token(self._tokens, action, options))
                 except Exception as exc:
