@@ -167,6 +167,23 @@ def test_request_repr_of_bodies_that_are_not_forms(body: bytes | None, shown: st
     assert shown in repr(HttpRequest(method="GET", url=RS, body=body))
 
 
+def test_response_repr_hides_cookies_and_credential_headers() -> None:
+    response = HttpResponse(
+        status_code=200,
+        headers=[
+            ("Set-Cookie", "session=COOKIE-secret; HttpOnly"),
+            ("Proxy-Authorization", "Basic PROXY-secret"),
+            ("Content-Type", "application/json"),
+        ],
+    )
+    text = repr(response)
+    assert "COOKIE-secret" not in text and "PROXY-secret" not in text
+    assert "Set-Cookie" in text and "application/json" in text
+    request = HttpRequest(method="GET", url=RS, headers=[("Proxy-Authorization", "PROXY-secret")])
+    assert "PROXY-secret" not in repr(request)
+    assert response.header("set-cookie") == "session=COOKIE-secret; HttpOnly"
+
+
 def test_response_redirect_and_token_reprs_hide_their_secrets() -> None:
     response = json_response(token_json(refresh_token="RT-secret"))
     assert "AT-secret" not in repr(response) and "bytes>" in repr(response)

@@ -4,9 +4,10 @@ The flow never touches the network. It returns an ``HttpRequest`` for the driver
 and takes the ``HttpResponse`` back; it returns ``OpenAuthorizationUrl`` when a browser is
 needed and takes the ``AuthorizationRedirect`` back. ``Finished`` and ``Failed`` end it.
 
-Reprs hide every secret (RFC 6749 §10.3, §10.5, RFC 7636 §7.1): the ``Authorization``
-header, secret form fields, response bodies (they carry tokens) and redirect URLs (they
-carry the authorization code).
+Reprs hide every secret (RFC 6749 §10.3, §10.5, RFC 7636 §7.1): credential headers
+(``Authorization``, ``Proxy-Authorization``, ``DPoP``, ``Cookie``, ``Set-Cookie``),
+secret form fields, response bodies (they carry tokens) and redirect URLs (they carry
+the authorization code).
 """
 
 from __future__ import annotations
@@ -28,8 +29,11 @@ __all__ = [
     "Step",
 ]
 
-#: Header names whose values are credentials (RFC 9110 §11.6.2, RFC 9449 §4).
-_SECRET_HEADERS = frozenset({"authorization", "dpop", "cookie"})
+#: Header names whose values are credentials (RFC 9110 §11.6.2, §11.7.2, RFC 9449 §4,
+#: RFC 6265 §4.1: a session cookie the server sets is as good as a password).
+_SECRET_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "dpop", "cookie", "set-cookie"}
+)
 #: Form fields that are credentials (RFC 6749 §2.3.1, §4.1.3, §6; RFC 7636 §4.5).
 _SECRET_FIELDS = frozenset(
     {"client_secret", "code", "code_verifier", "refresh_token", "assertion", "client_assertion"}
@@ -91,7 +95,7 @@ class HttpResponse:
     """What came back. Headers as (name, value) pairs; ``body`` the whole body as bytes."""
 
     status_code: int
-    headers: Headers = attrs.field(default=(), converter=_headers)
+    headers: Headers = attrs.field(default=(), converter=_headers, repr=_headers_repr)
     body: bytes = attrs.field(default=b"", repr=_length_repr)
 
     def header(self, name: str) -> str | None:
