@@ -299,3 +299,26 @@ def test_url_helpers() -> None:
          ("https://rs.example/a/b?q=1",)),
         (PRM_ROOT, ("https://rs.example", "https://rs.example/")),
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize("url", ["https://x.example/token#frag", "https://x.example/token#"])
+def test_an_endpoint_with_a_fragment_is_refused(url: str) -> None:
+    # RFC 6749 §3.1, §3.2: endpoint URIs MUST NOT include a fragment component.
+    problem = check_url(url, "token endpoint")
+    assert isinstance(problem, MetadataError)
+    assert "fragment" in str(problem) and "frag'" not in str(problem)
+
+
+def test_a_token_endpoint_with_a_fragment_fails_before_any_request() -> None:
+    flow = ClientCredentials("agent", "s3cret", token_endpoint=TOKEN_URL + "#x").flow(
+        request_token()
+    )
+    failed(flow.start(), MetadataError)
+
+
+def test_server_metadata_naming_an_endpoint_with_a_fragment_is_refused() -> None:
+    step, _ = run(
+        ClientCredentials("agent", "s3cret", issuer=ISSUER).flow(request_token()),
+        [("GET", ASM_URL, json_response(asm(token_endpoint=TOKEN_URL + "#x")))],
+    )
+    assert "fragment" in str(failed(step, MetadataError))

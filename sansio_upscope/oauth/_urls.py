@@ -65,6 +65,14 @@ def check_url(url: str, what: str) -> MetadataError | None:
             f"The {what} {url!r} carries userinfo before its host; it is not used",
             url=url,
         )
+    if "#" in url:
+        # RFC 6749 §3.1, §3.2: an endpoint URI "MUST NOT include a fragment component"
+        # (RFC 8707 §2 and RFC 9728 §1.2 say the same of resource identifiers).
+        return MetadataError(
+            f"The {what} {_without_fragment(url)!r}#... has a fragment, which OAuth "
+            "endpoint and resource URLs may not have (RFC 6749 §3.1); it is not used",
+            url=_without_fragment(url),
+        )
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         return InsecureEndpointError(
             f"Refusing the {what} {url!r}: plain http to a non-loopback host would expose "
@@ -72,6 +80,10 @@ def check_url(url: str, what: str) -> MetadataError | None:
             url=url,
         )
     return None
+
+
+def _without_fragment(url: str) -> str:
+    return url.partition("#")[0]
 
 
 def origin(url: str) -> str:
