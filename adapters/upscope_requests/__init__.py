@@ -7,7 +7,8 @@
     response = upscope_requests.raise_for_step_up(session.get("https://api.example/files"))
 """
 
-from ._auth import DEFAULT_OAUTH_TIMEOUT, UpscopeAuth, raise_for_step_up
-from ._tokens import SyncTokenSource
+from ._auth import UpscopeAuth
+from ._prepared import raise_for_step_up
+from ._tokens import DEFAULT_OAUTH_TIMEOUT, SyncTokenSource
 
 __all__ = ["DEFAULT_OAUTH_TIMEOUT", "SyncTokenSource", "UpscopeAuth", "raise_for_step_up"]

@@ -32,7 +32,6 @@ from sansio_upscope import (
     ResponseReceived,
     Retry,
     Send,
-    StepUpError,
     TokenFailed,
     TokenIssued,
     Upscope,
@@ -47,13 +46,9 @@ from ._prepared import (
     head_too_large,
     raise_head_too_large,
 )
-from ._tokens import SyncTokenSource, obtain_token
+from ._tokens import DEFAULT_OAUTH_TIMEOUT, SyncTokenSource, obtain_token
 
-__all__ = ["DEFAULT_OAUTH_TIMEOUT", "UpscopeAuth", "raise_for_step_up"]
-
-#: Seconds each request of a built-in OAuth flow may take when the caller's own
-#: ``timeout=`` does not apply (see ``UpscopeAuth``).
-DEFAULT_OAUTH_TIMEOUT = 30.0
+__all__ = ["UpscopeAuth"]
 
 #: What the response hook needs to know about one prepared request.
 _Pending = tuple[Exchange, int | None]
@@ -69,10 +64,8 @@ class UpscopeAuth(AuthBase):
     ``response.upscope_error``; ``raise_for_step_up(response)`` raises it. When it gives
     up before anything was sent (the token request failed), ``StepUpError`` is raised.
 
-    ``timeout`` (seconds, or requests' ``(connect, read)`` pair) bounds each request of a
-    built-in OAuth flow when the caller's own ``timeout=`` is unknown or None: a token
-    renewed before the request is sent (requests prepares the request, and calls this
-    auth, before it sees the call's options). None means no bound there.
+    ``timeout`` bounds an OAuth flow's requests when the call's ``timeout=`` is None or
+    not known yet (a token renewed before sending: requests calls the auth first).
     """
 
     def __init__(
@@ -101,9 +94,7 @@ class UpscopeAuth(AuthBase):
         replayable = body is None or isinstance(body, (bytes, str)) or position is not None
         with self._lock:
             exchange = self.upscopes.for_url(url).exchange(method, url, replayable=replayable)
-        # The call's send options are not known yet: the OAuth requests of a token
-        # fetched here (an expired token renewed) take this auth's own timeout.
-        action = self._run(exchange, None, {})
+        action = self._run(exchange, None, {})  # the call's options are not known yet
         if isinstance(action, GiveUp):
             raise action.error
         assert isinstance(action, Send)
@@ -182,10 +173,10 @@ class UpscopeAuth(AuthBase):
                         action = exchange.resume(now=time.time())
                 if not isinstance(action, RequestToken):
                     return action
-                if options.get("timeout") is None:
-                    options = {**options, "timeout": self.timeout}
                 try:  # outside the lock: other origins and requests go on meanwhile
-                    event = TokenIssued(token=obtain_token(self._tokens, action, options))
+                    event = TokenIssued(
+                        token=obtain_token(self._tokens, action, options, self.timeout)
+                    )
                 except Exception as exc:
                     event = TokenFailed(error=exc)
         except BaseException:
@@ -193,14 +184,6 @@ class UpscopeAuth(AuthBase):
                 exchange.abandon()
                 self._lock.notify_all()
             raise
-
-
-def raise_for_step_up(response: requests.Response) -> requests.Response:
-    """Raise the ``StepUpError`` that ``UpscopeAuth`` attached when it gave up."""
-    error = vars(response).get("upscope_error")
-    if isinstance(error, StepUpError):
-        raise error
-    return response
 
 
 def _token_request_ended(upscope: Upscope) -> Callable[[], bool]:

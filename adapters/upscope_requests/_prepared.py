@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import requests
 
+from sansio_upscope import StepUpError
+
 __all__ = [
     "authorize",
     "body_position",
     "discard_body",
     "head_too_large",
+    "raise_for_step_up",
     "raise_head_too_large",
     "read_limited",
 ]
+
+
+def raise_for_step_up(response: requests.Response) -> requests.Response:
+    """Raise the ``StepUpError`` that ``UpscopeAuth`` attached when it gave up."""
+    error = vars(response).get("upscope_error")
+    if isinstance(error, StepUpError):
+        raise error
+    return response
 
 
 def body_position(body: object) -> int | None:

@@ -20,7 +20,7 @@ from sansio_upscope.oauth import (
 
 from ._prepared import read_limited
 
-__all__ = ["SyncTokenSource", "obtain_token"]
+__all__ = ["DEFAULT_OAUTH_TIMEOUT", "SyncTokenSource", "obtain_token"]
 
 #: ``def tokens(request: RequestToken) -> Token``, or an OAuth token source.
 SyncTokenSource = Callable[[RequestToken], Token] | ClientCredentials | AuthorizationCode
@@ -32,16 +32,26 @@ MAX_OAUTH_RESPONSE = 1024 * 1024
 #: The caller's send options that also bind an OAuth flow's requests.
 _SEND_OPTIONS = ("timeout", "verify", "proxies", "cert")
 
+#: Seconds each request of a built-in OAuth flow may take when the call's own
+#: ``timeout=`` is None or not known (``UpscopeAuth(timeout=...)``).
+DEFAULT_OAUTH_TIMEOUT = 30.0
+
 
 def obtain_token(
-    tokens: SyncTokenSource, request: RequestToken, options: Mapping[str, Any]
+    tokens: SyncTokenSource,
+    request: RequestToken,
+    options: Mapping[str, Any],
+    default_timeout: float | tuple[float, float] | None = DEFAULT_OAUTH_TIMEOUT,
 ) -> Token:
     """Ask ``tokens`` for a token. An OAuth flow talks HTTP through a plain
     ``requests.Session`` (the authorization server's answers are not step-up
-    challenges) with the caller's ``timeout``, ``verify``, ``proxies`` and ``cert``.
+    challenges) with the caller's ``timeout``, ``verify``, ``proxies`` and ``cert``;
+    ``default_timeout`` when the caller's timeout is None or absent.
     Raises whatever the token source raises."""
     if not isinstance(tokens, (ClientCredentials, AuthorizationCode)):
         return tokens(request)
+    if options.get("timeout") is None:
+        options = {**options, "timeout": default_timeout}
     with requests.Session() as session:
 
         def send(http_request: HttpRequest) -> HttpResponse:
