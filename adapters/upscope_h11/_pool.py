@@ -15,7 +15,7 @@ import contextlib
 from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable
 from typing import Protocol
 
-from ._errors import TransportError
+from ._errors import TransportError, without_query
 from ._http11 import DEFAULT_MAX_HEADER_SIZE, END, NEED_DATA, Http11, Origin, ResponseHead
 
 __all__ = ["ByteStream", "Connection", "ConnectionPool", "Content", "Response", "Slots"]
@@ -223,7 +223,7 @@ class Response:
         self._content: bytes | None = None
 
     def __repr__(self) -> str:
-        return f"<Response {self.status_code} {self.url}>"
+        return f"<Response {self.status_code} {without_query(self.url)}>"
 
     def header(self, name: str) -> str | None:
         """The first value of the header field ``name`` (case-insensitive), or None."""

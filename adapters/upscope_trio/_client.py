@@ -93,5 +93,10 @@ class Client(AsyncClient):
             except trio.BrokenResourceError as exc:
                 await stream.aclose()
                 raise ConnectionError(f"TLS handshake failed: {_describe(exc)}") from exc
+            except BaseException:
+                # Cancelled (or anything else) mid-handshake: the TCP stream is not
+                # handed to anyone, so close it here (trio closes even when cancelled).
+                await stream.aclose()
+                raise
             stream = tls
         return _Stream(stream)
