@@ -521,7 +521,8 @@ class Exchange:
         if up.token_request_under_way:
             return self._wait()
         if token is not None:
-            return self._request_token(Need(Reason.EXPIRED, self._resource))
+            need = Need(Reason.EXPIRED, self._resource)
+            return self._request_token(need, up._scopes_for(need))
         return self._send(Send)
 
     def _on_response(self, event: ResponseReceived) -> Action:
@@ -626,15 +627,15 @@ class Exchange:
                 + ", ".join(repr(s) for s in challenge.invalid_scopes)
                 + "); they were not sent to the authorization server",
             )
+        scopes = up._scopes_for(need)
         outside = up.policy.outside_ceiling(need.scopes or frozenset())
         if outside:
             return self._give_up(
                 ScopeNotAllowedError,
                 f"The resource server asks for {' '.join(sorted(outside))}, outside "
                 "Policy.allowed_scopes",
-                scopes=up._scopes_for(need),
+                scopes=scopes,
             )
-        scopes = up._scopes_for(need)
         if len(scopes) > up.policy.max_scopes and not scopes <= up.granted_scopes:
             return self._give_up(
                 ScopeNotAllowedError,
@@ -655,10 +656,10 @@ class Exchange:
                 TooManyTokenRequestsError,
                 f"This request already made {self.token_requests} token request(s), "
                 f"the most Policy.max_token_requests allows",
-                scopes=up._scopes_for(need),
+                scopes=scopes,
                 granted=up.granted_scopes,
             )
-        return self._request_token(need)
+        return self._request_token(need, scopes)
 
     def _loop_give_up(self, loop: Loop, need: Need) -> GiveUp:
         up = self.upscope
@@ -715,12 +716,11 @@ class Exchange:
 
     # -- building actions ---------------------------------------------------------------
 
-    def _request_token(self, need: Need) -> Action:
+    def _request_token(self, need: Need, scopes: frozenset[str]) -> Action:
         up = self.upscope
         self._need = need
         self.token_requests += 1
         up._owner = self
-        scopes = up._scopes_for(need)
         token = up.token
         challenge = self._challenge
         # RFC 6749 §6: a refresh cannot widen scope; RFC 9470 §4 needs a new authentication.
