@@ -26,6 +26,8 @@ from collections.abc import Callable
 
 import h11
 
+from _upscope_io import Http11
+from _upscope_io._http11 import END
 from sansio_upscope import (
     Deliver,
     GiveUp,
@@ -37,8 +39,6 @@ from sansio_upscope import (
     TokenIssued,
     Upscope,
 )
-from upscope_h11 import Http11
-from upscope_h11._http11 import END
 
 URL = "http://127.0.0.1:8000/api"
 OK_BYTES = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: application/json\r\n\r\n{}"
@@ -117,7 +117,7 @@ def bare_h11() -> Callable[[int], None]:
 
 
 def glue() -> Callable[[int], None]:
-    """One keep-alive connection of ``upscope_h11.Http11``: request bytes, response, reuse."""
+    """One keep-alive connection of ``_upscope_io.Http11``: request bytes, response, reuse."""
     http = Http11()
     headers = [("Authorization", "Bearer t")]
 
@@ -275,7 +275,7 @@ def main() -> None:
 
     base = trace(bare_h11(), n)
     report("baseline h11 (keep-alive cycles)", base, None)
-    report("upscope_h11.Http11 (keep-alive cycles)", trace(glue(), n), growth(base))
+    report("_upscope_io.Http11 (keep-alive cycles)", trace(glue(), n), growth(base))
     report("Http11 + machine (401, token, retry, 200)", trace(glue_and_machine(), n), growth(base))
     report("hostile: same 403 forever (loop guard)", trace(same_challenge_forever(), n), None)
     ceiling = Policy(allowed_scopes={"read"})

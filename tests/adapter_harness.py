@@ -35,10 +35,10 @@ import trio
 
 import upscope_asyncio
 import upscope_trio
+from _upscope_io import AsyncClient, AsyncTokenSource, TransportError
 from sansio_upscope import Policy, RequestToken, StepUpError, Token
 from sansio_upscope.oauth import ClientCredentials
-from upscope_demo import AuthorizationServer
-from upscope_h11 import AsyncClient, AsyncTokenSource, TransportError
+from upscope_cli.servers import AuthorizationServer
 from upscope_requests import UpscopeAuth
 
 __all__ = ["HARNESSES", "Body", "Call", "Do", "Harness", "Many", "Outcome", "Stream"]

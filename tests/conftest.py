@@ -1,4 +1,4 @@
-"""Shared fixtures: the loopback demo servers (``upscope_demo``), fresh for each test."""
+"""Shared fixtures: the loopback demo servers (``upscope_cli.servers``), fresh for each test."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from upscope_demo import AuthorizationServer, ResourceServer
+from upscope_cli.servers import AuthorizationServer, ResourceServer
 
 
 @pytest.fixture

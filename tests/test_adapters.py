@@ -1,6 +1,6 @@
 """One behaviour suite for the three adapters (asyncio, trio, requests-in-threads).
 
-Every test runs real HTTP/1.1 over 127.0.0.1 against the ``upscope_demo`` servers. The
+Every test runs real HTTP/1.1 over 127.0.0.1 against the ``upscope_cli.servers`` servers. The
 adapters make no protocol decision themselves (the last test reads their sources); what
 is checked here is that each one carries out the core's decisions faithfully.
 """
@@ -25,6 +25,7 @@ import trustme
 
 import upscope_asyncio
 import upscope_trio
+from _upscope_io import AsyncClient, TransportError
 from sansio_upscope import (
     BodyNotReplayableError,
     Policy,
@@ -36,8 +37,7 @@ from sansio_upscope import (
     TokenRequestFailedError,
     TooManyTokenRequestsError,
 )
-from upscope_demo import AuthorizationServer, ResourceServer, Route
-from upscope_h11 import AsyncClient, TransportError
+from upscope_cli.servers import AuthorizationServer, ResourceServer, Route
 from upscope_requests import UpscopeAuth
 
 # pytest puts tests/ on sys.path; mypy (explicit package bases) names the module from
@@ -491,7 +491,7 @@ def test_adapter_page_example_prints_what_the_page_says(page: str) -> None:
     assert run.stdout == expected
 
 
-ADAPTER_SOURCES = ["upscope_asyncio", "upscope_trio", "upscope_requests", "upscope_h11"]
+ADAPTER_SOURCES = ["upscope_asyncio", "upscope_trio", "upscope_requests", "_upscope_io"]
 
 
 @pytest.mark.parametrize("package", ADAPTER_SOURCES)
@@ -501,13 +501,13 @@ def test_adapters_make_no_protocol_decision(package: str) -> None:
         text = source.read_text()
         found = re.findall(r"401|403|www-authenticate", text, re.IGNORECASE)
         assert found == [], f"{source.name} mentions {found}: decisions belong to the core"
-        if package != "upscope_h11":
+        if package != "_upscope_io":
             assert len(text.splitlines()) < 200, f"{source.name} is not thin any more"
 
 
 def test_trio_adapter_uses_no_asyncio() -> None:
     root = Path(__file__).parent.parent / "adapters"
-    for package in ("upscope_trio", "upscope_h11"):
+    for package in ("upscope_trio", "_upscope_io"):
         for source in (root / package).glob("*.py"):
             assert not re.search(r"^\s*(import|from) asyncio", source.read_text(), re.M), source
 
@@ -525,7 +525,7 @@ def test_trio_adapter_uses_no_asyncio() -> None:
 def test_a_request_head_h11_refuses_is_a_transport_error_that_shows_no_value(
     method: str, headers: list[tuple[str, str]], named: str
 ) -> None:
-    from upscope_h11 import Http11
+    from _upscope_io import Http11
 
     with pytest.raises(TransportError) as caught:
         Http11().request(method, "http://127.0.0.1:9/x?q=1", headers, content_length=0)

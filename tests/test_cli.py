@@ -18,7 +18,7 @@ import pytest
 from upscope_cli import EXIT_NETWORK, EXIT_OK, EXIT_REFUSED, EXIT_USAGE
 from upscope_cli.__main__ import main
 from upscope_cli._demo import ADAPTERS
-from upscope_demo import AuthorizationServer, ResourceServer
+from upscope_cli.servers import AuthorizationServer, ResourceServer
 
 STEP_UP = 'Bearer error="insufficient_scope", scope="files:read files:write"'
 
@@ -184,7 +184,7 @@ def known_tokens(monkeypatch: pytest.MonkeyPatch) -> str:
     counter = iter(range(1_000_000))
     marker = "tokVALUE"
     monkeypatch.setattr(
-        "upscope_demo._authorization_server.secrets.token_urlsafe",
+        "upscope_cli.servers._authorization_server.secrets.token_urlsafe",
         lambda n: f"{marker}{next(counter)}x",
     )
     return marker

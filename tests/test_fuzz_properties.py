@@ -28,6 +28,7 @@ import h11
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from _upscope_io import Http11, ResponseHead, TransportError
 from sansio_upscope import (
     Deliver,
     GiveUp,
@@ -45,7 +46,6 @@ from sansio_upscope import (
     WaitForToken,
     parse_www_authenticate,
 )
-from upscope_h11 import Http11, ResponseHead, TransportError
 
 URL = "http://127.0.0.1:8000/api"
 SECRET = "FUZZ-SECRET-"

@@ -1,11 +1,24 @@
-"""`import sansio_upscope` must stay I/O-free: no event loop, HTTP client or socket."""
+"""Imports run one way: adapters -> core, never back (DESIGN.md, "Layout").
+
+Two checks: the import graph of every module under ``sansio_upscope/`` read from its
+source (any arrow into a package of ``adapters/`` fails, wherever it sits: inside a
+function, under ``TYPE_CHECKING``), and what ``import sansio_upscope`` actually loads at
+run time (no event loop, HTTP client or socket).
+"""
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
+from pathlib import Path
 
-FORBIDDEN = ("trio", "requests", "asyncio", "socket", "ssl", "h11")
+ROOT = Path(__file__).resolve().parent.parent
+CORE = ROOT / "sansio_upscope"
+ADAPTER_PACKAGES = frozenset(
+    path.name for path in (ROOT / "adapters").iterdir() if (path / "__init__.py").exists()
+)
+FORBIDDEN = ("trio", "requests", "asyncio", "socket", "ssl", "h11", "httpx", "httpx2", "redis")
 
 PROBE = """
 import sys
@@ -15,6 +28,34 @@ import sansio_upscope.oauth
 loaded = set(sys.modules) - before
 print("\\n".join(sorted(loaded)))
 """
+
+
+def imported_names(source: Path) -> list[tuple[int, str]]:
+    """(line, top-level module) for every absolute import in ``source``."""
+    found = []
+    for node in ast.walk(ast.parse(source.read_text(), str(source))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name.split(".")[0]) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append((node.lineno, node.module.split(".")[0]))
+    return found
+
+
+def test_the_adapters_directory_holds_the_packages_we_expect() -> None:
+    # The check below is only as good as this list: make sure it is not empty.
+    assert {"_upscope_io", "upscope_asyncio", "upscope_trio", "upscope_requests"} <= (
+        ADAPTER_PACKAGES
+    )
+
+
+def test_no_arrow_from_the_core_to_the_adapters() -> None:
+    arrows = [
+        f"{path.relative_to(ROOT)}:{line} imports {name}"
+        for path in sorted(CORE.rglob("*.py"))
+        for line, name in imported_names(path)
+        if name in ADAPTER_PACKAGES or name in FORBIDDEN
+    ]
+    assert arrows == [], "the core imports the I/O layer:\n" + "\n".join(arrows)
 
 
 def test_core_import_loads_no_io_modules() -> None:

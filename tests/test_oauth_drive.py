@@ -11,14 +11,13 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from _upscope_io import LoopbackReceiver, drive_async, drive_sync
 from sansio_upscope.oauth import (
     AuthorizationCode,
     ClientCredentials,
     HttpRequest,
     HttpResponse,
     TokenEndpointError,
-    drive_async,
-    drive_sync,
 )
 from tests.test_oauth_support import (
     ASM_URL,
@@ -33,7 +32,6 @@ from tests.test_oauth_support import (
     request_token,
     token_json,
 )
-from upscope_loopback import LoopbackReceiver
 
 
 def scripted(

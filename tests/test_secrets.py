@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
+from _upscope_io import drive_sync
 from sansio_upscope import (
     LocalProtocolError,
     Reason,
@@ -42,7 +43,6 @@ from sansio_upscope.oauth import (
     HttpResponse,
     InsecureEndpointError,
     MetadataError,
-    drive_sync,
 )
 from tests.hostile.conftest import Issuer
 from tests.hostile.drivers import ADAPTERS, Call, Outcome, TokenSource, run_scenario

@@ -1,6 +1,6 @@
 """The asyncio adapter: asyncio's sockets and primitives under the shared client.
 
-The loop over the core's actions is written once, in ``upscope_h11.AsyncClient``; this
+The loop over the core's actions is written once, in ``_upscope_io.AsyncClient``; this
 module gives it asyncio connections (TLS included) and asyncio's semaphore, event
 (``asyncio.Event``) and worker thread. Every protocol decision is the core's.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from upscope_h11 import (
+from _upscope_io import (
     AsyncClient,
     Framework,
     Origin,
@@ -21,7 +21,7 @@ __all__ = ["Client"]
 
 
 class _Stream:
-    """asyncio streams as the ``upscope_h11.ByteStream`` the pool drives."""
+    """asyncio streams as the ``_upscope_io.ByteStream`` the pool drives."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._reader = reader

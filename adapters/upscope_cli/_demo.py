@@ -1,6 +1,6 @@
 """``upscope demo``: a step-up from end to end, on 127.0.0.1, with a readable trace.
 
-The authorization server and the protected resource are ``upscope_demo``'s loopback
+The authorization server and the protected resource are ``upscope_cli.servers``'s loopback
 servers, in this process. The client is one of the adapters, given the OAuth client
 credentials flow from ``sansio_upscope.oauth`` as its token source: endpoints are
 discovered from the challenges (RFC 9728, RFC 8414), tokens come over HTTP.
@@ -17,7 +17,7 @@ import attrs
 
 from sansio_upscope import StepUpError, format_scope
 from sansio_upscope.oauth import ClientCredentials
-from upscope_demo import AuthorizationServer, ResourceServer, Route
+from upscope_cli.servers import AuthorizationServer, ResourceServer, Route
 
 from ._exit import EXIT_OK, EXIT_REFUSED, UsageError
 from ._trace import Trace, traced
@@ -68,7 +68,7 @@ STEPS = (
     ),
 )
 
-#: The demo API: ``upscope_demo``'s routes, plus one that never accepts (loop guard).
+#: The demo API: ``upscope_cli.servers``'s routes, plus one that never accepts (loop guard).
 ROUTES = {
     "/files": Route(scopes={"files:read"}),
     "/files/upload": Route(scopes={"files:write"}, kind="echo"),

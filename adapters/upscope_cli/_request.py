@@ -90,7 +90,7 @@ def read_secret(variable: str | None, client_id: str, stdin: TextIO) -> str | No
 
 
 def _network_error(error: BaseException | None) -> bool:
-    from upscope_h11 import TransportError
+    from _upscope_io import TransportError
 
     while error is not None:
         if isinstance(error, TransportError | OSError):
@@ -126,8 +126,8 @@ def run_request(
     stderr: TextIO,
 ) -> int:
     """The ``request`` command; returns the exit code (docs/cli.md)."""
+    from _upscope_io import TransportError
     from upscope_asyncio import Client
-    from upscope_h11 import TransportError
 
     check_url(url)
     pairs = [parse_header(h) for h in headers]

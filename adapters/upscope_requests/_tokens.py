@@ -9,13 +9,13 @@ from typing import Any
 
 import requests
 
+from _upscope_io import drive_sync
 from sansio_upscope import RequestToken, Token
 from sansio_upscope.oauth import (
     AuthorizationCode,
     ClientCredentials,
     HttpRequest,
     HttpResponse,
-    drive_sync,
 )
 
 from ._prepared import read_limited

@@ -6,7 +6,7 @@
         response = await client.request("GET", "https://api.example/files")
 """
 
-from upscope_h11 import Response, TransportError
+from _upscope_io import Response, TransportError
 
 from ._client import Client
 

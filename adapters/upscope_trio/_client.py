@@ -1,6 +1,6 @@
 """The trio adapter: trio's sockets and primitives under the shared client.
 
-The loop over the core's actions is written once, in ``upscope_h11.AsyncClient``; this
+The loop over the core's actions is written once, in ``_upscope_io.AsyncClient``; this
 module gives it trio connections (TLS included) and trio's semaphore, event
 (``trio.Event``) and worker thread. Every protocol decision is the core's. No asyncio
 primitive is used here (trio code must not touch asyncio's).
@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import trio
 
-from upscope_h11 import (
+from _upscope_io import (
     AsyncClient,
     Framework,
     Origin,
@@ -24,7 +24,7 @@ __all__ = ["Client"]
 
 
 class _Stream:
-    """A trio stream as the ``upscope_h11.ByteStream`` the pool drives (trio's broken
+    """A trio stream as the ``_upscope_io.ByteStream`` the pool drives (trio's broken
     and closed stream errors become ``OSError``, which the pool reports with the URL)."""
 
     def __init__(self, stream: trio.abc.Stream) -> None:

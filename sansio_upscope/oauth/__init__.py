@@ -3,12 +3,11 @@ refresh, authorization code with PKCE S256, client registration (MCP order).
 
 A token source answers one ``RequestToken`` with a ``TokenFlow`` that emits
 ``HttpRequest`` / ``OpenAuthorizationUrl`` steps and takes ``HttpResponse`` /
-``AuthorizationRedirect`` back; ``drive_sync`` / ``drive_async`` run it over the
-adapter's own HTTP. Nothing here opens a socket or reads a clock.
+``AuthorizationRedirect`` back; the adapters run it over their own HTTP. Nothing here
+opens a socket or reads a clock.
 """
 
 from ._clients import ClientStore, InMemoryClientStore, RegisteredClient
-from ._drive import drive_async, drive_sync
 from ._errors import (
     AuthorizationError,
     InsecureEndpointError,
@@ -54,6 +53,4 @@ __all__ = [
     "Step",
     "TokenEndpointError",
     "TokenFlow",
-    "drive_async",
-    "drive_sync",
 ]

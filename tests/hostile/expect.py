@@ -11,7 +11,7 @@ def transport_errors(adapter: str) -> tuple[type[BaseException], ...]:
         import requests
 
         return (requests.RequestException,)
-    from upscope_h11 import TransportError
+    from _upscope_io import TransportError
 
     return (TransportError,)
 

@@ -1,6 +1,6 @@
 """A scripted raw-bytes HTTP/1.1 server on 127.0.0.1, for the hostile-server suite.
 
-Unlike the demo servers (``upscope_demo``), this one does not speak HTTP correctly on
+Unlike the demo servers (``upscope_cli.servers``), this one does not speak HTTP correctly on
 purpose: for each request it asks a *script* what to do, and the answer is raw bytes
 written to the socket as they are (a 1 MB header, obs-text, a truncated body), or one of
 the misbehaviours below. Every request it reads is recorded (``requests``), so a test can

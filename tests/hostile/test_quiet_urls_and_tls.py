@@ -14,10 +14,10 @@ import pytest
 import trio
 
 import upscope_trio
+from _upscope_io import ResponseHead, TransportError
+from _upscope_io._errors import without_query
+from _upscope_io._pool import Response
 from sansio_upscope import RequestToken, Token
-from upscope_h11 import ResponseHead, TransportError
-from upscope_h11._errors import without_query
-from upscope_h11._pool import Response
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,7 @@ Fixture names (session-scoped unless noted):
 
 ``system_browser`` (function-scoped) -> ``SystemBrowser``
     Replaces ``webbrowser.open`` for the test, for code that opens the system browser and
-    waits on a loopback receiver (``upscope_loopback``; ``upscope request --authorize``).
+    waits on a loopback receiver (``_upscope_io``; ``upscope request --authorize``).
     Each ``open(url)`` plays the browser in a thread, as a real one runs apart from the
     caller: it follows the AS's redirects (``HeadlessBrowser``, to the ``redirect_uri`` the
     URL names, any loopback port) and then GETs the redirect, which the receiver catches.

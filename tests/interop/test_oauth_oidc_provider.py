@@ -12,6 +12,7 @@ import pytest
 import requests
 from interop_peers import AuthorizationServer, HeadlessBrowser, ResourceServer
 
+from _upscope_io import drive_sync
 from sansio_upscope import (
     BearerChallenge,
     Reason,
@@ -26,7 +27,6 @@ from sansio_upscope.oauth import (
     HttpResponse,
     MetadataError,
     TokenEndpointError,
-    drive_sync,
 )
 
 pytestmark = pytest.mark.interop

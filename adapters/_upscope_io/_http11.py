@@ -54,11 +54,6 @@ class Origin:
         return host if _DEFAULT_PORTS[self.scheme] == self.port else f"{host}:{self.port}"
 
 
-def request_target(url: str) -> str:
-    """The origin-form request target (RFC 9112 §3.2.1): path and query, no fragment."""
-    return _split(url)[1]
-
-
 @functools.lru_cache(maxsize=1024)
 def _split(url: str) -> tuple[Origin, str]:
     # Cached: an application calls the same few URLs again and again.

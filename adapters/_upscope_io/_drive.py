@@ -7,16 +7,19 @@ import functools
 import inspect
 from collections.abc import Awaitable, Callable
 
-from .._actions import RequestToken
-from .._token import Token
-from ._flow import AuthorizationCode, ClientCredentials, TokenFlow
-from ._messages import (
+from sansio_upscope import RequestToken, Token
+from sansio_upscope.oauth import (
+    AuthorizationCode,
     AuthorizationRedirect,
+    ClientCredentials,
     Finished,
     HttpRequest,
     HttpResponse,
     OpenAuthorizationUrl,
+    TokenFlow,
 )
+
+from ._loopback import LoopbackReceiver
 
 __all__ = ["drive_async", "drive_sync"]
 
@@ -40,14 +43,12 @@ def drive_sync(
 
     ``authorize(url) -> redirect URL`` (else the source's own ``authorize``) answers the
     browser step; with neither, an ``AuthorizationCode`` flow opens the system browser
-    and catches the redirect on a loopback receiver (``upscope_loopback``, RFC 8252).
+    and catches the redirect on a loopback receiver (``LoopbackReceiver``, RFC 8252).
     ``now`` is a time or a clock function, for ``expires_at``.
     Raises the flow's ``OAuthError``; exceptions from ``send`` pass through unchanged.
     """
     authorize = authorize or getattr(source, "authorize", None)
     if isinstance(source, AuthorizationCode) and authorize is None:
-        from upscope_loopback import LoopbackReceiver  # sockets: only when used
-
         with LoopbackReceiver.for_redirect_uri(source.redirect_uri) as receiver:
             flow = source.flow(request_token, now=_read(now), redirect_uri=receiver.redirect_uri)
             return _run_sync(flow, send, receiver.open_browser_and_wait, now)
@@ -99,8 +100,6 @@ async def drive_async(
                 "callable taking the authorization URL and returning the redirect URL), "
                 "or run_in_thread= to wait for the system browser on a loopback receiver"
             )
-        from upscope_loopback import LoopbackReceiver  # sockets: only when used
-
         with LoopbackReceiver.for_redirect_uri(source.redirect_uri) as receiver:
 
             def wait_for_browser(url: str) -> Awaitable[str]:

@@ -12,12 +12,12 @@ from sansio_upscope.oauth import (
     ClientCredentials,
     HttpRequest,
     HttpResponse,
-    drive_async,
 )
 
+from ._drive import drive_async
 from ._pool import ConnectionPool
 
-__all__ = ["AsyncTokenSource", "RunInThread", "is_oauth_source", "obtain_token"]
+__all__ = ["AsyncTokenSource", "RunInThread", "obtain_token"]
 
 #: The largest metadata or token response an OAuth flow reads.
 MAX_OAUTH_RESPONSE = 1024 * 1024
@@ -26,10 +26,6 @@ MAX_OAUTH_RESPONSE = 1024 * 1024
 AsyncTokenSource = (
     Callable[[RequestToken], Awaitable[Token]] | ClientCredentials | AuthorizationCode
 )
-
-
-def is_oauth_source(tokens: object) -> bool:
-    return isinstance(tokens, (ClientCredentials, AuthorizationCode))
 
 
 #: Runs a blocking call off the event loop (``asyncio.to_thread``, ``trio.to_thread``).
