@@ -105,7 +105,7 @@ def _async_tokens(tokens: TokenSource) -> Any:
 
 
 async def _asyncio_timeout(seconds: float, request: Awaitable[Any]) -> Any:
-    """The caller's timeout, as docs/adapters/asyncio.md says to set it."""
+    """The caller's timeout, as docs/adapters/async.md says to set it."""
     if sys.version_info >= (3, 11):
         async with asyncio.timeout(seconds):
             return await request
