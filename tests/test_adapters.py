@@ -11,8 +11,6 @@ import asyncio
 import contextlib
 import re
 import ssl
-import subprocess
-import sys
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -477,18 +475,6 @@ def test_https_verifies_certificates_by_default(
     with pytest.raises(expected, match=r"CERTIFICATE_VERIFY_FAILED"):
         _https_calls(adapter, server.url, authorization_server, None)
     assert authorization_server.token_request_count == 0
-
-
-@pytest.mark.parametrize("page", ["asyncio", "trio", "requests"])
-def test_adapter_page_example_prints_what_the_page_says(page: str) -> None:
-    text = (Path(__file__).parent.parent / "docs" / "adapters" / f"{page}.md").read_text()
-    example = re.findall(r"```python\n(.*?)```", text, re.S)[0]
-    expected = re.findall(r"It prints:\n\n```text\n(.*?)```", text, re.S)[0]
-    run = subprocess.run(
-        [sys.executable, "-c", example], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert run.returncode == 0, run.stderr
-    assert run.stdout == expected
 
 
 ADAPTER_SOURCES = ["upscope_asyncio", "upscope_trio", "upscope_requests", "_upscope_io"]

@@ -1,5 +1,6 @@
-"""The examples in docs/ run as written: the interactive ones as doctests, the complete
-example of the async adapters' page once per framework tab."""
+"""The examples in docs/ run as written: the interactive ones as doctests, each adapter
+page's complete example (the async page's once per framework tab) printing what the page
+shows."""
 
 from __future__ import annotations
 
@@ -49,6 +50,20 @@ def fenced(text: str, language: str) -> str:
     return match.group(1)
 
 
+def run_example(example: str) -> str:
+    """Run a page's complete example in a fresh interpreter and return what it printed."""
+    run = subprocess.run(
+        [sys.executable, "-c", example], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0, run.stderr
+    return run.stdout
+
+
+def test_requests_page_complete_example() -> None:
+    text = section(DOCS / "adapters" / "requests.md", "A complete example")
+    assert run_example(fenced(text, "python")) == fenced(text, "text")
+
+
 def test_async_page_has_one_example_per_framework() -> None:
     assert sorted(tabs(section(ASYNC_PAGE, "A complete example"))) == FRAMEWORKS
 
@@ -58,9 +73,5 @@ def test_async_page_complete_example(framework: str) -> None:
     text = section(ASYNC_PAGE, "A complete example")
     example = fenced(tabs(text)[framework], "python")
     assert f"from upscope_{framework} import Client" in example
-    run = subprocess.run(
-        [sys.executable, "-c", example], cwd=ROOT, capture_output=True, text=True, timeout=60
-    )
-    assert run.returncode == 0, run.stderr
-    # The page's "Either prints" block is the last text block of the section, outside the tabs.
-    assert run.stdout == fenced(text.rsplit("\n===", 1)[-1], "text")
+    # The page's "Either prints" block is the section's text block after the last tab.
+    assert run_example(example) == fenced(text.rsplit("\n===", 1)[-1], "text")
