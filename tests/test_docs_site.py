@@ -33,8 +33,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = "state-table/"
 #: A bound on waiting, not a speed target: long enough for a busy 2-core machine to load
-#: mermaid (3.5 MB of script) and lay the diagram out.
-RENDER_DEADLINE = 90.0
+#: mermaid (3.5 MB of script) and lay the diagram out, within pytest's timeout.
+RENDER_DEADLINE = 60.0
 
 
 def _chromium() -> str:
@@ -86,7 +86,8 @@ class _DevTools:
     """The DevTools protocol over Chromium's pipe. ``call`` sends one command and returns its
     result; the events that arrive meanwhile are kept in ``events``."""
 
-    def __init__(self, commands: int, replies: int) -> None:
+    def __init__(self, commands: int, replies: int, log: Path) -> None:
+        self._log = log
         self._out = os.fdopen(commands, "wb", buffering=0)
         self._in = os.fdopen(replies, "rb", buffering=0)
         self._last_id = 0
@@ -113,7 +114,9 @@ class _DevTools:
         while b"\0" not in self._buffer:
             chunk = self._in.read(65536)
             if not chunk:
-                raise RuntimeError("Chromium closed its DevTools pipe")
+                said = self._log.read_text(errors="replace").splitlines()
+                last = [line for line in said if "dbus" not in line][-5:]
+                raise RuntimeError(f"Chromium closed its DevTools pipe; it said: {last}")
             self._buffer += chunk
         message, _, self._buffer = self._buffer.partition(b"\0")
         return message
@@ -124,7 +127,7 @@ class _DevTools:
 
 
 @contextlib.contextmanager
-def _browser(chromium: str, profile: Path, proxy_port: int) -> Iterator[_DevTools]:
+def _browser(chromium: str, profile: Path, proxy_port: int, log: Path) -> Iterator[_DevTools]:
     to_browser, commands = os.pipe()
     replies, from_browser = os.pipe()
     flags = [
@@ -147,16 +150,17 @@ def _browser(chromium: str, profile: Path, proxy_port: int) -> Iterator[_DevTool
     # bash puts the two pipe ends at the fds Chromium reads and writes, 3 and 4 (dash
     # cannot: it takes one-digit fd numbers only).
     redirect = f'exec "$0" "$@" 3<&{to_browser} 4>&{from_browser}'
-    process = subprocess.Popen(
-        ["bash", "-c", redirect, chromium, *flags],
-        pass_fds=(to_browser, from_browser),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    with log.open("wb") as stderr:
+        process = subprocess.Popen(
+            ["bash", "-c", redirect, chromium, *flags],
+            pass_fds=(to_browser, from_browser),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
     os.close(to_browser)
     os.close(from_browser)
-    devtools = _DevTools(commands, replies)
+    devtools = _DevTools(commands, replies, log)
     try:
         yield devtools
     finally:
@@ -206,7 +210,7 @@ def test_state_diagram_renders_offline(tmp_path: Path) -> None:
     with (
         _serve(site) as origin,
         _closed_port() as proxy_port,
-        _browser(chromium, tmp_path / "profile", proxy_port) as devtools,
+        _browser(chromium, tmp_path / "profile", proxy_port, tmp_path / "chromium.log") as devtools,
     ):
         target = devtools.call("Target.createTarget", url="about:blank")["targetId"]
         session = devtools.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
