@@ -50,7 +50,7 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
 
 
 def on_post_page(output: str, page: Page, config: MkDocsConfig) -> str:
-    if '<pre class="mermaid">' not in output:
+    if '<pre class="mermaid"' not in output:
         return output
     tag = f'<script src="{get_relative_url(SCRIPT, page.url)}"></script>'
     # Before the theme's bundle: it looks for the global ``mermaid`` when the page has
