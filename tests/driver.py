@@ -119,6 +119,7 @@ __all__ = [
     "Hung",
     "Many",
     "Outcome",
+    "Scenario",
     "Step",
     "Stream",
     "SyncDriver",
@@ -241,6 +242,11 @@ def response_outcome(status_code: int, headers: Any, content: bytes = b"") -> Ou
         headers={str(name).lower(): str(value) for name, value in pairs},
         content=content,
     )
+
+
+#: A scenario written as a generator of calls: each ``yield`` receives the ``Outcome``,
+#: or has its error thrown in. (Yielding other steps: ``Generator[Step, Any, R]``.)
+Scenario = Generator[Call, Outcome, None]
 
 
 class Hung(AssertionError):
