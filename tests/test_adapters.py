@@ -7,25 +7,20 @@ is checked here is that each one carries out the core's decisions faithfully.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
 import ssl
 import subprocess
 import sys
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-import trio
 import trustme
 
-import upscope_asyncio
-import upscope_trio
-from _upscope_io import AsyncClient, TransportError
+from _upscope_io import TransportError
 from sansio_upscope import (
     BodyNotReplayableError,
     Policy,
@@ -40,7 +35,6 @@ from sansio_upscope import (
 from sansio_upscope.oauth import ClientCredentials
 from tests.driver import DRIVERS, Body, Call, Do, Many, Outcome, Step, Stream, names, run
 from upscope_cli.servers import AuthorizationServer, ResourceServer, Route
-from upscope_requests import UpscopeAuth
 
 #: Generous: 100 concurrent calls on a loaded machine; a stuck call still ends the test.
 TIMEOUT = 30.0
@@ -391,78 +385,39 @@ def test_keep_alive_reuses_one_connection(
     assert len({request.client_port for request in seen}) == 1
 
 
-ASYNC_CLIENTS: dict[str, Callable[..., AsyncClient]] = {
-    "asyncio": upscope_asyncio.Client,
-    "trio": upscope_trio.Client,
-}
-
-
-def _run_async(framework: str, main: Callable[[], Awaitable[None]]) -> None:
-    if framework == "asyncio":
-        asyncio.run(main())  # type: ignore[arg-type]
-    else:
-        trio.run(main)
-
-
-@pytest.mark.parametrize("framework", sorted(ASYNC_CLIENTS))
+@pytest.mark.parametrize("adapter", names(options=["max_connections_per_origin"]))
 def test_pool_is_bounded_per_origin(
-    framework: str, authorization_server: AuthorizationServer, resource_server: ResourceServer
+    adapter: str, authorization_server: AuthorizationServer, resource_server: ResourceServer
 ) -> None:
-    async def tokens(request: RequestToken) -> Token:
-        return authorization_server.issue_token(request.scopes)
-
-    async def main() -> None:
-        async with ASYNC_CLIENTS[framework](tokens, max_connections_per_origin=4) as client:
-            if framework == "asyncio":
-                await asyncio.gather(
-                    *(client.request("GET", resource_server.url + "/public") for _ in range(40))
-                )
-            else:
-                async with trio.open_nursery() as nursery:
-                    for _ in range(40):
-                        nursery.start_soon(client.request, "GET", resource_server.url + "/public")
-
-    _run_async(framework, main)
+    (outcomes,) = run(
+        adapter,
+        [Many(Call(url=resource_server.url + "/public"), 40)],
+        lambda request: authorization_server.issue_token(request.scopes),
+        options={"max_connections_per_origin": 4},
+        timeout=TIMEOUT,
+    )
+    assert [ok(outcome).status_code for outcome in outcomes] == [200] * 40
     seen = resource_server.requests_to("/public")
     assert len(seen) == 40
     assert 1 <= len({request.client_port for request in seen}) <= 4
 
 
-@pytest.mark.parametrize("framework", sorted(ASYNC_CLIENTS))
-def test_connection_is_not_reused_after_a_cancelled_stream(
-    framework: str, authorization_server: AuthorizationServer, resource_server: ResourceServer
+def test_connection_is_not_reused_after_a_stream_left_half_read(
+    adapter: str, authorization_server: AuthorizationServer, resource_server: ResourceServer
 ) -> None:
     gate = threading.Event()
     resource_server.events_gate = gate  # event 1 arrives, then the server waits
-
-    async def tokens(request: RequestToken) -> Token:
-        return authorization_server.issue_token(request.scopes)
-
-    first_chunks: list[bytes] = []
-
-    async def read_first_chunk_then_stop(client: AsyncClient) -> None:
-        async with client.stream("GET", resource_server.url + "/events") as response:
-            async for chunk in response.aiter_bytes():
-                first_chunks.append(chunk)
-                raise _Stop
-
-    async def main() -> None:
-        async with ASYNC_CLIENTS[framework](tokens) as client:
-            with contextlib.suppress(_Stop):
-                await read_first_chunk_then_stop(client)
-            gate.set()
-            response = await client.request("GET", resource_server.url + "/files")
-            assert response.status_code == 200
-
-    _run_async(framework, main)
-    assert first_chunks[0].startswith(b"id: 1")
+    url = resource_server.url
+    stream, after = scenario(
+        adapter,
+        authorization_server,
+        steps=[Stream(url + "/events", gate, stop_after_first=True), Call(url=url + "/files")],
+    )
+    assert stream.chunks[0].startswith(b"id: 1")
+    assert ok(after).status_code == 200
     events = resource_server.requests_to("/events")[-1]
-    after = resource_server.requests_to("/files")[-1]
-    assert events.client_port != after.client_port  # the half-read connection was closed
-
-
-class _Stop(Exception):
-    pass
+    files = resource_server.requests_to("/files")[-1]
+    assert events.client_port != files.client_port  # the half-read connection was closed
 
 
 @pytest.fixture
@@ -479,35 +434,17 @@ def tls_resource_server(
         yield server, ca
 
 
-def _https_calls(
-    adapter: str, url: str, auth: AuthorizationServer, ca: trustme.CA | None
-) -> list[int]:
-    """GET /files then POST /files/upload over https; the status codes, or raises."""
-    context = ssl.create_default_context()
-    if ca is not None:
-        ca.configure_trust(context)
-
-    async def tokens(request: RequestToken) -> Token:
-        return auth.issue_token(request.scopes, resource=request.resource)
-
-    async def calls(client: AsyncClient) -> list[int]:
-        async with client:
-            first = await client.request("GET", url + "/files")
-            second = await client.request("POST", url + "/files/upload", content=b"x")
-            return [first.status_code, second.status_code]
-
-    if adapter == "asyncio":
-        return asyncio.run(calls(upscope_asyncio.Client(tokens, ssl_context=context)))
-    if adapter == "trio":
-        return trio.run(calls, upscope_trio.Client(tokens, ssl_context=context))
-    with requests.Session() as session, contextlib.ExitStack() as stack:
-        session.auth = UpscopeAuth(lambda request: auth.issue_token(request.scopes))
-        # Per request: REQUESTS_CA_BUNDLE in the environment would override session.verify.
-        verify = True if ca is None else stack.enter_context(ca.cert_pem.tempfile())
-        return [
-            session.get(url + "/files", verify=verify).status_code,
-            session.post(url + "/files/upload", data=b"x", verify=verify).status_code,
-        ]
+def _https_calls(adapter: str, url: str, auth: AuthorizationServer, ca_file: str | None) -> Any:
+    """GET /files then POST /files/upload over https, trusting ``ca_file`` (else the
+    system's certificate authorities)."""
+    options = {} if ca_file is None else {"verify": ca_file}
+    return run(
+        adapter,
+        [Call(url=url + "/files"), Call(url=url + "/files/upload", method="POST", body=b"x")],
+        lambda request: auth.issue_token(request.scopes, resource=request.resource),
+        options=options,
+        timeout=TIMEOUT,
+    )
 
 
 def test_https_step_up(
@@ -517,7 +454,9 @@ def test_https_step_up(
 ) -> None:
     server, ca = tls_resource_server
     assert server.url.startswith("https://")
-    assert _https_calls(adapter, server.url, authorization_server, ca) == [200, 200]
+    with ca.cert_pem.tempfile() as ca_file:
+        outcomes = _https_calls(adapter, server.url, authorization_server, ca_file)
+    assert [ok(outcome).status_code for outcome in outcomes] == [200, 200]
     assert authorization_server.token_request_count == 2
 
 
@@ -527,9 +466,12 @@ def test_https_verifies_certificates_by_default(
     tls_resource_server: tuple[ResourceServer, trustme.CA],
 ) -> None:
     server, _ = tls_resource_server
-    expected = requests.exceptions.SSLError if adapter == "requests" else TransportError
-    with pytest.raises(expected, match=r"CERTIFICATE_VERIFY_FAILED"):
-        _https_calls(adapter, server.url, authorization_server, None)
+    outcomes = _https_calls(adapter, server.url, authorization_server, None)
+    for outcome in outcomes:
+        assert isinstance(outcome.error, DRIVERS[adapter].transport_errors), outcome
+        if adapter == "requests":
+            assert isinstance(outcome.error, requests.exceptions.SSLError), outcome
+        assert re.search("CERTIFICATE_VERIFY_FAILED", str(outcome.error)), outcome
     assert authorization_server.token_request_count == 0
 
 
