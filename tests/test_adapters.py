@@ -213,7 +213,7 @@ def test_stale_token_is_replaced_with_the_same_scopes(
 def test_concurrent_requests_share_one_token_request(
     adapter: str, authorization_server: AuthorizationServer, resource_server: ResourceServer
 ) -> None:
-    n = 50 if adapter == "requests" else 100
+    n = 50 if DRIVERS[adapter].kind == "sync" else 100  # threads: the pool holds 50
     (outcomes,) = scenario(
         adapter,
         authorization_server,
@@ -230,7 +230,7 @@ def test_concurrent_step_up_after_a_token_is_held(
     # Everyone holds a files:read token; all hit the same 403 for files:write. Responses
     # that come back for the older token after the step-up are retried without asking.
     url = resource_server.url
-    n = 50 if adapter == "requests" else 100
+    n = 50 if DRIVERS[adapter].kind == "sync" else 100  # threads: the pool holds 50
     _, outcomes = scenario(
         adapter,
         authorization_server,
