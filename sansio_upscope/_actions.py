@@ -85,14 +85,16 @@ class RequestToken:
 
 @attrs.frozen(kw_only=True)
 class WaitForToken:
-    """Another exchange is obtaining a token for this resource.
+    """Another exchange is obtaining a token for this resource: wait until its token
+    request has ended, then call ``resume()``.
 
-    Wait until that token request has finished (``Upscope.token_request_finished``
-    counts them), then call ``resume()``. ``generation`` is the token generation at the
-    time of waiting.
+    ``token_request`` numbers the token request waited for (the first an ``Upscope``
+    makes is 1). ``upscope.token_request_ended(action)`` says whether it has ended (a
+    token issued, a failure, or its exchange abandoned); adapters check it whenever a
+    token request of that ``Upscope`` ends, and resume when it says True.
     """
 
-    generation: int
+    token_request: int
 
 
 @attrs.frozen(kw_only=True)

@@ -104,7 +104,7 @@ def _action_json(action: object) -> dict[str, Any]:
             can_refresh=action.can_refresh,
         )
     elif isinstance(action, WaitForToken):
-        out["generation"] = action.generation
+        out["token_request"] = action.token_request
     elif isinstance(action, GiveUp):
         out.update(error=type(action.error).__name__, message=str(action.error))
     return out
