@@ -16,7 +16,6 @@ from typing import Any, TextIO
 from sansio_upscope import (
     BearerChallenge,
     Challenge,
-    DPoPChallenge,
     GiveUp,
     HeaderParseError,
     RequestToken,
@@ -27,9 +26,10 @@ from sansio_upscope import (
     TokenIssued,
     Upscope,
     WaitForToken,
-    format_scope,
     parse_www_authenticate,
 )
+from sansio_upscope.challenges import DPoPChallenge
+from sansio_upscope.scopes import format_scope
 
 from ._exit import EXIT_OK, EXIT_USAGE, UsageError
 
