@@ -25,6 +25,10 @@ __all__ = [
 class Reason(enum.Enum):
     """Why a token is needed, in the RFCs' words."""
 
+    # Speed: reasons key the loop guard's memory, looked up on every challenge, and
+    # Enum's own __hash__ is Python code; members are singletons, so identity will do.
+    __hash__ = object.__hash__
+
     #: 401 to a request sent without a token (RFC 6750 §3: no error code expected).
     NO_TOKEN = "no_token"
     #: 401 ``invalid_token`` or 401 without error to a request sent with one (§3.1).

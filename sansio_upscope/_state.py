@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import re
 from collections.abc import Callable
 from typing import Any, Concatenate, ParamSpec
 from urllib.parse import urlsplit
@@ -91,6 +92,10 @@ P = ParamSpec("P")
 
 
 class State(enum.Enum):
+    # Speed: the tables below are looked up by state and input on every call, and
+    # Enum's own __hash__ is Python code; members are singletons, so identity will do.
+    __hash__ = object.__hash__
+
     NEW = "new"
     AWAITING_RESPONSE = "awaiting_response"
     AWAITING_TOKEN = "awaiting_token"
@@ -103,6 +108,8 @@ class State(enum.Enum):
 
 class Input(enum.Enum):
     """The two inputs that are calls rather than events."""
+
+    __hash__ = object.__hash__  # as for State
 
     START = "start()"
     RESUME = "resume()"
@@ -144,6 +151,9 @@ OUTCOMES: dict[str, tuple[type[Action], ...]] = {
     "_on_resume": (Send, *_ANY_AFTER_NEED),
 }
 
+#: ``Deliver`` has no fields: one instance serves every exchange.
+DELIVER = Deliver()
+
 #: Nonce retry: RFC 9449 §9 (resource server nonce), no token request.
 USE_DPOP_NONCE = "use_dpop_nonce"
 
@@ -174,11 +184,18 @@ CLEARED_BY_SUCCESS = frozenset(
 #: How many answered needs one Upscope remembers for the loop guard.
 MAX_REMEMBERED_NEEDS = 256
 
+#: A URL up to its path: scheme "://" authority, cut where ``urlsplit`` cuts them (the
+#: first "/", "?" or "#"). Every URL that starts with the same head has the same origin.
+URL_HEAD = re.compile(r"[^:/?#]*://[^/?#]*")
+
+#: How many URL heads one Upscope remembers as its own (spellings of one origin).
+MAX_REMEMBERED_HEADS = 16
+
 #: Schemes whose challenges use the RFC 6750 parameters (RFC 9449 §7.1 for DPoP).
 OUR_SCHEMES = ("bearer", "dpop")
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)  # the loop guard hashes it several times per challenge
 class Need:
     """What a challenge asks for, and for which resource: the loop guard's key (rule 4:
     "remembered per resource and needed scope set")."""
@@ -222,10 +239,10 @@ def resource_of(url: str) -> str:
 def pick_challenge(challenges: list[Challenge], token_type: str | None) -> BearerChallenge | None:
     """The challenge to act on: ours (Bearer or DPoP), the sent token's scheme first,
     then one that carries an error (RFC 9449 §7.2: the error goes on the scheme tried)."""
-    preferred = (token_type or "bearer").lower()
     ours = [c for c in challenges if c.scheme in OUR_SCHEMES]
-    if not ours:
-        return None
+    if len(ours) <= 1:
+        return BearerChallenge.from_challenge(ours[0]) if ours else None
+    preferred = (token_type or "bearer").lower()
     best = min(ours, key=lambda c: (c.scheme != preferred, "error" not in c.params))
     return BearerChallenge.from_challenge(best)
 
@@ -269,6 +286,7 @@ class Upscope:
         self._owner: Exchange | None = None
         self._answered: dict[Need, int] = {}
         self._last_failure: _Failure | None = None
+        self._own_heads: set[str] = set()
 
     def __repr__(self) -> str:
         scheme, host, port = self._origin
@@ -356,6 +374,18 @@ class Upscope:
 
     # -- what the exchanges ask of the shared state --------------------------------
 
+    def _on_origin(self, url: str) -> bool:
+        """Is ``url`` on this resource's origin (rule 10)? Splitting the URL is most of
+        the cost of a request that needs no token, so the head of a URL found on the
+        origin is remembered (``URL_HEAD``): the URLs that share it need no split."""
+        head = URL_HEAD.match(url)
+        if head is not None and head[0] in self._own_heads:
+            return True
+        on_origin = origin_of(url) == self._origin
+        if on_origin and head is not None and len(self._own_heads) < MAX_REMEMBERED_HEADS:
+            self._own_heads.add(head[0])
+        return on_origin
+
     def _scopes_for(self, need: Need) -> frozenset[str]:
         # MCP 2026-07-28 (SEP-2350): the union of requested, granted and challenged,
         # less what the authorization server refused, within the ceiling (rule 6).
@@ -399,12 +429,12 @@ class Upscope:
         self._owner = None
         self._token_requests_finished += 1
 
-    def _note_success(self, need: Need | None, sent_generation: int) -> None:
+    def _note_success(self, need: Need, sent_generation: int) -> None:
         """A 2xx to a request that carried the token obtained for ``need``: that token
         did answer it, so the same challenge later (a revoked token, an authentication
         older than max_age) is news, not a loop (rule 1). Scope needs do not change
         with time and stay remembered."""
-        if need is None or need.reason not in CLEARED_BY_SUCCESS:
+        if need.reason not in CLEARED_BY_SUCCESS:
             return
         key = need.guard_key
         if sent_generation and self._answered.get(key) == sent_generation:
@@ -457,8 +487,29 @@ class Exchange:
     ``LocalProtocolError`` and leaves the exchange in ``State.ERROR``.
     """
 
+    __slots__ = (
+        "_challenge",
+        "_need",
+        "_now",
+        "_request",
+        "_sent",
+        "_sent_generation",
+        "_sent_nonce",
+        "_sent_token_type",
+        "_status",
+        "_waited_since",
+        "error",
+        "method",
+        "replayable",
+        "retries",
+        "state",
+        "token_requests",
+        "upscope",
+        "url",
+    )
+
     def __init__(self, upscope: Upscope, *, method: str, url: str, replayable: bool = True):
-        if origin_of(url) != upscope.origin:
+        if not upscope._on_origin(url):
             raise LocalProtocolError(
                 f"an Upscope for {upscope.origin[1]!r} cannot send its token to "
                 f"{resource_of(url)!r}: "
@@ -534,10 +585,10 @@ class Exchange:
             self._now = now
         handler: Callable[[Any], Action] = getattr(self, handler_name)
         action = handler(event)
-        assert type(action) in OUTCOMES[handler_name], (handler_name, action)
-        log.debug("%s %s -> %s", self, type(action).__name__, NEXT_STATE[type(action)].name)
-        self.state = NEXT_STATE[type(action)]
-        if isinstance(action, GiveUp):
+        self.state = state = NEXT_STATE[type(action)]
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s %s -> %s", self, type(action).__name__, state.name)
+        if type(action) is GiveUp:
             self.error = action.error
         return action
 
@@ -556,12 +607,12 @@ class Exchange:
         return self._send(Send)
 
     def _on_response(self, event: ResponseReceived) -> Action:
-        if 200 <= event.status_code < 300:
+        if self._need is not None and 200 <= event.status_code < 300:
             self.upscope._note_success(self._need, self._sent_generation)
         if event.status_code not in CHALLENGE_STATUSES:
-            return Deliver()
+            return DELIVER
         values = www_authenticate_values(event.headers)
-        size = sum(len(value) for value in values)
+        size = sum(map(len, values))
         limit = self.upscope._policy.max_challenge_size
         if size > limit:
             self._status = event.status_code
@@ -569,15 +620,15 @@ class Exchange:
         challenges = parse_www_authenticate(values)
         challenge = pick_challenge(challenges, self._sent_token_type)
         if challenge is None and (challenges or event.status_code != 401):
-            return Deliver()  # another scheme's challenge (Basic, ...) or a plain 403
+            return DELIVER  # another scheme's challenge (Basic, ...) or a plain 403
         error = challenge.error if challenge is not None else None
         meaning = CHALLENGES.get((event.status_code, error))
         if meaning is None:
-            return Deliver()  # rule 2: any other 403 (or 401 error) is final
+            return DELIVER  # rule 2: any other 403 (or 401 error) is final
         self._challenge, self._status = challenge, event.status_code
         if meaning == USE_DPOP_NONCE:
             if self._sent_token_type != "DPoP":
-                return Deliver()  # a nonce is for DPoP proofs; this request sent none
+                return DELIVER  # a nonce is for DPoP proofs; this request sent none
             return self._on_dpop_nonce(dpop_nonce(event.headers))
         assert isinstance(meaning, Reason)
         if meaning is Reason.INVALID_TOKEN and not self._sent_generation:
@@ -712,12 +763,15 @@ class Exchange:
 
     def _send(self, kind: type[Send] | type[Retry]) -> Action:
         up = self.upscope
+        token = up._token
         self._sent = True
         self._sent_generation = up._generation
-        self._sent_nonce = up._dpop_nonce
-        self._sent_token_type = up._token.token_type if up._token is not None else None
-        authorization = up._token.authorization if up._token is not None else None
-        return kind(authorization=authorization, dpop_nonce=up._dpop_nonce)
+        self._sent_nonce = nonce = up._dpop_nonce
+        if token is None:
+            self._sent_token_type = None
+            return kind(authorization=None, dpop_nonce=nonce)
+        self._sent_token_type = token.token_type
+        return kind(authorization=token.authorization, dpop_nonce=nonce)
 
     def _give_up(
         self,

@@ -43,7 +43,14 @@ from sansio_upscope import (
     WaitForToken,
     _state,
 )
-from sansio_upscope._state import CHALLENGES, NEED_CHECKS, NEXT_STATE, TRANSITIONS, Input
+from sansio_upscope._state import (
+    CHALLENGES,
+    NEED_CHECKS,
+    NEXT_STATE,
+    OUTCOMES,
+    TRANSITIONS,
+    Input,
+)
 
 URL = "https://api.example/mcp"
 PRM = "https://api.example/.well-known/oauth-protected-resource/mcp"
@@ -764,6 +771,7 @@ def run_script(policy: Policy, steps: list[Step]) -> Upscope:
         if ex is None:
             ex = exchanges[name] = upscope.exchange("POST", URL, replayable=not name.endswith("!"))
         kind, now = step_input if isinstance(step_input, tuple) else (step_input, None)
+        handler = TRANSITIONS[ex.state][kind if isinstance(kind, Input) else type(kind)]
         if kind is START:
             action = ex.start(now=now)
         elif kind is RESUME:
@@ -771,6 +779,7 @@ def run_script(policy: Policy, steps: list[Step]) -> Upscope:
         else:
             action = ex.receive(step_input)
         assert summary(action) == expected, f"step {number} ({name}): {action!r}"
+        assert type(action) in OUTCOMES[handler], (handler, action)
         assert ex.state is NEXT_STATE[type(action)]
     return upscope
 
@@ -1086,6 +1095,29 @@ def test_misuse_by_the_owner_releases_the_token_request() -> None:
     assert owner.state is State.ERROR and not upscope.token_request_under_way
     other = upscope.exchange("GET", URL)
     assert isinstance(other.start(), Send)
+
+
+def test_the_origin_check_holds_for_every_spelling_of_a_url() -> None:
+    """Rule 10 with the remembered URL heads: a head once found on the origin admits
+    only URLs that share it; other spellings, however many, are checked in full."""
+    upscope = Upscope(URL)
+    spellings = [f"https://user{i}@API.example:443/mcp?{i}" for i in range(40)]
+    for _ in range(2):
+        for url in [URL, "https://api.example", "HTTPS://api.EXAMPLE/x", *spellings]:
+            assert upscope.exchange("GET", url).url == url
+    for url in (
+        "https://api.example.evil/mcp",
+        "https://api.example:8443/mcp",
+        "http://api.example/mcp",
+        "https://evil.example/https://api.example/mcp",
+        "https://evil.example?https://api.example/",
+        "https://evil.example#https://api.example/",
+    ):
+        with pytest.raises(LocalProtocolError, match="cannot send its token"):
+            upscope.exchange("GET", url)
+    for url in ("/mcp", "api.example/mcp", "mailto:someone@api.example"):
+        with pytest.raises(LocalProtocolError, match="not an absolute http or https URL"):
+            upscope.exchange("GET", url)
 
 
 def test_userinfo_never_shown_or_sent_as_the_resource() -> None:
