@@ -43,7 +43,7 @@ import enum
 import logging
 import re
 from collections.abc import Callable
-from typing import Any, Concatenate, ParamSpec
+from typing import Any, Concatenate, NamedTuple, ParamSpec
 from urllib.parse import urlsplit
 
 import attrs
@@ -184,9 +184,10 @@ CLEARED_BY_SUCCESS = frozenset(
 #: How many answered needs one Upscope remembers for the loop guard.
 MAX_REMEMBERED_NEEDS = 256
 
-#: A URL up to its path: scheme "://" authority, cut where ``urlsplit`` cuts them (the
-#: first "/", "?" or "#"). Every URL that starts with the same head has the same origin.
-URL_HEAD = re.compile(r"[^:/?#]*://[^/?#]*")
+#: A URL's head: scheme "://" authority and the "/", "?" or "#" that ends the authority,
+#: where ``urlsplit`` cuts it. Every URL that starts with the same head has the same
+#: scheme and authority, so the same origin.
+URL_HEAD = re.compile(r"[^:/?#]*://[^/?#]*[/?#]")
 
 #: How many URL heads one Upscope remembers as its own (spellings of one origin).
 MAX_REMEMBERED_HEADS = 16
@@ -195,10 +196,10 @@ MAX_REMEMBERED_HEADS = 16
 OUR_SCHEMES = ("bearer", "dpop")
 
 
-@attrs.frozen(cache_hash=True)  # the loop guard hashes it several times per challenge
-class Need:
+class Need(NamedTuple):
     """What a challenge asks for, and for which resource: the loop guard's key (rule 4:
-    "remembered per resource and needed scope set")."""
+    "remembered per resource and needed scope set"). A tuple, not an attrs class: the
+    loop guard hashes it on every challenge, and a tuple hashes in C (speed)."""
 
     reason: Reason
     resource: str
@@ -210,7 +211,7 @@ class Need:
     def guard_key(self) -> Need:
         """A 401 to no token and a 401 to a token ask for the same thing: a token."""
         if self.reason is Reason.NO_TOKEN:
-            return attrs.evolve(self, reason=Reason.INVALID_TOKEN)
+            return self._replace(reason=Reason.INVALID_TOKEN)
         return self
 
 
@@ -286,7 +287,7 @@ class Upscope:
         self._owner: Exchange | None = None
         self._answered: dict[Need, int] = {}
         self._last_failure: _Failure | None = None
-        self._own_heads: set[str] = set()
+        self._own_heads: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         scheme, host, port = self._origin
@@ -377,13 +378,13 @@ class Upscope:
     def _on_origin(self, url: str) -> bool:
         """Is ``url`` on this resource's origin (rule 10)? Splitting the URL is most of
         the cost of a request that needs no token, so the head of a URL found on the
-        origin is remembered (``URL_HEAD``): the URLs that share it need no split."""
-        head = URL_HEAD.match(url)
-        if head is not None and head[0] in self._own_heads:
+        origin is remembered (``URL_HEAD``): the URLs that start with it need no split."""
+        if url.startswith(self._own_heads):
             return True
         on_origin = origin_of(url) == self._origin
+        head = URL_HEAD.match(url)
         if on_origin and head is not None and len(self._own_heads) < MAX_REMEMBERED_HEADS:
-            self._own_heads.add(head[0])
+            self._own_heads += (head[0],)
         return on_origin
 
     def _scopes_for(self, need: Need) -> frozenset[str]:
@@ -487,26 +488,24 @@ class Exchange:
     ``LocalProtocolError`` and leaves the exchange in ``State.ERROR``.
     """
 
-    __slots__ = (
-        "_challenge",
-        "_need",
-        "_now",
-        "_request",
-        "_sent",
-        "_sent_generation",
-        "_sent_nonce",
-        "_sent_token_type",
-        "_status",
-        "_waited_since",
-        "error",
-        "method",
-        "replayable",
-        "retries",
-        "state",
-        "token_requests",
-        "upscope",
-        "url",
-    )
+    # What every exchange starts with. The defaults live on the class, so that a
+    # request that needs no token request sets few attributes of its own (speed).
+    state = State.NEW
+    #: Token requests this exchange made, and retries it returned (Policy bounds both).
+    token_requests = 0
+    retries = 0
+    #: The error of the ``GiveUp`` it ended with, or None.
+    error: StepUpError | None = None
+    _sent = False
+    _sent_generation = 0
+    _sent_token_type: str | None = None
+    _sent_nonce: str | None = None
+    _need: Need | None = None
+    _challenge: BearerChallenge | None = None
+    _status: int | None = None
+    _request: RequestToken | None = None
+    _waited_since = 0
+    _now: float | None = None
 
     def __init__(self, upscope: Upscope, *, method: str, url: str, replayable: bool = True):
         if not upscope._on_origin(url):
@@ -519,20 +518,6 @@ class Exchange:
         self.method = method
         self.url = url
         self.replayable = replayable
-        self.state = State.NEW
-        self.token_requests = 0
-        self.retries = 0
-        self.error: StepUpError | None = None
-        self._sent = False
-        self._sent_generation = 0
-        self._sent_token_type: str | None = None
-        self._sent_nonce: str | None = None
-        self._need: Need | None = None
-        self._challenge: BearerChallenge | None = None
-        self._status: int | None = None
-        self._request: RequestToken | None = None
-        self._waited_since = 0
-        self._now: float | None = None
 
     @property
     def _resource(self) -> str:
@@ -734,9 +719,9 @@ class Exchange:
             ),
             current_token=token,
         )
-        log.debug(
-            "%s requests a token: reason=%s scopes=%s", self, need.reason.value, sorted(scopes)
-        )
+        if log.isEnabledFor(logging.DEBUG):
+            reason = need.reason.value
+            log.debug("%s requests a token: reason=%s scopes=%s", self, reason, sorted(scopes))
         return self._request
 
     def _wait(self) -> WaitForToken:
