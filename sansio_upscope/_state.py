@@ -382,9 +382,10 @@ class Upscope:
         if url.startswith(self._own_heads):
             return True
         on_origin = origin_of(url) == self._origin
-        head = URL_HEAD.match(url)
-        if on_origin and head is not None and len(self._own_heads) < MAX_REMEMBERED_HEADS:
-            self._own_heads += (head[0],)
+        if on_origin and len(self._own_heads) < MAX_REMEMBERED_HEADS:
+            head = URL_HEAD.match(url)
+            if head is not None:  # None: no path, query or fragment ends the authority
+                self._own_heads += (head[0],)
         return on_origin
 
     def _scopes_for(self, need: Need) -> frozenset[str]:
