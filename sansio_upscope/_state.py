@@ -560,8 +560,8 @@ class Exchange:
     # -- dispatch through the table -------------------------------------------------
 
     def _input(self, kind: InputKind, now: float | None, event: Any) -> Action:
-        handler_name = TRANSITIONS[self.state].get(kind)
-        if handler_name is None:
+        handler = HANDLERS[self.state].get(kind)
+        if handler is None:
             name = kind.value if isinstance(kind, Input) else kind.__name__
             state = self.state
             self.abandon()  # a token request this exchange owned must not wedge the others
@@ -569,8 +569,7 @@ class Exchange:
             raise LocalProtocolError(f"{name} is not accepted in state {state.name}")
         if now is not None:
             self._now = now
-        handler: Callable[[Any], Action] = getattr(self, handler_name)
-        action = handler(event)
+        action = handler(self, event)
         self.state = state = NEXT_STATE[type(action)]
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s %s -> %s", self, type(action).__name__, state.name)
@@ -769,6 +768,14 @@ class Exchange:
         """Give up with the error ``build`` makes from what the server said (the
         challenge and status this exchange holds) and the facts of the case."""
         return GiveUp(error=build(self._challenge, self._status, *args, **facts))
+
+
+#: ``TRANSITIONS`` with the handlers themselves in place of their names, as ``_input``
+#: calls them.
+HANDLERS: dict[State, dict[InputKind, Callable[[Exchange, Any], Action]]] = {
+    state: {kind: getattr(Exchange, name) for kind, name in inputs.items()}
+    for state, inputs in TRANSITIONS.items()
+}
 
 
 # -- the need pipeline ------------------------------------------------------------------
