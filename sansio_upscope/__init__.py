@@ -1,6 +1,15 @@
 """sansio-upscope: OAuth step-up authorization as a sans-IO state machine.
 
-The public surface is re-exported here; everything else is private.
+Here is what a driver of the machine needs: the events it feeds, the actions it gets
+back, ``Upscope``/``Upscopes``/``Exchange``, ``Token`` and ``Policy``, the errors, and the
+challenge parser. Everything else is private, or lives in a public submodule:
+
+* ``sansio_upscope.challenges``: the parser and challenge model, plus
+  ``www_authenticate_values``, ``format_challenge`` and the DPoP helpers
+  (``DPoPChallenge``, ``dpop_challenge``, ``dpop_nonce``).
+* ``sansio_upscope.scopes``: ``parse_scope``, ``format_scope``, ``invalid_scope_tokens``.
+* ``sansio_upscope.redaction``: ``redact``, ``redact_headers``, ``RedactingFilter``.
+* ``sansio_upscope.oauth``: sans-IO OAuth flows (token sources).
 """
 
 from ._actions import (
@@ -13,13 +22,7 @@ from ._actions import (
     Send,
     WaitForToken,
 )
-from ._challenges import (
-    BearerChallenge,
-    Challenge,
-    DPoPChallenge,
-    dpop_nonce,
-    format_challenge,
-)
+from ._challenges import BearerChallenge, Challenge
 from ._errors import (
     BodyNotReplayableError,
     HeaderParseError,
@@ -34,9 +37,7 @@ from ._errors import (
     TooManyTokenRequestsError,
 )
 from ._events import Event, ResponseReceived, TokenFailed, TokenIssued
-from ._headers import dpop_challenge, parse_www_authenticate, www_authenticate_values
-from ._log import RedactingFilter, redact, redact_headers
-from ._scopes import format_scope, invalid_scope_tokens, parse_scope
+from ._headers import parse_www_authenticate
 from ._state import Exchange, State, Upscope, Upscopes
 from ._token import Policy, Token
 
@@ -45,7 +46,6 @@ __all__ = [
     "BearerChallenge",
     "BodyNotReplayableError",
     "Challenge",
-    "DPoPChallenge",
     "Deliver",
     "Event",
     "Exchange",
@@ -55,7 +55,6 @@ __all__ = [
     "MalformedChallengeError",
     "Policy",
     "Reason",
-    "RedactingFilter",
     "RequestToken",
     "ResponseReceived",
     "Retry",
@@ -74,16 +73,7 @@ __all__ = [
     "Upscope",
     "Upscopes",
     "WaitForToken",
-    "dpop_challenge",
-    "dpop_nonce",
-    "format_challenge",
-    "format_scope",
-    "invalid_scope_tokens",
-    "parse_scope",
     "parse_www_authenticate",
-    "redact",
-    "redact_headers",
-    "www_authenticate_values",
 ]
 
 __version__ = "0.1.0"

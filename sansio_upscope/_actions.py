@@ -25,6 +25,10 @@ __all__ = [
 class Reason(enum.Enum):
     """Why a token is needed, in the RFCs' words."""
 
+    # Speed: reasons key the loop guard's memory, looked up on every challenge, and
+    # Enum's own __hash__ is Python code; members are singletons, so identity will do.
+    __hash__ = object.__hash__
+
     #: 401 to a request sent without a token (RFC 6750 §3: no error code expected).
     NO_TOKEN = "no_token"
     #: 401 ``invalid_token`` or 401 without error to a request sent with one (§3.1).
@@ -85,14 +89,16 @@ class RequestToken:
 
 @attrs.frozen(kw_only=True)
 class WaitForToken:
-    """Another exchange is obtaining a token for this resource.
+    """Another exchange is obtaining a token for this resource: wait until its token
+    request has ended, then call ``resume()``.
 
-    Wait until that token request has finished (``Upscope.token_request_finished``
-    counts them), then call ``resume()``. ``generation`` is the token generation at the
-    time of waiting.
+    ``token_request`` numbers the token request waited for (the first an ``Upscope``
+    makes is 1). ``upscope.token_request_ended(action)`` says whether it has ended (a
+    token issued, a failure, or its exchange abandoned); adapters check it whenever a
+    token request of that ``Upscope`` ends, and resume when it says True.
     """
 
-    generation: int
+    token_request: int
 
 
 @attrs.frozen(kw_only=True)

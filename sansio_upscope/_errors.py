@@ -21,6 +21,11 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ._challenges import BearerChallenge
 
+#: Every named constructor below (``ScopeNotAllowedError.outside_ceiling``, ...) takes
+#: what the server said first, as two positional arguments: the ``BearerChallenge`` that
+#: led here (or None) and the status of the response that carried it (or None). The
+#: machine hands them over; the facts of the case follow as keywords.
+
 __all__ = [
     "BodyNotReplayableError",
     "HeaderParseError",
@@ -61,6 +66,16 @@ def _scopes_text(scopes: frozenset[str]) -> str:
     if not scopes:
         return '""'
     return '"' + " ".join(sorted(scopes)) + '"'
+
+
+def _names(scopes: frozenset[str]) -> str:
+    return " ".join(sorted(scopes))
+
+
+def _describe(error: BaseException | None) -> str:
+    if error is None:
+        return "no reason given"
+    return f"{type(error).__name__}: {error}"
 
 
 class StepUpError(Exception):
@@ -134,6 +149,44 @@ class ScopeNotAllowedError(StepUpError):
         "Policy(allowed_scopes=...)."
     )
 
+    @classmethod
+    def outside_ceiling(
+        cls,
+        challenge: BearerChallenge | None,
+        status_code: int | None,
+        /,
+        *,
+        outside: frozenset[str],
+        scopes: frozenset[str],
+    ) -> ScopeNotAllowedError:
+        """The challenge names ``outside``, scopes beyond ``Policy.allowed_scopes``;
+        ``scopes`` is what would have been requested."""
+        return cls(
+            f"The resource server asks for {_names(outside)}, outside Policy.allowed_scopes",
+            challenge=challenge,
+            status_code=status_code,
+            scopes=scopes,
+        )
+
+    @classmethod
+    def too_many(
+        cls,
+        challenge: BearerChallenge | None,
+        status_code: int | None,
+        /,
+        *,
+        count: int,
+        limit: int,
+    ) -> ScopeNotAllowedError:
+        """Answering would ask for ``count`` scopes, more than ``Policy.max_scopes``."""
+        return cls(
+            f"Answering would ask for {count} scopes, more than Policy.max_scopes ({limit})",
+            challenge=challenge,
+            status_code=status_code,
+            advice="A server that names new scopes without end is refused here; raise "
+            "Policy(max_scopes=...) if this resource really needs that many.",
+        )
+
 
 class StepUpLoopError(StepUpError):
     """The same challenge came back after a token was obtained to answer it (rule 4)."""
@@ -145,6 +198,87 @@ class StepUpLoopError(StepUpError):
         "Policy(initial_scopes=...) if the challenge does not say."
     )
 
+    @classmethod
+    def same_challenge(
+        cls,
+        challenge: BearerChallenge | None,
+        status_code: int | None,
+        /,
+        *,
+        scopes: frozenset[str],
+        granted: frozenset[str],
+    ) -> StepUpLoopError:
+        """The challenge came back for a token obtained to answer it."""
+        return cls(
+            "The resource server sent the same challenge again for a token obtained to answer it",
+            challenge=challenge,
+            status_code=status_code,
+            scopes=scopes,
+            granted=granted,
+        )
+
+    @classmethod
+    def scopes_held(
+        cls,
+        challenge: BearerChallenge | None,
+        status_code: int | None,
+        /,
+        *,
+        granted: frozenset[str],
+    ) -> StepUpLoopError:
+        """The token refused already holds every scope the challenge names."""
+        return cls(
+            "The resource server refuses a token that already holds every scope it names",
+            challenge=challenge,
+            status_code=status_code,
+            granted=granted,
+            advice="A new token would hold the same scopes. Check what else the server "
+            "checks: the token's audience (the RFC 8707 resource it was issued for) or the "
+            "server's own scope configuration.",
+        )
+
+    @classmethod
+    def nothing_new(
+        cls,
+        challenge: BearerChallenge | None,
+        status_code: int | None,
+        /,
+        *,
+        scopes: frozenset[str],
+        granted: frozenset[str],
+    ) -> StepUpLoopError:
+        """insufficient_scope named no scope, and the new token adds none."""
+        return cls(
+            "The resource server answered insufficient_scope without naming a scope, and "
+            "the new token holds no scope the old one lacked",
+            challenge=challenge,
+            status_code=status_code,
+            scopes=scopes,
+            granted=granted,
+        )
+
+    @classmethod
+    def dpop_nonce(
+        cls,
+        challenge: BearerChallenge | None,
+        status_code: int | None,
+        /,
+        *,
+        repeated: bool,
+    ) -> StepUpLoopError:
+        """``use_dpop_nonce`` came with no usable nonce: none at all (or several), or
+        the one this request already carried (``repeated``)."""
+        sent = (
+            "the same nonce this request already carried"
+            if repeated
+            else "none (exactly one DPoP-Nonce header is required)"
+        )
+        return cls(
+            f"The resource server asked for a DPoP nonce but sent {sent}",
+            challenge=challenge,
+            status_code=status_code,
+        )
+
 
 class MalformedChallengeError(StepUpError):
     """The challenge breaks a syntax rule that matters for acting on it."""
@@ -153,6 +287,42 @@ class MalformedChallengeError(StepUpError):
         "Nothing was sent to the authorization server. Report the header to the "
         "resource server's operators."
     )
+
+    @classmethod
+    def invalid_scopes(
+        cls,
+        challenge: BearerChallenge | None,
+        status_code: int | None,
+        /,
+        *,
+        invalid: tuple[str, ...],
+    ) -> MalformedChallengeError:
+        """The challenge's ``scope`` holds tokens that break RFC 6749 §3.3."""
+        return cls(
+            "The challenge names scopes that break the RFC 6749 §3.3 scope syntax ("
+            + ", ".join(repr(s) for s in invalid)
+            + "); they were not sent to the authorization server",
+            challenge=challenge,
+            status_code=status_code,
+        )
+
+    @classmethod
+    def too_large(
+        cls,
+        challenge: BearerChallenge | None,
+        status_code: int | None,
+        /,
+        *,
+        size: int,
+        limit: int,
+    ) -> MalformedChallengeError:
+        """The response carries more ``WWW-Authenticate`` than ``Policy.max_challenge_size``."""
+        return cls(
+            f"The {status_code} response carries {size} bytes of WWW-Authenticate, more "
+            f"than Policy.max_challenge_size ({limit}); it was not parsed",
+            challenge=challenge,
+            status_code=status_code,
+        )
 
 
 class ScopeNotGrantedError(StepUpError):
@@ -163,17 +333,96 @@ class ScopeNotGrantedError(StepUpError):
         "to this client or user at the authorization server."
     )
 
+    @classmethod
+    def not_granted(
+        cls,
+        challenge: BearerChallenge | None,
+        status_code: int | None,
+        /,
+        *,
+        missing: frozenset[str],
+        scopes: frozenset[str],
+        granted: frozenset[str],
+    ) -> ScopeNotGrantedError:
+        """The new token lacks ``missing``, scopes the challenge names."""
+        return cls(
+            f"The authorization server did not grant {_names(missing)}, which the "
+            "resource server needs",
+            challenge=challenge,
+            status_code=status_code,
+            scopes=scopes,
+            granted=granted,
+        )
+
+    @classmethod
+    def refused_before(
+        cls,
+        challenge: BearerChallenge | None,
+        status_code: int | None,
+        /,
+        *,
+        refused: frozenset[str],
+        scopes: frozenset[str],
+        granted: frozenset[str],
+    ) -> ScopeNotGrantedError:
+        """The challenge names ``refused``, which an earlier token request did not get."""
+        return cls(
+            f"The authorization server already refused {_names(refused)}, which the "
+            "resource server needs; it was not asked again (Upscope.forget() allows that)",
+            challenge=challenge,
+            status_code=status_code,
+            scopes=scopes,
+            granted=granted,
+        )
+
 
 class TooManyTokenRequestsError(StepUpError):
     """One request needed more token requests than ``Policy.max_token_requests``."""
 
     advice = "Raise Policy(max_token_requests=...) only if the server really needs more rounds."
 
+    @classmethod
+    def after(
+        cls,
+        challenge: BearerChallenge | None,
+        status_code: int | None,
+        /,
+        *,
+        token_requests: int,
+        scopes: frozenset[str],
+        granted: frozenset[str],
+    ) -> TooManyTokenRequestsError:
+        """This request already made ``token_requests``, the most the policy allows."""
+        return cls(
+            f"This request already made {token_requests} token request(s), the most "
+            "Policy.max_token_requests allows",
+            challenge=challenge,
+            status_code=status_code,
+            scopes=scopes,
+            granted=granted,
+        )
+
 
 class TooManyRetriesError(StepUpError):
     """One request was retried more often than ``Policy.max_retries``."""
 
     advice = "The server keeps challenging; raise Policy(max_retries=...) only if it must."
+
+    @classmethod
+    def after(
+        cls,
+        challenge: BearerChallenge | None,
+        status_code: int | None,
+        /,
+        *,
+        sends: int,
+    ) -> TooManyRetriesError:
+        """This request was already sent ``sends`` times, the most the policy allows."""
+        return cls(
+            f"This request was already sent {sends} times, the most Policy.max_retries allows",
+            challenge=challenge,
+            status_code=status_code,
+        )
 
 
 class BodyNotReplayableError(StepUpError):
@@ -183,6 +432,23 @@ class BodyNotReplayableError(StepUpError):
         "Pass the body as bytes (or a seekable file) so it can be sent again, or send "
         "the request again yourself: the next request will use the new token."
     )
+
+    @classmethod
+    def for_request(
+        cls,
+        challenge: BearerChallenge | None,
+        status_code: int | None,
+        /,
+        *,
+        method: str,
+        url: str,
+    ) -> BodyNotReplayableError:
+        """``method url`` (a URL shown without query or userinfo) must be sent again."""
+        return cls(
+            f"{method} {url} must be sent again, but its body cannot be replayed",
+            challenge=challenge,
+            status_code=status_code,
+        )
 
 
 class TokenRequestFailedError(StepUpError):
@@ -194,3 +460,39 @@ class TokenRequestFailedError(StepUpError):
         self.cause = cause
         super().__init__(what, **kwargs)  # type: ignore[arg-type]
         self.__cause__ = cause
+
+    @classmethod
+    def failed(
+        cls,
+        challenge: BearerChallenge | None,
+        status_code: int | None,
+        /,
+        *,
+        cause: BaseException | None,
+        cancelled: bool,
+    ) -> TokenRequestFailedError:
+        """This request's own token request failed with ``cause`` (or was cancelled)."""
+        how = " (cancelled)" if cancelled else f": {_describe(cause)}"
+        return cls(
+            "The token request failed" + how,
+            cause=cause,
+            challenge=challenge,
+            status_code=status_code,
+        )
+
+    @classmethod
+    def shared(
+        cls,
+        challenge: BearerChallenge | None,
+        status_code: int | None,
+        /,
+        *,
+        cause: BaseException | None,
+    ) -> TokenRequestFailedError:
+        """The token request this request waited for (another's) failed with ``cause``."""
+        return cls(
+            "The token request this request was waiting for failed: " + _describe(cause),
+            cause=cause,
+            challenge=challenge,
+            status_code=status_code,
+        )

@@ -13,7 +13,7 @@ Two objects share the work:
 * ``Exchange`` is one user request through its life. It takes one input at a time
   (``start()``, ``receive(event)``, ``resume()``) and returns one action.
 
-Two tables decide everything:
+Three tables decide everything:
 
 * ``TRANSITIONS``: which input each state accepts and which handler reads it. Any
   other input is API misuse: ``LocalProtocolError``, and the exchange stays in
@@ -24,11 +24,13 @@ Two tables decide everything:
   Anything not in it is delivered as it is (rules 1 and 2).
 
 A *need* (reason + the challenge's scopes, ``acr_values`` and ``max_age``) then goes
-through the same checks in a fixed order (``_answer_need``): is the token we hold now
-already newer than the one the request carried (then retry, no token request)? may we
-ask for these scopes at all (rule 6)? did we already answer this very challenge with
-the token we hold (rule 4)? can the body be sent again (rule 8)? are the budgets left?
-is someone else already asking (rule 5)? Only then ``RequestToken``.
+through the third table, ``NEED_CHECKS``: small named checks in a fixed order, the
+first that returns an action decides. Is the token we hold now already newer than the
+one the request carried (then retry, no token request)? may we ask for these scopes at
+all (rule 6)? did we already answer this very challenge with the token we hold (rule
+4)? are the budgets left? is someone else already asking (rule 5)? Only then
+``RequestToken``. Every ``GiveUp`` carries an error that builds its own message from
+the facts the check hands it (``_errors.py``).
 
 The machine reads no clock: ``now`` arrives with the inputs and is compared with
 ``Token.expires_at``. It performs no I/O and never raises for anything a server says:
@@ -39,8 +41,9 @@ from __future__ import annotations
 
 import enum
 import logging
+import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Concatenate, NamedTuple, ParamSpec
 from urllib.parse import urlsplit
 
 import attrs
@@ -74,6 +77,7 @@ from ._token import Policy, Token
 
 __all__ = [
     "CHALLENGES",
+    "NEED_CHECKS",
     "NEXT_STATE",
     "OUTCOMES",
     "TRANSITIONS",
@@ -84,9 +88,14 @@ __all__ = [
 ]
 
 log = logging.getLogger("sansio_upscope.machine")
+P = ParamSpec("P")
 
 
 class State(enum.Enum):
+    # Speed: the tables below are looked up by state and input on every call, and
+    # Enum's own __hash__ is Python code; members are singletons, so identity will do.
+    __hash__ = object.__hash__
+
     NEW = "new"
     AWAITING_RESPONSE = "awaiting_response"
     AWAITING_TOKEN = "awaiting_token"
@@ -99,6 +108,8 @@ class State(enum.Enum):
 
 class Input(enum.Enum):
     """The two inputs that are calls rather than events."""
+
+    __hash__ = object.__hash__  # as for State
 
     START = "start()"
     RESUME = "resume()"
@@ -140,6 +151,9 @@ OUTCOMES: dict[str, tuple[type[Action], ...]] = {
     "_on_resume": (Send, *_ANY_AFTER_NEED),
 }
 
+#: ``Deliver`` has no fields: one instance serves every exchange.
+DELIVER = Deliver()
+
 #: Nonce retry: RFC 9449 §9 (resource server nonce), no token request.
 USE_DPOP_NONCE = "use_dpop_nonce"
 
@@ -170,14 +184,22 @@ CLEARED_BY_SUCCESS = frozenset(
 #: How many answered needs one Upscope remembers for the loop guard.
 MAX_REMEMBERED_NEEDS = 256
 
+#: A URL's head: scheme "://" authority and the "/", "?" or "#" that ends the authority,
+#: where ``urlsplit`` cuts it. Every URL that starts with the same head has the same
+#: scheme and authority, so the same origin.
+URL_HEAD = re.compile(r"[^:/?#]*://[^/?#]*[/?#]")
+
+#: How many URL heads one Upscope remembers as its own (spellings of one origin).
+MAX_REMEMBERED_HEADS = 16
+
 #: Schemes whose challenges use the RFC 6750 parameters (RFC 9449 §7.1 for DPoP).
 OUR_SCHEMES = ("bearer", "dpop")
 
 
-@attrs.frozen
-class Need:
+class Need(NamedTuple):
     """What a challenge asks for, and for which resource: the loop guard's key (rule 4:
-    "remembered per resource and needed scope set")."""
+    "remembered per resource and needed scope set"). A tuple, not an attrs class: the
+    loop guard hashes it on every challenge, and a tuple hashes in C (speed)."""
 
     reason: Reason
     resource: str
@@ -189,7 +211,7 @@ class Need:
     def guard_key(self) -> Need:
         """A 401 to no token and a 401 to a token ask for the same thing: a token."""
         if self.reason is Reason.NO_TOKEN:
-            return attrs.evolve(self, reason=Reason.INVALID_TOKEN)
+            return self._replace(reason=Reason.INVALID_TOKEN)
         return self
 
 
@@ -218,23 +240,12 @@ def resource_of(url: str) -> str:
 def pick_challenge(challenges: list[Challenge], token_type: str | None) -> BearerChallenge | None:
     """The challenge to act on: ours (Bearer or DPoP), the sent token's scheme first,
     then one that carries an error (RFC 9449 §7.2: the error goes on the scheme tried)."""
-    preferred = (token_type or "bearer").lower()
     ours = [c for c in challenges if c.scheme in OUR_SCHEMES]
-    if not ours:
-        return None
+    if len(ours) <= 1:
+        return BearerChallenge.from_challenge(ours[0]) if ours else None
+    preferred = (token_type or "bearer").lower()
     best = min(ours, key=lambda c: (c.scheme != preferred, "error" not in c.params))
     return BearerChallenge.from_challenge(best)
-
-
-class Loop(enum.Enum):
-    """Why the loop guard refuses to ask again (rule 4)."""
-
-    #: The authorization server already refused a scope the challenge names.
-    REFUSED = "refused"
-    #: A token was obtained to answer this very challenge, and it came back.
-    ANSWERED = "answered"
-    #: The token already holds every scope the challenge names.
-    HELD = "held"
 
 
 @attrs.define
@@ -249,49 +260,107 @@ class _Failure:
 class Upscope:
     """Shared step-up state for one protected resource, keyed by its origin.
 
-    Not thread-safe: adapters that run exchanges from several threads bring a lock.
-    Tokens held here are sent only to this origin (rule 10).
+    Its state is read-only from outside (properties); only exchanges change it, by the
+    rules above. Not thread-safe: adapters that run exchanges from several threads
+    bring a lock. Tokens held here are sent only to this origin (rule 10).
     """
 
     def __init__(
         self, resource_url: str, *, policy: Policy | None = None, resource: str | None = None
     ) -> None:
-        self.origin = origin_of(resource_url)
-        if resource is not None and origin_of(resource) != self.origin:
+        self._origin = origin_of(resource_url)
+        if resource is not None and origin_of(resource) != self._origin:
             raise LocalProtocolError(
                 f"resource {resource!r} is not on the origin of {resource_url!r}"
             )
-        #: The RFC 8707 resource indicator every token request names, or None: then
-        #: each names the URL of the request that needed it (no query, no fragment).
-        self.resource = resource
-        self.policy = policy if policy is not None else Policy()
-        self.token: Token | None = None
-        #: 0 while no token is held; +1 each time a token is installed.
-        self.generation = 0
-        self.requested_scopes: frozenset[str] = frozenset()
-        self.granted_scopes: frozenset[str] = frozenset()
-        #: Scopes the authorization server was asked for and did not grant (RFC 6749
-        #: §3.3). Never asked for again; a challenge that needs one gives up at once.
-        #: ``forget()`` clears it, e.g. once an administrator has granted them.
-        self.refused_scopes: frozenset[str] = frozenset()
-        #: Grows by one each time a token request ends (issued, failed or abandoned).
-        self.token_requests_finished = 0
-        self.dpop_nonce: str | None = None
+        self._resource = resource
+        self._policy = policy if policy is not None else Policy()
+        self._token: Token | None = None
+        self._generation = 0
+        self._requested_scopes: frozenset[str] = frozenset()
+        self._granted_scopes: frozenset[str] = frozenset()
+        self._refused_scopes: frozenset[str] = frozenset()
+        self._dpop_nonce: str | None = None
+        # Grows by one each time a token request ends (issued, failed or abandoned):
+        # token request number n has ended once it reaches n.
+        self._token_requests_finished = 0
         self._owner: Exchange | None = None
         self._answered: dict[Need, int] = {}
         self._last_failure: _Failure | None = None
+        self._own_heads: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
-        scheme, host, port = self.origin
+        scheme, host, port = self._origin
         return (
-            f"<Upscope {scheme}://{host}:{port} generation={self.generation} "
-            f"granted={sorted(self.granted_scopes)} "
+            f"<Upscope {scheme}://{host}:{port} generation={self._generation} "
+            f"granted={sorted(self._granted_scopes)} "
             f"token_request_under_way={self.token_request_under_way}>"
         )
 
+    # -- what a driver may read -----------------------------------------------------
+
+    @property
+    def origin(self) -> tuple[str, str, int]:
+        """(scheme, host, port): the only origin this resource's token is sent to."""
+        return self._origin
+
+    @property
+    def resource(self) -> str | None:
+        """The RFC 8707 resource indicator every token request names, or None: then
+        each names the URL of the request that needed it (no query, no fragment)."""
+        return self._resource
+
+    @property
+    def policy(self) -> Policy:
+        return self._policy
+
+    @property
+    def token(self) -> Token | None:
+        """The token held now, or None."""
+        return self._token
+
+    @property
+    def generation(self) -> int:
+        """0 while no token is held; +1 each time a token is installed."""
+        return self._generation
+
+    @property
+    def requested_scopes(self) -> frozenset[str]:
+        """The scopes the last token request asked for."""
+        return self._requested_scopes
+
+    @property
+    def granted_scopes(self) -> frozenset[str]:
+        """The scopes of the token held now (RFC 6749 §5.1: those requested when the
+        response names none)."""
+        return self._granted_scopes
+
+    @property
+    def refused_scopes(self) -> frozenset[str]:
+        """Scopes the authorization server was asked for and did not grant (RFC 6749
+        §3.3). Never asked for again; a challenge that needs one gives up at once.
+        ``forget()`` clears them, e.g. once an administrator has granted them."""
+        return self._refused_scopes
+
+    @property
+    def dpop_nonce(self) -> str | None:
+        """The newest nonce the resource server gave for DPoP proofs (RFC 9449 §9)."""
+        return self._dpop_nonce
+
     @property
     def token_request_under_way(self) -> bool:
+        """Is an exchange obtaining a token for this resource now (rule 5)?"""
         return self._owner is not None
+
+    def token_request_ended(self, wait: WaitForToken) -> bool:
+        """Has the token request ``wait`` waits for ended (a token issued, a failure,
+        or its exchange abandoned)? Then call ``resume()`` on the waiting exchange.
+
+        ``wait`` must come from an exchange of this ``Upscope``.
+        """
+        return self._token_requests_finished >= wait.token_request
+
+    # -- what a driver may do -------------------------------------------------------
 
     def exchange(self, method: str, url: str, *, replayable: bool = True) -> Exchange:
         """A new ``Exchange`` for one request to this resource."""
@@ -302,58 +371,51 @@ class Upscope:
         authorization server refused. For when the application knows that asking again
         can succeed (an administrator granted a scope, the user changed their mind)."""
         self._answered.clear()
-        self.refused_scopes = frozenset()
+        self._refused_scopes = frozenset()
 
     # -- what the exchanges ask of the shared state --------------------------------
+
+    def _on_origin(self, url: str) -> bool:
+        """Is ``url`` on this resource's origin (rule 10)? Splitting the URL is most of
+        the cost of a request that needs no token, so the head of a URL found on the
+        origin is remembered (``URL_HEAD``): the URLs that start with it need no split."""
+        if url.startswith(self._own_heads):
+            return True
+        on_origin = origin_of(url) == self._origin
+        if on_origin and len(self._own_heads) < MAX_REMEMBERED_HEADS:
+            head = URL_HEAD.match(url)
+            if head is not None:  # None: no path, query or fragment ends the authority
+                self._own_heads += (head[0],)
+        return on_origin
 
     def _scopes_for(self, need: Need) -> frozenset[str]:
         # MCP 2026-07-28 (SEP-2350): the union of requested, granted and challenged,
         # less what the authorization server refused, within the ceiling (rule 6).
-        wanted = (self.requested_scopes | self.policy.initial_scopes) - self.refused_scopes
-        scopes = wanted | self.granted_scopes | (need.scopes or frozenset())
-        if self.policy.allowed_scopes is not None:
-            scopes &= self.policy.allowed_scopes
+        wanted = (self._requested_scopes | self._policy.initial_scopes) - self._refused_scopes
+        scopes = wanted | self._granted_scopes | (need.scopes or frozenset())
+        if self._policy.allowed_scopes is not None:
+            scopes &= self._policy.allowed_scopes
         return scopes
 
     def _satisfied(self, need: Need, sent_generation: int) -> bool:
         """Does the token held now answer ``need`` better than the one the request had?"""
-        if self.token is None or self.generation <= sent_generation:
+        if self._token is None or self._generation <= sent_generation:
             return False
         if need.reason is Reason.INSUFFICIENT_SCOPE and need.scopes is not None:
-            return need.scopes <= self.granted_scopes
+            return need.scopes <= self._granted_scopes
         return True  # a newer token: worth one retry (a renewal, a new authentication)
 
-    def _loop_guard(self, need: Need, sent_generation: int) -> Loop | None:
-        """Rule 4: why asking again for ``need`` cannot help, or None.
-
-        Called when no token newer than the one the request carried answers the need.
-        """
-        if need.scopes and need.scopes & self.refused_scopes:
-            return Loop.REFUSED
-        answered = self._answered.get(need.guard_key)
-        if answered is not None and answered >= sent_generation:
-            return Loop.ANSWERED  # a token was obtained for this very need, in vain
-        if (
-            need.reason is Reason.INSUFFICIENT_SCOPE
-            and need.scopes is not None
-            and sent_generation
-            and sent_generation == self.generation
-            and need.scopes <= self.granted_scopes
-        ):
-            return Loop.HELD
-        return None
-
     def _install(self, token: Token, request: RequestToken, need: Need) -> frozenset[str]:
-        previous = self.granted_scopes
-        self.token = token
-        self.generation += 1
-        self.requested_scopes = request.scopes
+        previous = self._granted_scopes
+        self._token = token
+        self._generation += 1
+        self._requested_scopes = request.scopes
         # RFC 6749 §5.1: no ``scope`` in the response means the scope requested.
-        self.granted_scopes = token.scopes if token.scopes is not None else request.scopes
-        self.refused_scopes = (
-            self.refused_scopes | (request.scopes - self.granted_scopes)
-        ) - self.granted_scopes
-        self._answered[need.guard_key] = self.generation
+        self._granted_scopes = token.scopes if token.scopes is not None else request.scopes
+        self._refused_scopes = (
+            self._refused_scopes | (request.scopes - self._granted_scopes)
+        ) - self._granted_scopes
+        self._answered[need.guard_key] = self._generation
         if len(self._answered) > MAX_REMEMBERED_NEEDS:
             # Oldest first (dicts keep insertion order): memory stays bounded whatever
             # a server sends, and scope needs are still caught by the granted-scope check.
@@ -363,18 +425,18 @@ class Upscope:
 
     def _fail(self, error: BaseException | None, cancelled: bool) -> None:
         self._finish()
-        self._last_failure = _Failure(self.token_requests_finished, error, cancelled)
+        self._last_failure = _Failure(self._token_requests_finished, error, cancelled)
 
     def _finish(self) -> None:
         self._owner = None
-        self.token_requests_finished += 1
+        self._token_requests_finished += 1
 
-    def _note_success(self, need: Need | None, sent_generation: int) -> None:
+    def _note_success(self, need: Need, sent_generation: int) -> None:
         """A 2xx to a request that carried the token obtained for ``need``: that token
         did answer it, so the same challenge later (a revoked token, an authentication
         older than max_age) is news, not a loop (rule 1). Scope needs do not change
         with time and stay remembered."""
-        if need is None or need.reason not in CLEARED_BY_SUCCESS:
+        if need.reason not in CLEARED_BY_SUCCESS:
             return
         key = need.guard_key
         if sent_generation and self._answered.get(key) == sent_generation:
@@ -427,8 +489,27 @@ class Exchange:
     ``LocalProtocolError`` and leaves the exchange in ``State.ERROR``.
     """
 
+    # What every exchange starts with. The defaults live on the class, so that a
+    # request that needs no token request sets few attributes of its own (speed).
+    state = State.NEW
+    #: Token requests this exchange made, and retries it returned (Policy bounds both).
+    token_requests = 0
+    retries = 0
+    #: The error of the ``GiveUp`` it ended with, or None.
+    error: StepUpError | None = None
+    _sent = False
+    _sent_generation = 0
+    _sent_token_type: str | None = None
+    _sent_nonce: str | None = None
+    _need: Need | None = None
+    _challenge: BearerChallenge | None = None
+    _status: int | None = None
+    _request: RequestToken | None = None
+    _waited_since = 0
+    _now: float | None = None
+
     def __init__(self, upscope: Upscope, *, method: str, url: str, replayable: bool = True):
-        if origin_of(url) != upscope.origin:
+        if not upscope._on_origin(url):
             raise LocalProtocolError(
                 f"an Upscope for {upscope.origin[1]!r} cannot send its token to "
                 f"{resource_of(url)!r}: "
@@ -438,25 +519,11 @@ class Exchange:
         self.method = method
         self.url = url
         self.replayable = replayable
-        self.state = State.NEW
-        self.token_requests = 0
-        self.retries = 0
-        self.error: StepUpError | None = None
-        self._sent = False
-        self._sent_generation = 0
-        self._sent_token_type: str | None = None
-        self._sent_nonce: str | None = None
-        self._need: Need | None = None
-        self._challenge: BearerChallenge | None = None
-        self._status: int | None = None
-        self._request: RequestToken | None = None
-        self._waited_since = 0
-        self._now: float | None = None
 
     @property
     def _resource(self) -> str:
         """The RFC 8707 resource this request's token requests name."""
-        return self.upscope.resource or resource_of(self.url)
+        return self.upscope._resource or resource_of(self.url)
 
     def __repr__(self) -> str:
         # The query is left out: it may carry secrets (rule 9).
@@ -474,7 +541,7 @@ class Exchange:
         return self._input(type(event), now, event)
 
     def resume(self, *, now: float | None = None) -> Action:
-        """Continue after ``WaitForToken``, once the token request under way has ended."""
+        """Continue after ``WaitForToken``, once ``Upscope.token_request_ended(wait)``."""
         return self._input(Input.RESUME, now, None)
 
     def abandon(self) -> None:
@@ -493,8 +560,8 @@ class Exchange:
     # -- dispatch through the table -------------------------------------------------
 
     def _input(self, kind: InputKind, now: float | None, event: Any) -> Action:
-        handler_name = TRANSITIONS[self.state].get(kind)
-        if handler_name is None:
+        handler = HANDLERS[self.state].get(kind)
+        if handler is None:
             name = kind.value if isinstance(kind, Input) else kind.__name__
             state = self.state
             self.abandon()  # a token request this exchange owned must not wedge the others
@@ -502,12 +569,11 @@ class Exchange:
             raise LocalProtocolError(f"{name} is not accepted in state {state.name}")
         if now is not None:
             self._now = now
-        handler: Callable[[Any], Action] = getattr(self, handler_name)
-        action = handler(event)
-        assert type(action) in OUTCOMES[handler_name], (handler_name, action)
-        log.debug("%s %s -> %s", self, type(action).__name__, NEXT_STATE[type(action)].name)
-        self.state = NEXT_STATE[type(action)]
-        if isinstance(action, GiveUp):
+        action = handler(self, event)
+        self.state = state = NEXT_STATE[type(action)]
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s %s -> %s", self, type(action).__name__, state.name)
+        if type(action) is GiveUp:
             self.error = action.error
         return action
 
@@ -515,10 +581,10 @@ class Exchange:
 
     def _on_start(self, _: None) -> Action:
         up = self.upscope
-        token = up.token
+        token = up._token
         if token is not None and not token.expired(self._now):
             return self._send(Send)
-        if up.token_request_under_way:
+        if up._owner is not None:
             return self._wait()
         if token is not None:
             need = Need(Reason.EXPIRED, self._resource)
@@ -526,32 +592,28 @@ class Exchange:
         return self._send(Send)
 
     def _on_response(self, event: ResponseReceived) -> Action:
-        if 200 <= event.status_code < 300:
+        if self._need is not None and 200 <= event.status_code < 300:
             self.upscope._note_success(self._need, self._sent_generation)
         if event.status_code not in CHALLENGE_STATUSES:
-            return Deliver()
+            return DELIVER
         values = www_authenticate_values(event.headers)
-        size = sum(len(value) for value in values)
-        if size > self.upscope.policy.max_challenge_size:
+        size = sum(map(len, values))
+        limit = self.upscope._policy.max_challenge_size
+        if size > limit:
             self._status = event.status_code
-            return self._give_up(
-                MalformedChallengeError,
-                f"The {event.status_code} response carries {size} bytes of "
-                f"WWW-Authenticate, more than Policy.max_challenge_size "
-                f"({self.upscope.policy.max_challenge_size}); it was not parsed",
-            )
+            return self._give_up(MalformedChallengeError.too_large, size=size, limit=limit)
         challenges = parse_www_authenticate(values)
         challenge = pick_challenge(challenges, self._sent_token_type)
         if challenge is None and (challenges or event.status_code != 401):
-            return Deliver()  # another scheme's challenge (Basic, ...) or a plain 403
+            return DELIVER  # another scheme's challenge (Basic, ...) or a plain 403
         error = challenge.error if challenge is not None else None
         meaning = CHALLENGES.get((event.status_code, error))
         if meaning is None:
-            return Deliver()  # rule 2: any other 403 (or 401 error) is final
+            return DELIVER  # rule 2: any other 403 (or 401 error) is final
         self._challenge, self._status = challenge, event.status_code
         if meaning == USE_DPOP_NONCE:
             if self._sent_token_type != "DPoP":
-                return Deliver()  # a nonce is for DPoP proofs; this request sent none
+                return DELIVER  # a nonce is for DPoP proofs; this request sent none
             return self._on_dpop_nonce(dpop_nonce(event.headers))
         assert isinstance(meaning, Reason)
         if meaning is Reason.INVALID_TOKEN and not self._sent_generation:
@@ -562,48 +624,40 @@ class Exchange:
         up, need, request = self.upscope, self._need, self._request
         assert need is not None and request is not None
         previous = up._install(event.token, request, need)
+        granted = up._granted_scopes
         if need.reason is Reason.INSUFFICIENT_SCOPE:
-            if need.scopes is not None and not need.scopes <= up.granted_scopes:
+            if need.scopes is not None and not need.scopes <= granted:
                 return self._give_up(
-                    ScopeNotGrantedError,
-                    f"The authorization server did not grant "
-                    f"{' '.join(sorted(need.scopes - up.granted_scopes))}, which the "
-                    "resource server needs",
+                    ScopeNotGrantedError.not_granted,
+                    missing=need.scopes - granted,
                     scopes=request.scopes,
-                    granted=up.granted_scopes,
+                    granted=granted,
                 )
-            if need.scopes is None and self._sent_generation and up.granted_scopes <= previous:
+            if need.scopes is None and self._sent_generation and granted <= previous:
                 return self._give_up(
-                    StepUpLoopError,
-                    "The resource server answered insufficient_scope without naming a "
-                    "scope, and the new token holds no scope the old one lacked",
-                    scopes=request.scopes,
-                    granted=up.granted_scopes,
+                    StepUpLoopError.nothing_new, scopes=request.scopes, granted=granted
                 )
         return self._send_with_token()
 
     def _on_token_failed(self, event: TokenFailed) -> Action:
         self.upscope._fail(event.error, event.cancelled)
         return self._give_up(
-            TokenRequestFailedError,
-            "The token request failed"
-            + (" (cancelled)" if event.cancelled else f": {_describe(event.error)}"),
-            cause=event.error,
+            TokenRequestFailedError.failed, cause=event.error, cancelled=event.cancelled
         )
 
     def _on_resume(self, _: None) -> Action:
         up = self.upscope
-        if up.token_request_under_way:
+        if up._owner is not None:
             return self._wait()
         if self._need is None:  # waited before the first send: start over
-            if up.token is not None and not up.token.expired(self._now):
+            if up._token is not None and not up._token.expired(self._now):
                 return self._send(Send)
             return self._shared_failure() or self._on_start(None)
         if up._satisfied(self._need, self._sent_generation):
             return self._send_with_token()
         return self._shared_failure() or self._answer_need(self._need)
 
-    # -- the need pipeline (see the module docstring) -----------------------------------
+    # -- the need pipeline: NEED_CHECKS, below the class ---------------------------------
 
     def _need_from(self, reason: Reason, challenge: BearerChallenge | None) -> Need:
         if challenge is None:
@@ -615,92 +669,20 @@ class Exchange:
         return Need(reason, self._resource, scopes, challenge.acr_values, challenge.max_age)
 
     def _answer_need(self, need: Need) -> Action:
-        up = self.upscope
+        """The first check in ``NEED_CHECKS`` that answers ``need`` decides."""
         self._need = need
-        challenge = self._challenge
-        if up._satisfied(need, self._sent_generation):
-            return self._retry()  # rule 5: a newer token already answers it
-        if challenge is not None and challenge.invalid_scopes:
-            return self._give_up(
-                MalformedChallengeError,
-                "The challenge names scopes that break the RFC 6749 §3.3 scope syntax ("
-                + ", ".join(repr(s) for s in challenge.invalid_scopes)
-                + "); they were not sent to the authorization server",
-            )
-        scopes = up._scopes_for(need)
-        outside = up.policy.outside_ceiling(need.scopes or frozenset())
-        if outside:
-            return self._give_up(
-                ScopeNotAllowedError,
-                f"The resource server asks for {' '.join(sorted(outside))}, outside "
-                "Policy.allowed_scopes",
-                scopes=scopes,
-            )
-        if len(scopes) > up.policy.max_scopes and not scopes <= up.granted_scopes:
-            return self._give_up(
-                ScopeNotAllowedError,
-                f"Answering would ask for {len(scopes)} scopes, more than "
-                f"Policy.max_scopes ({up.policy.max_scopes})",
-                advice="A server that names new scopes without end is refused here; raise "
-                "Policy(max_scopes=...) if this resource really needs that many.",
-            )
-        loop = up._loop_guard(need, self._sent_generation)
-        if loop is not None:
-            return self._loop_give_up(loop, need)
-        if self.retries >= up.policy.max_retries:
-            return self._too_many_retries()
-        if up.token_request_under_way:
-            return self._wait()
-        if self.token_requests >= up.policy.max_token_requests:
-            return self._give_up(
-                TooManyTokenRequestsError,
-                f"This request already made {self.token_requests} token request(s), "
-                f"the most Policy.max_token_requests allows",
-                scopes=scopes,
-                granted=up.granted_scopes,
-            )
-        return self._request_token(need, scopes)
-
-    def _loop_give_up(self, loop: Loop, need: Need) -> GiveUp:
-        up = self.upscope
-        if loop is Loop.REFUSED:
-            refused = " ".join(sorted((need.scopes or frozenset()) & up.refused_scopes))
-            return self._give_up(
-                ScopeNotGrantedError,
-                f"The authorization server already refused {refused}, which the resource "
-                "server needs; it was not asked again (Upscope.forget() allows that)",
-                scopes=up.requested_scopes,
-                granted=up.granted_scopes,
-            )
-        if loop is Loop.HELD:
-            return self._give_up(
-                StepUpLoopError,
-                "The resource server refuses a token that already holds every scope it names",
-                granted=up.granted_scopes,
-                advice="A new token would hold the same scopes. Check what else the server "
-                "checks: the token's audience (the RFC 8707 resource it was issued for) "
-                "or the server's own scope configuration.",
-            )
-        return self._give_up(
-            StepUpLoopError,
-            "The resource server sent the same challenge again for a token obtained to answer it",
-            scopes=up.requested_scopes,
-            granted=up.granted_scopes,
-        )
+        scopes = self.upscope._scopes_for(need)
+        for step in NEED_CHECKS:
+            action = step.check(self, need, scopes)
+            if action is not None:
+                return action
+        raise AssertionError("request_token, the last check, always answers")  # pragma: no cover
 
     def _on_dpop_nonce(self, nonce: str | None) -> Action:
         # RFC 9449 §8.2, §9: use the newest nonce; one retry per new nonce.
         if nonce is None or nonce == self._sent_nonce:
-            return self._give_up(
-                StepUpLoopError,
-                "The resource server asked for a DPoP nonce but sent "
-                + (
-                    "none (exactly one DPoP-Nonce header is required)"
-                    if nonce is None
-                    else "the same nonce this request already carried"
-                ),
-            )
-        self.upscope.dpop_nonce = nonce
+            return self._give_up(StepUpLoopError.dpop_nonce, repeated=nonce is not None)
+        self.upscope._dpop_nonce = nonce
         return self._retry()
 
     def _shared_failure(self) -> Action | None:
@@ -708,11 +690,7 @@ class Exchange:
         failure = self.upscope._last_failure
         if failure is None or failure.cancelled or failure.finished_index <= self._waited_since:
             return None
-        return self._give_up(
-            TokenRequestFailedError,
-            "The token request this request was waiting for failed: " + _describe(failure.error),
-            cause=failure.error,
-        )
+        return self._give_up(TokenRequestFailedError.shared, cause=failure.error)
 
     # -- building actions ---------------------------------------------------------------
 
@@ -721,7 +699,7 @@ class Exchange:
         self._need = need
         self.token_requests += 1
         up._owner = self
-        token = up.token
+        token = up._token
         challenge = self._challenge
         # RFC 6749 §6: a refresh cannot widen scope; RFC 9470 §4 needs a new authentication.
         refreshable = need.reason in (Reason.INVALID_TOKEN, Reason.EXPIRED)
@@ -737,18 +715,18 @@ class Exchange:
                 refreshable
                 and token is not None
                 and token.refresh_token is not None
-                and scopes <= up.granted_scopes
+                and scopes <= up._granted_scopes
             ),
             current_token=token,
         )
-        log.debug(
-            "%s requests a token: reason=%s scopes=%s", self, need.reason.value, sorted(scopes)
-        )
+        if log.isEnabledFor(logging.DEBUG):
+            reason = need.reason.value
+            log.debug("%s requests a token: reason=%s scopes=%s", self, reason, sorted(scopes))
         return self._request
 
     def _wait(self) -> WaitForToken:
-        self._waited_since = self.upscope.token_requests_finished
-        return WaitForToken(generation=self.upscope.generation)
+        finished = self._waited_since = self.upscope._token_requests_finished
+        return WaitForToken(token_request=finished + 1)  # the one under way
 
     def _send_with_token(self) -> Action:
         return self._retry() if self._sent else self._send(Send)
@@ -758,38 +736,191 @@ class Exchange:
             # Rule 8. Checked here, after any token request, so the advice holds: the
             # caller's next request goes out with the token this one obtained.
             return self._give_up(
-                BodyNotReplayableError,
-                f"{self.method} {resource_of(self.url)} must be sent again, "
-                "but its body cannot be replayed",
+                BodyNotReplayableError.for_request, method=self.method, url=resource_of(self.url)
             )
-        if self.retries >= self.upscope.policy.max_retries:
+        if self.retries >= self.upscope._policy.max_retries:
             return self._too_many_retries()
         self.retries += 1
         return self._send(Retry)
 
     def _too_many_retries(self) -> GiveUp:
-        return self._give_up(
-            TooManyRetriesError,
-            f"This request was already sent {self.retries + 1} times, the most "
-            "Policy.max_retries allows",
-        )
+        return self._give_up(TooManyRetriesError.after, sends=self.retries + 1)
 
     def _send(self, kind: type[Send] | type[Retry]) -> Action:
         up = self.upscope
+        token = up._token
         self._sent = True
-        self._sent_generation = up.generation
-        self._sent_nonce = up.dpop_nonce
-        self._sent_token_type = up.token.token_type if up.token is not None else None
-        authorization = up.token.authorization if up.token is not None else None
-        return kind(authorization=authorization, dpop_nonce=up.dpop_nonce)
+        self._sent_generation = up._generation
+        self._sent_nonce = nonce = up._dpop_nonce
+        if token is None:
+            self._sent_token_type = None
+            return kind(authorization=None, dpop_nonce=nonce)
+        self._sent_token_type = token.token_type
+        return kind(authorization=token.authorization, dpop_nonce=nonce)
 
-    def _give_up(self, kind: type[StepUpError], what: str, **details: Any) -> GiveUp:
-        return GiveUp(
-            error=kind(what, challenge=self._challenge, status_code=self._status, **details)
-        )
+    def _give_up(
+        self,
+        build: Callable[Concatenate[BearerChallenge | None, int | None, P], StepUpError],
+        /,
+        *args: P.args,
+        **facts: P.kwargs,
+    ) -> GiveUp:
+        """Give up with the error ``build`` makes from what the server said (the
+        challenge and status this exchange holds) and the facts of the case."""
+        return GiveUp(error=build(self._challenge, self._status, *args, **facts))
 
 
-def _describe(error: BaseException | None) -> str:
-    if error is None:
-        return "no reason given"
-    return f"{type(error).__name__}: {error}"
+#: ``TRANSITIONS`` with the handlers themselves in place of their names, as ``_input``
+#: calls them.
+HANDLERS: dict[State, dict[InputKind, Callable[[Exchange, Any], Action]]] = {
+    state: {kind: getattr(Exchange, name) for kind, name in inputs.items()}
+    for state, inputs in TRANSITIONS.items()
+}
+
+
+# -- the need pipeline ------------------------------------------------------------------
+#
+# A need goes through NEED_CHECKS in order; the first check that returns an action
+# decides. Each check takes the exchange, the need and the scopes a token request would
+# ask for (``Upscope._scopes_for``), and returns an action or None. The first paragraph
+# of its docstring says when it applies: docs/state-table.md is generated from it.
+
+NeedCheckFn = Callable[[Exchange, Need, frozenset[str]], Action | None]
+
+
+def newer_token_answers(ex: Exchange, need: Need, scopes: frozenset[str]) -> Action | None:
+    """The token held now is newer than the one the request carried, and answers the
+    need: retry with it, no token request."""
+    return ex._retry() if ex.upscope._satisfied(need, ex._sent_generation) else None
+
+
+def scope_syntax_broken(ex: Exchange, need: Need, scopes: frozenset[str]) -> Action | None:
+    """The challenge's `scope` has tokens that break RFC 6749 §3.3."""
+    challenge = ex._challenge
+    if challenge is None or not challenge.invalid_scopes:
+        return None
+    return ex._give_up(MalformedChallengeError.invalid_scopes, invalid=challenge.invalid_scopes)
+
+
+def scope_outside_ceiling(ex: Exchange, need: Need, scopes: frozenset[str]) -> Action | None:
+    """A challenged scope is outside `Policy.allowed_scopes`."""
+    outside = ex.upscope._policy.outside_ceiling(need.scopes or frozenset())
+    if not outside:
+        return None
+    return ex._give_up(ScopeNotAllowedError.outside_ceiling, outside=outside, scopes=scopes)
+
+
+def too_many_scopes(ex: Exchange, need: Need, scopes: frozenset[str]) -> Action | None:
+    """The scopes to ask for would grow past `Policy.max_scopes`."""
+    up = ex.upscope
+    limit = up._policy.max_scopes
+    if len(scopes) <= limit or scopes <= up._granted_scopes:
+        return None
+    return ex._give_up(ScopeNotAllowedError.too_many, count=len(scopes), limit=limit)
+
+
+def scope_refused_before(ex: Exchange, need: Need, scopes: frozenset[str]) -> Action | None:
+    """The authorization server already refused a challenged scope."""
+    up = ex.upscope
+    refused = (need.scopes or frozenset()) & up._refused_scopes
+    if not refused:
+        return None
+    return ex._give_up(
+        ScopeNotGrantedError.refused_before,
+        refused=refused,
+        scopes=up._requested_scopes,
+        granted=up._granted_scopes,
+    )
+
+
+def need_answered_before(ex: Exchange, need: Need, scopes: frozenset[str]) -> Action | None:
+    """A token was obtained for this very need at or after the one the request carried
+    (the same challenge came back, or another request's token request for it did not
+    help)."""
+    up = ex.upscope
+    answered = up._answered.get(need.guard_key)
+    if answered is None or answered < ex._sent_generation:
+        return None
+    return ex._give_up(
+        StepUpLoopError.same_challenge, scopes=up._requested_scopes, granted=up._granted_scopes
+    )
+
+
+def scopes_already_held(ex: Exchange, need: Need, scopes: frozenset[str]) -> Action | None:
+    """The token the request carried already holds every challenged scope: the error
+    points at its audience or the server's configuration."""
+    up, sent = ex.upscope, ex._sent_generation
+    if (
+        need.reason is not Reason.INSUFFICIENT_SCOPE
+        or need.scopes is None
+        or not sent
+        or sent != up._generation
+        or not need.scopes <= up._granted_scopes
+    ):
+        return None
+    return ex._give_up(StepUpLoopError.scopes_held, granted=up._granted_scopes)
+
+
+def retries_spent(ex: Exchange, need: Need, scopes: frozenset[str]) -> Action | None:
+    """`Policy.max_retries` is spent."""
+    return ex._too_many_retries() if ex.retries >= ex.upscope._policy.max_retries else None
+
+
+def token_request_under_way(ex: Exchange, need: Need, scopes: frozenset[str]) -> Action | None:
+    """Another exchange's token request is under way: wait for it."""
+    return ex._wait() if ex.upscope._owner is not None else None
+
+
+def token_requests_spent(ex: Exchange, need: Need, scopes: frozenset[str]) -> Action | None:
+    """`Policy.max_token_requests` is spent."""
+    up = ex.upscope
+    if ex.token_requests < up._policy.max_token_requests:
+        return None
+    return ex._give_up(
+        TooManyTokenRequestsError.after,
+        token_requests=ex.token_requests,
+        scopes=scopes,
+        granted=up._granted_scopes,
+    )
+
+
+def request_token(ex: Exchange, need: Need, scopes: frozenset[str]) -> Action | None:
+    """Otherwise: this exchange asks for a token, and owns the token request."""
+    return ex._request_token(need, scopes)
+
+
+@attrs.frozen
+class NeedCheck:
+    """One step of the need pipeline: ``check`` returns an ``answers`` action (with an
+    ``error`` of that class, for ``GiveUp``) or None; ``rules`` names the rules of
+    DESIGN.md it keeps."""
+
+    check: NeedCheckFn
+    answers: type[Action]
+    error: type[StepUpError] | None = None
+    rules: str = "—"
+
+    @property
+    def name(self) -> str:
+        return self.check.__name__
+
+    @property
+    def when(self) -> str:
+        """The first paragraph of the check's docstring, on one line."""
+        return " ".join((self.check.__doc__ or "").split("\n\n")[0].split())
+
+
+#: The need pipeline, in order: the first check that returns an action decides.
+NEED_CHECKS: tuple[NeedCheck, ...] = (
+    NeedCheck(newer_token_answers, Retry, rules="5"),
+    NeedCheck(scope_syntax_broken, GiveUp, MalformedChallengeError),
+    NeedCheck(scope_outside_ceiling, GiveUp, ScopeNotAllowedError, rules="6"),
+    NeedCheck(too_many_scopes, GiveUp, ScopeNotAllowedError, rules="6"),
+    NeedCheck(scope_refused_before, GiveUp, ScopeNotGrantedError, rules="4"),
+    NeedCheck(need_answered_before, GiveUp, StepUpLoopError, rules="4, 5"),
+    NeedCheck(scopes_already_held, GiveUp, StepUpLoopError, rules="4"),
+    NeedCheck(retries_spent, GiveUp, TooManyRetriesError, rules="4"),
+    NeedCheck(token_request_under_way, WaitForToken, rules="5"),
+    NeedCheck(token_requests_spent, GiveUp, TooManyTokenRequestsError, rules="4"),
+    NeedCheck(request_token, RequestToken, rules="2, 7"),
+)

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from sansio_upscope import (
-    BearerChallenge,
-    Challenge,
+from sansio_upscope import BearerChallenge, Challenge, parse_www_authenticate
+from sansio_upscope.challenges import (
     DPoPChallenge,
     dpop_challenge,
     dpop_nonce,
     format_challenge,
-    parse_www_authenticate,
     www_authenticate_values,
 )
 

@@ -9,8 +9,10 @@ exchanges.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
+import attrs
 import pytest
 
 from sansio_upscope import (
@@ -39,8 +41,16 @@ from sansio_upscope import (
     Upscope,
     Upscopes,
     WaitForToken,
+    _state,
 )
-from sansio_upscope._state import CHALLENGES, NEXT_STATE, TRANSITIONS, Input
+from sansio_upscope._state import (
+    CHALLENGES,
+    NEED_CHECKS,
+    NEXT_STATE,
+    OUTCOMES,
+    TRANSITIONS,
+    Input,
+)
 
 URL = "https://api.example/mcp"
 PRM = "https://api.example/.well-known/oauth-protected-resource/mcp"
@@ -94,7 +104,7 @@ def summary(action: Any) -> tuple[Any, ...]:
     if isinstance(action, RequestToken):
         return ("RequestToken", action.reason, " ".join(sorted(action.scopes)), action.can_refresh)
     if isinstance(action, WaitForToken):
-        return ("WaitForToken", action.generation)
+        return ("WaitForToken", action.token_request)
     if isinstance(action, GiveUp):
         return ("GiveUp", type(action.error))
     assert isinstance(action, Deliver)
@@ -326,8 +336,8 @@ SCRIPTS: dict[str, tuple[Policy, list[Step]]] = {
             ("a", START, send()),
             ("b", START, send()),
             ("a", UNAUTHORIZED, token(Reason.NO_TOKEN, "read")),
-            ("b", UNAUTHORIZED, ("WaitForToken", 0)),
-            ("b", RESUME, ("WaitForToken", 0)),
+            ("b", UNAUTHORIZED, ("WaitForToken", 1)),
+            ("b", RESUME, ("WaitForToken", 1)),
             ("a", issued("T1", "read"), retry("Bearer T1")),
             ("b", RESUME, retry("Bearer T1")),
             ("a", ok(), DELIVER),
@@ -368,8 +378,8 @@ SCRIPTS: dict[str, tuple[Policy, list[Step]]] = {
             ("b", START, send("Bearer T1")),
             ("c", START, send("Bearer T1")),
             ("a", scope403("write"), token(Reason.INSUFFICIENT_SCOPE, "read write")),
-            ("b", scope403("admin"), ("WaitForToken", 1)),
-            ("c", scope403("write"), ("WaitForToken", 1)),
+            ("b", scope403("admin"), ("WaitForToken", 2)),
+            ("c", scope403("write"), ("WaitForToken", 2)),
             ("a", issued("T2", "read", "write"), retry("Bearer T2")),
             ("c", RESUME, retry("Bearer T2")),
             ("b", RESUME, token(Reason.INSUFFICIENT_SCOPE, "admin read write")),
@@ -381,7 +391,7 @@ SCRIPTS: dict[str, tuple[Policy, list[Step]]] = {
         [
             ("a", START, send()),
             ("a", UNAUTHORIZED, token(Reason.NO_TOKEN, "read")),
-            ("b", START, ("WaitForToken", 0)),
+            ("b", START, ("WaitForToken", 1)),
             ("a", issued("T1", "read"), retry("Bearer T1")),
             ("b", RESUME, send("Bearer T1")),
         ],
@@ -392,8 +402,8 @@ SCRIPTS: dict[str, tuple[Policy, list[Step]]] = {
             ("a", START, send()),
             ("c", START, send()),
             ("a", UNAUTHORIZED, token(Reason.NO_TOKEN, "read")),
-            ("b", START, ("WaitForToken", 0)),
-            ("c", UNAUTHORIZED, ("WaitForToken", 0)),
+            ("b", START, ("WaitForToken", 1)),
+            ("c", UNAUTHORIZED, ("WaitForToken", 1)),
             ("a", TokenFailed(error=RuntimeError("AS down")), give_up(TokenRequestFailedError)),
             ("b", RESUME, give_up(TokenRequestFailedError)),
             ("c", RESUME, give_up(TokenRequestFailedError)),
@@ -405,11 +415,11 @@ SCRIPTS: dict[str, tuple[Policy, list[Step]]] = {
             ("a", START, send()),
             ("c", START, send()),
             ("a", UNAUTHORIZED, token(Reason.NO_TOKEN, "read")),
-            ("b", START, ("WaitForToken", 0)),
-            ("c", UNAUTHORIZED, ("WaitForToken", 0)),
+            ("b", START, ("WaitForToken", 1)),
+            ("c", UNAUTHORIZED, ("WaitForToken", 1)),
             ("a", TokenFailed(cancelled=True), give_up(TokenRequestFailedError)),
             ("c", RESUME, token(Reason.NO_TOKEN, "read")),
-            ("b", RESUME, ("WaitForToken", 0)),
+            ("b", RESUME, ("WaitForToken", 2)),
             ("c", issued("T1", "read"), retry("Bearer T1")),
             ("b", RESUME, send("Bearer T1")),
         ],
@@ -419,7 +429,7 @@ SCRIPTS: dict[str, tuple[Policy, list[Step]]] = {
         [
             ("a", START, send()),
             ("a", UNAUTHORIZED, token(Reason.NO_TOKEN, "read")),
-            ("b", START, ("WaitForToken", 0)),
+            ("b", START, ("WaitForToken", 1)),
             ("a", TokenFailed(cancelled=True), give_up(TokenRequestFailedError)),
             ("b", RESUME, send()),
         ],
@@ -491,7 +501,7 @@ SCRIPTS: dict[str, tuple[Policy, list[Step]]] = {
             (
                 "b",
                 www('Bearer error="insufficient_user_authentication", max_age="5"', 401),
-                ("WaitForToken", 1),
+                ("WaitForToken", 2),
             ),
             ("a", issued("T2", "read"), retry("Bearer T2")),
             ("b", RESUME, retry("Bearer T2")),
@@ -555,11 +565,11 @@ SCRIPTS: dict[str, tuple[Policy, list[Step]]] = {
             ("a", ok(), DELIVER),
             ("b", start_at(50.0), send("Bearer T1")),
             ("c", start_at(100.0), token(Reason.EXPIRED, "read", can_refresh=True)),
-            ("d", start_at(100.0), ("WaitForToken", 1)),
+            ("d", start_at(100.0), ("WaitForToken", 2)),
             ("c", issued("T2", "read", expires_at=200.0), send("Bearer T2")),
             ("d", RESUME, send("Bearer T2")),
             ("e", start_at(300.0), token(Reason.EXPIRED, "read", can_refresh=False)),
-            ("f", start_at(300.0), ("WaitForToken", 2)),
+            ("f", start_at(300.0), ("WaitForToken", 3)),
             ("e", TokenFailed(error=ValueError("refused")), give_up(TokenRequestFailedError)),
             ("f", resume_at(300.0), give_up(TokenRequestFailedError)),
         ],
@@ -630,8 +640,8 @@ SCRIPTS: dict[str, tuple[Policy, list[Step]]] = {
             ("b", START, send("Bearer T1")),
             ("c", START, send("Bearer T1")),
             ("a", scope403("write"), token(Reason.INSUFFICIENT_SCOPE, "read write")),
-            ("b", scope403("write"), ("WaitForToken", 1)),
-            ("c", scope403("write"), ("WaitForToken", 1)),
+            ("b", scope403("write"), ("WaitForToken", 2)),
+            ("c", scope403("write"), ("WaitForToken", 2)),
             ("a", issued("T2", "read"), give_up(ScopeNotGrantedError)),
             ("b", RESUME, give_up(ScopeNotGrantedError)),
             ("c", RESUME, give_up(ScopeNotGrantedError)),
@@ -761,6 +771,7 @@ def run_script(policy: Policy, steps: list[Step]) -> Upscope:
         if ex is None:
             ex = exchanges[name] = upscope.exchange("POST", URL, replayable=not name.endswith("!"))
         kind, now = step_input if isinstance(step_input, tuple) else (step_input, None)
+        handler = TRANSITIONS[ex.state][kind if isinstance(kind, Input) else type(kind)]
         if kind is START:
             action = ex.start(now=now)
         elif kind is RESUME:
@@ -768,6 +779,7 @@ def run_script(policy: Policy, steps: list[Step]) -> Upscope:
         else:
             action = ex.receive(step_input)
         assert summary(action) == expected, f"step {number} ({name}): {action!r}"
+        assert type(action) in OUTCOMES[handler], (handler, action)
         assert ex.state is NEXT_STATE[type(action)]
     return upscope
 
@@ -776,6 +788,34 @@ def run_script(policy: Policy, steps: list[Step]) -> Upscope:
 def test_golden_script(name: str) -> None:
     policy, steps = SCRIPTS[name]
     run_script(policy, steps)
+
+
+def test_need_checks_return_what_they_declare(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every check of the need pipeline decides in some golden script, and only ever
+    with the action (and error class) NEED_CHECKS declares for it, so the generated
+    table in docs/state-table.md says what the code does."""
+    decided: set[str] = set()
+
+    def watched(step: Any) -> Any:
+        @functools.wraps(step.check)
+        def check(ex: Any, need: Any, scopes: frozenset[str]) -> Any:
+            action = step.check(ex, need, scopes)
+            if action is not None:
+                decided.add(step.name)
+                error = type(action.error) if isinstance(action, GiveUp) else None
+                retry_gave_up = step.answers is Retry and error in (
+                    BodyNotReplayableError,  # rule 8, checked at every retry
+                    TooManyRetriesError,
+                )
+                assert (type(action), error) == (step.answers, step.error) or retry_gave_up
+            return action
+
+        return attrs.evolve(step, check=check)
+
+    monkeypatch.setattr(_state, "NEED_CHECKS", tuple(watched(step) for step in NEED_CHECKS))
+    for policy, steps in SCRIPTS.values():
+        run_script(policy, steps)
+    assert decided == {step.name for step in NEED_CHECKS}
 
 
 # -- the table itself ----------------------------------------------------------------
@@ -976,9 +1016,11 @@ def test_abandon_releases_the_token_request() -> None:
     owner.start()
     owner.receive(UNAUTHORIZED)
     assert upscope.token_request_under_way
+    wait = upscope.exchange("GET", URL).start()
+    assert isinstance(wait, WaitForToken) and not upscope.token_request_ended(wait)
     owner.abandon()
     assert owner.state is State.ABANDONED and not upscope.token_request_under_way
-    assert upscope.token_requests_finished == 1
+    assert upscope.token_request_ended(wait)
     owner.abandon()  # a no-op once ended
     done = upscope.exchange("GET", URL)
     done.start()
@@ -988,6 +1030,46 @@ def test_abandon_releases_the_token_request() -> None:
     idle = upscope.exchange("GET", URL)
     idle.abandon()
     assert idle.state is State.ABANDONED
+
+
+def test_token_request_ended_answers_for_the_request_waited_for() -> None:
+    """A waiter resumes when the request it waits for ends, issued or failed, and not
+    before; a later token request does not make an earlier wait pending again."""
+    upscope = Upscope(URL)
+    owner, waiter = upscope.exchange("GET", URL), upscope.exchange("GET", URL)
+    owner.start()
+    owner.receive(UNAUTHORIZED)
+    first = waiter.start()
+    assert first == WaitForToken(token_request=1)
+    assert not upscope.token_request_ended(first)
+    owner.receive(TokenFailed(error=RuntimeError("AS down")))
+    assert upscope.token_request_ended(first)
+    second_owner = upscope.exchange("GET", URL)
+    second_owner.start()
+    second_owner.receive(UNAUTHORIZED)
+    second = upscope.exchange("GET", URL).start()
+    assert second == WaitForToken(token_request=2)
+    assert upscope.token_request_ended(first) and not upscope.token_request_ended(second)
+    second_owner.receive(issued("T1", "read"))
+    assert upscope.token_request_ended(second)
+
+
+def test_upscope_state_is_read_only() -> None:
+    upscope = Upscope(URL)
+    for name in (
+        "origin",
+        "resource",
+        "policy",
+        "token",
+        "generation",
+        "requested_scopes",
+        "granted_scopes",
+        "refused_scopes",
+        "dpop_nonce",
+        "token_request_under_way",
+    ):
+        with pytest.raises(AttributeError):
+            setattr(upscope, name, getattr(upscope, name))
 
 
 def test_a_challenge_for_scopes_the_token_holds_says_so() -> None:
@@ -1013,6 +1095,29 @@ def test_misuse_by_the_owner_releases_the_token_request() -> None:
     assert owner.state is State.ERROR and not upscope.token_request_under_way
     other = upscope.exchange("GET", URL)
     assert isinstance(other.start(), Send)
+
+
+def test_the_origin_check_holds_for_every_spelling_of_a_url() -> None:
+    """Rule 10 with the remembered URL heads: a head once found on the origin admits
+    only URLs that share it; other spellings, however many, are checked in full."""
+    upscope = Upscope(URL)
+    spellings = [f"https://user{i}@API.example:443/mcp?{i}" for i in range(40)]
+    for _ in range(2):
+        for url in [URL, "https://api.example", "HTTPS://api.EXAMPLE/x", *spellings]:
+            assert upscope.exchange("GET", url).url == url
+    for url in (
+        "https://api.example.evil/mcp",
+        "https://api.example:8443/mcp",
+        "http://api.example/mcp",
+        "https://evil.example/https://api.example/mcp",
+        "https://evil.example?https://api.example/",
+        "https://evil.example#https://api.example/",
+    ):
+        with pytest.raises(LocalProtocolError, match="cannot send its token"):
+            upscope.exchange("GET", url)
+    for url in ("/mcp", "api.example/mcp", "mailto:someone@api.example"):
+        with pytest.raises(LocalProtocolError, match="not an absolute http or https URL"):
+            upscope.exchange("GET", url)
 
 
 def test_userinfo_never_shown_or_sent_as_the_resource() -> None:

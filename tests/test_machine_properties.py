@@ -13,6 +13,8 @@ Whatever the server answers, in whatever order the exchanges are driven:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from hypothesis import HealthCheck, settings
@@ -38,6 +40,7 @@ from sansio_upscope import (
     Upscope,
     WaitForToken,
 )
+from sansio_upscope._state import NEXT_STATE, OUTCOMES, TRANSITIONS, Input
 
 URL = "https://rs.example/mcp"
 SECRET = "SECRET-"
@@ -126,6 +129,15 @@ class StepUpMachine(RuleBasedStateMachine):
         )
         self.upscope = Upscope(URL, policy=policy)
 
+    def _step(self, ex: Exchange, kind: Any, call: Callable[[], Any]) -> None:
+        """Feed one input through ``call``; the action must be one the handler for
+        (state, input) declares in OUTCOMES, and the state the one NEXT_STATE names."""
+        handler = TRANSITIONS[ex.state][kind]
+        action = call()
+        assert type(action) in OUTCOMES[handler], (handler, action)
+        assert ex.state is NEXT_STATE[type(action)]
+        self._check(ex, action)
+
     def _check(self, ex: Exchange, action: Any) -> None:
         for text in (repr(action), repr(ex), repr(self.upscope)):
             assert SECRET not in text
@@ -142,7 +154,7 @@ class StepUpMachine(RuleBasedStateMachine):
         assert self.upscope is not None
         ex = self.upscope.exchange("POST", URL, replayable=replayable)
         self.exchanges.append(ex)
-        self._check(ex, ex.start(now=now))
+        self._step(ex, Input.START, lambda: ex.start(now=now))
 
     def _live(self) -> list[Exchange]:
         ended = (State.DELIVERED, State.GAVE_UP, State.ABANDONED)
@@ -155,7 +167,7 @@ class StepUpMachine(RuleBasedStateMachine):
     @precondition(lambda self: any(e.state is State.AWAITING_RESPONSE for e in self.exchanges))
     def respond(self, data: st.DataObject, response: ResponseReceived) -> None:
         ex = data.draw(st.sampled_from(self._in(State.AWAITING_RESPONSE)))
-        self._check(ex, ex.receive(response))
+        self._step(ex, ResponseReceived, lambda: ex.receive(response))
 
     @rule(data=st.data(), token=tokens(), fail=st.booleans(), cancelled=st.booleans())
     @precondition(lambda self: any(e.state is State.AWAITING_TOKEN for e in self.exchanges))
@@ -168,13 +180,13 @@ class StepUpMachine(RuleBasedStateMachine):
             if fail
             else TokenIssued(token=token)
         )
-        self._check(ex, ex.receive(event))
+        self._step(ex, type(event), lambda: ex.receive(event))
 
     @rule(data=st.data(), now=st.none() | st.floats(0, 100))
     @precondition(lambda self: any(e.state is State.WAITING_FOR_TOKEN for e in self.exchanges))
     def resume(self, data: st.DataObject, now: float | None) -> None:
         ex = data.draw(st.sampled_from(self._in(State.WAITING_FOR_TOKEN)))
-        self._check(ex, ex.resume(now=now))
+        self._step(ex, Input.RESUME, lambda: ex.resume(now=now))
 
     @rule(data=st.data())
     @precondition(lambda self: any(e.state is State.AWAITING_TOKEN for e in self.exchanges))
@@ -214,12 +226,12 @@ class StepUpMachine(RuleBasedStateMachine):
             owners = [e for e in live if e.state is State.AWAITING_TOKEN]
             ex = owners[0] if owners else live[0]
             if ex.state is State.AWAITING_RESPONSE:
-                action = ex.receive(adversary)
+                self._step(ex, ResponseReceived, partial(ex.receive, adversary))
             elif ex.state is State.AWAITING_TOKEN:
-                action = ex.receive(TokenIssued(token=Token(SECRET + "t", scopes={"read"})))
+                issued = TokenIssued(token=Token(SECRET + "t", scopes={"read"}))
+                self._step(ex, TokenIssued, partial(ex.receive, issued))
             else:
-                action = ex.resume()
-            self._check(ex, action)
+                self._step(ex, Input.RESUME, ex.resume)
         raise AssertionError("exchanges did not terminate within the bound")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sansio_upscope import format_scope, invalid_scope_tokens, parse_scope
+from sansio_upscope.scopes import format_scope, invalid_scope_tokens, parse_scope
 
 
 @pytest.mark.parametrize(

@@ -29,9 +29,11 @@ from sansio_upscope import (
     LocalProtocolError,
     Reason,
     RequestToken,
+    ResponseReceived,
     Retry,
     Send,
     Token,
+    TokenIssued,
     TokenRequestFailedError,
     Upscope,
 )
@@ -275,8 +277,11 @@ def test_each_origin_gets_only_its_own_tokens(
 
 def test_the_machine_hands_a_token_only_to_its_origin() -> None:
     upscope = Upscope("https://rs.example/api")
-    upscope.token = Token(f"{ACCESS}machine")
-    upscope.generation = 1
+    first = upscope.exchange("GET", "https://rs.example/api")
+    first.start()
+    assert isinstance(first.receive(ResponseReceived(status_code=401)), RequestToken)
+    first.receive(TokenIssued(token=Token(f"{ACCESS}machine")))
+    assert upscope.token is not None and upscope.generation == 1
     for url in ("https://rs.example/other?x=1", "HTTPS://RS.EXAMPLE:443/x"):
         action = upscope.exchange("GET", url).start()
         assert isinstance(action, Send | Retry) and action.authorization is not None

@@ -184,8 +184,8 @@ class AsyncClient:
                             action = exchange.receive(TokenIssued(token=token))
                         finally:
                             self._wake_waiters(upscope)
-                    case WaitForToken():
-                        await self._token_request_end(upscope)
+                    case WaitForToken() as wait:
+                        await self._token_request_end(upscope, wait)
                         action = exchange.resume(now=time.time())
                     case Deliver():
                         assert response is not None
@@ -202,11 +202,9 @@ class AsyncClient:
     async def _connect(self, origin: Origin) -> ByteStream:
         raise NotImplementedError
 
-    async def _token_request_end(self, upscope: Upscope) -> None:
-        """Wait until the token request under way for ``upscope`` has ended (issued,
-        failed or abandoned: the core counts them in ``token_requests_finished``)."""
-        finished = upscope.token_requests_finished
-        while upscope.token_request_under_way and upscope.token_requests_finished == finished:
+    async def _token_request_end(self, upscope: Upscope, wait: WaitForToken) -> None:
+        """Wait until the token request ``wait`` names has ended (the core says when)."""
+        while not upscope.token_request_ended(wait):
             event = self._token_request_ended.get(upscope)
             if event is None:
                 event = self._token_request_ended[upscope] = self.framework.new_event()

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from sansio_upscope._log import ROOT_LOGGER, RedactingFilter
+from sansio_upscope.redaction import ROOT_LOGGER, RedactingFilter
 
 from ._demo import ADAPTERS, run_demo
 from ._exit import EXIT_USAGE, UsageError

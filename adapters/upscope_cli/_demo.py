@@ -15,8 +15,9 @@ from typing import Any, TextIO
 
 import attrs
 
-from sansio_upscope import StepUpError, format_scope
+from sansio_upscope import StepUpError
 from sansio_upscope.oauth import ClientCredentials
+from sansio_upscope.scopes import format_scope
 from upscope_cli.servers import AuthorizationServer, ResourceServer, Route
 
 from ._exit import EXIT_OK, EXIT_REFUSED, UsageError

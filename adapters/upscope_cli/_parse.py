@@ -16,7 +16,6 @@ from typing import Any, TextIO
 from sansio_upscope import (
     BearerChallenge,
     Challenge,
-    DPoPChallenge,
     GiveUp,
     HeaderParseError,
     RequestToken,
@@ -27,9 +26,10 @@ from sansio_upscope import (
     TokenIssued,
     Upscope,
     WaitForToken,
-    format_scope,
     parse_www_authenticate,
 )
+from sansio_upscope.challenges import DPoPChallenge
+from sansio_upscope.scopes import format_scope
 
 from ._exit import EXIT_OK, EXIT_USAGE, UsageError
 
@@ -104,7 +104,7 @@ def _action_json(action: object) -> dict[str, Any]:
             can_refresh=action.can_refresh,
         )
     elif isinstance(action, WaitForToken):
-        out["generation"] = action.generation
+        out["token_request"] = action.token_request
     elif isinstance(action, GiveUp):
         out.update(error=type(action.error).__name__, message=str(action.error))
     return out

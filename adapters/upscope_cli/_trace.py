@@ -31,10 +31,10 @@ from sansio_upscope import (
     Upscope,
     Upscopes,
     WaitForToken,
-    format_scope,
     parse_www_authenticate,
 )
-from sansio_upscope._log import redact
+from sansio_upscope.redaction import redact
+from sansio_upscope.scopes import format_scope
 
 __all__ = ["Trace", "describe_challenge", "traced"]
 

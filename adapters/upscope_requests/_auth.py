@@ -16,6 +16,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
+from functools import partial
 from typing import IO, Any
 
 import requests
@@ -34,7 +35,6 @@ from sansio_upscope import (
     Send,
     TokenFailed,
     TokenIssued,
-    Upscope,
     Upscopes,
     WaitForToken,
 )
@@ -169,7 +169,7 @@ class UpscopeAuth(AuthBase):
                         action = exchange.receive(event)
                     self._lock.notify_all()  # a token request may have ended
                     while isinstance(action, WaitForToken):
-                        self._lock.wait_for(_token_request_ended(upscope))
+                        self._lock.wait_for(partial(upscope.token_request_ended, action))
                         action = exchange.resume(now=time.time())
                 if not isinstance(action, RequestToken):
                     return action
@@ -184,12 +184,3 @@ class UpscopeAuth(AuthBase):
                 exchange.abandon()
                 self._lock.notify_all()
             raise
-
-
-def _token_request_ended(upscope: Upscope) -> Callable[[], bool]:
-    """A predicate: the token request under way now has ended (issued, failed or
-    abandoned; the core counts them in ``token_requests_finished``)."""
-    finished = upscope.token_requests_finished
-    return lambda: (
-        not upscope.token_request_under_way or upscope.token_requests_finished != finished
-    )

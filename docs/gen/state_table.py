@@ -1,9 +1,11 @@
-"""Regenerate the generated part of docs/state-table.md from sansio_upscope._state.
+"""Regenerate the generated parts of docs/state-table.md from sansio_upscope._state.
 
-    python docs/gen/state_table.py          # rewrite the block in place
+    python docs/gen/state_table.py          # rewrite the blocks in place
     python docs/gen/state_table.py --check  # exit 1 if the page is out of date
 
-The tables in ``_state.py`` are the single source; this only renders them.
+The tables in ``_state.py`` are the single source; this only renders them. Two blocks:
+the state diagram and tables (TRANSITIONS, OUTCOMES, NEXT_STATE, CHALLENGES), and the
+need pipeline (NEED_CHECKS).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 
 from sansio_upscope._state import (
     CHALLENGES,
+    NEED_CHECKS,
     NEXT_STATE,
     OUTCOMES,
     TRANSITIONS,
@@ -21,6 +24,7 @@ from sansio_upscope._state import (
 
 PAGE = Path(__file__).resolve().parent.parent / "state-table.md"
 BEGIN = "<!-- BEGIN GENERATED: docs/gen/state_table.py -->"
+NEEDS_BEGIN = "<!-- BEGIN GENERATED: docs/gen/state_table.py, NEED_CHECKS -->"
 END = "<!-- END GENERATED -->"
 
 
@@ -63,11 +67,36 @@ def render() -> str:
     return "\n".join(lines)
 
 
+def render_needs() -> str:
+    """The need pipeline, one row per check of ``NEED_CHECKS``, in order."""
+    lines = [
+        NEEDS_BEGIN,
+        "",
+        "| # | check | applies when | action | rules |",
+        "|---|---|---|---|---|",
+    ]
+    for number, step in enumerate(NEED_CHECKS, 1):
+        action = step.answers.__name__
+        if step.error is not None:
+            action += f"({step.error.__name__})"
+        when = step.when.rstrip(".")
+        lines.append(f"| {number} | `{step.name}` | {when} | `{action}` | {step.rules} |")
+    lines += ["", END]
+    return "\n".join(lines)
+
+
+def replace_block(text: str, begin: str, block: str) -> str:
+    head, found, rest = text.partition(begin)
+    if not found:
+        raise SystemExit(f"{PAGE} has no {begin!r} marker")
+    _, _, tail = rest.partition(END)
+    return head + block + tail
+
+
 def main() -> int:
     text = PAGE.read_text()
-    head, _, rest = text.partition(BEGIN)
-    _, _, tail = rest.partition(END)
-    new = head + render() + tail
+    new = replace_block(text, BEGIN, render())
+    new = replace_block(new, NEEDS_BEGIN, render_needs())
     if "--check" in sys.argv:
         if new != text:
             print(f"{PAGE} is out of date: run python docs/gen/state_table.py")

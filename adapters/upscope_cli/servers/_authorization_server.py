@@ -18,7 +18,8 @@ from urllib.parse import parse_qs, unquote
 
 import attrs
 
-from sansio_upscope import Token, format_scope, parse_scope
+from sansio_upscope import Token
+from sansio_upscope.scopes import format_scope, parse_scope
 
 from ._base import Handler, LoopbackServer
 

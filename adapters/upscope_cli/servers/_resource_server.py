@@ -20,7 +20,7 @@ from typing import Literal
 
 import attrs
 
-from sansio_upscope import format_scope
+from sansio_upscope.scopes import format_scope
 
 from ._authorization_server import AuthorizationServer
 from ._base import Handler, LoopbackServer
