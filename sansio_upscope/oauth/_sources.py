@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from .._actions import RequestToken
+from .._urls import covers
 from ._clients import ClientStore, InMemoryClientStore
 from ._metadata import AuthorizationServerMetadata, ProtectedResourceMetadata
 from ._tokens import AUTH_METHODS
@@ -47,10 +48,16 @@ class _TokenSource:
     """What all token sources share: the discovery caches, and which authorization
     server issued each refresh token."""
 
-    #: Validated RFC 9728 metadata, by ``RequestToken.resource``.
+    #: Validated RFC 9728 metadata, by the ``resource`` it names.
     _resources: dict[str, ProtectedResourceMetadata] = attrs.field(
         init=False, factory=dict, repr=False
     )
+    #: Resources that publish no metadata (MCP 2025-03-26), by ``RequestToken.resource``:
+    #: the authorization server used instead, their origin.
+    _origin_servers: dict[str, str] = attrs.field(init=False, factory=dict, repr=False)
+    #: The authorization server a configured ``client_id`` was first used at, when the
+    #: server is discovered: its credentials are never sent to another one (SEP-2352).
+    _client_issuer: str | None = attrs.field(init=False, default=None, repr=False)
     #: Validated RFC 8414 metadata, by issuer.
     _servers: dict[str, AuthorizationServerMetadata] = attrs.field(
         init=False, factory=dict, repr=False
@@ -69,6 +76,17 @@ class _TokenSource:
     def _refresh_token_issuer(self, refresh_token: str) -> str | None:
         return self._refresh_issuers.get(_fingerprint(refresh_token))
 
+    def _metadata_for(self, resource: str, *, strict: bool) -> ProtectedResourceMetadata | None:
+        """The cached metadata of the protected resource ``resource`` is part of: the
+        identical one when strict, else the longest that covers it (rule 11)."""
+        if strict:
+            return self._resources.get(resource)
+        best = None
+        for known, metadata in self._resources.items():
+            if covers(known, resource) and (best is None or len(known) > len(best.resource)):
+                best = metadata
+        return best
+
 
 @attrs.define(eq=False)  # identity: it holds caches
 class ClientCredentials(_TokenSource):
@@ -79,6 +97,12 @@ class ClientCredentials(_TokenSource):
     from the challenge (RFC 9728, then RFC 8414). ``auth_method`` forces one of
     ``client_secret_basic``, ``client_secret_post``, ``none``; otherwise it is chosen from
     the server's metadata.
+    The resource's metadata may name a resource that covers the URL called (same origin,
+    path prefix on a segment boundary); ``strict_resource=True`` accepts only metadata
+    naming exactly the URL called (RFC 9728 §3.3 read literally).
+    With a discovered server, ``client_id`` and ``client_secret`` are sent only to the
+    first authorization server they were used at: a resource that moves to another one
+    fails with ``RegistrationError`` (SEP-2352).
     Raises ``ValueError`` for an unknown ``auth_method`` or one that needs a missing secret.
     """
 
@@ -87,6 +111,7 @@ class ClientCredentials(_TokenSource):
     token_endpoint: str | None = attrs.field(default=None, kw_only=True)
     auth_method: str | None = attrs.field(default=None, kw_only=True, validator=_check_auth_method)
     issuer: str | None = attrs.field(default=None, kw_only=True)
+    strict_resource: bool = attrs.field(default=False, kw_only=True)
 
     def flow(self, request_token: RequestToken, *, now: float | None = None) -> TokenFlow:
         """A new flow answering ``request_token``; ``now`` dates ``expires_in``."""
@@ -105,6 +130,9 @@ class AuthorizationCode(_TokenSource):
     ``redirect_uri`` None means a loopback receiver on a free port, chosen by the driver.
     ``authorize(url) -> redirect URL`` sends the browser (async for ``drive_async``);
     None opens the system browser and catches the redirect on loopback (RFC 8252).
+    ``strict_resource=True``: see ``ClientCredentials``. A resource whose metadata moves to
+    another authorization server gets a new registration there (SEP-2352); a configured
+    ``client_id`` is used only at the first server it was used at.
     Raises ``ValueError`` for an unknown ``auth_method`` or one that needs a missing secret.
     """
 
@@ -117,6 +145,7 @@ class AuthorizationCode(_TokenSource):
     client_metadata_url: str | None = attrs.field(default=None, kw_only=True)
     client_name: str = attrs.field(default="sansio-upscope", kw_only=True)
     client_store: ClientStore = attrs.field(factory=InMemoryClientStore, kw_only=True)
+    strict_resource: bool = attrs.field(default=False, kw_only=True)
     token_endpoint: None = attrs.field(default=None, init=False, repr=False)
 
     def flow(
