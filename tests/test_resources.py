@@ -288,9 +288,13 @@ def test_without_metadata_the_origin_serves_rfc8414_metadata(
     assert token.resource is None  # no metadata named a resource: the origin (rule 10)
     assert form(sent[-1])["resource"] == API + "/mcp"
     assert "using its origin https://api.example as the authorization server" in caplog.text
-    # Remembered: the next token request goes straight to the token endpoint.
-    step = source.flow(request_token(resource=API + "/mcp")).start()
+    # Remembered for the origin: the next token request, for any of its URLs, goes
+    # straight to the token endpoint.
+    step = source.flow(request_token(resource=API + "/other")).start()
     assert isinstance(step, HttpRequest) and step.url == API + "/oauth/token"
+    # Unless a challenge now names metadata: then that is fetched.
+    step = source.flow(request_token(resource=API + "/mcp", resource_metadata=PRM_INSERTED)).start()
+    assert isinstance(step, HttpRequest) and step.url == PRM_INSERTED
 
 
 def test_without_any_metadata_the_default_endpoints_are_used() -> None:

@@ -253,9 +253,15 @@ class TokenFlow:
             ):
                 self._prm = cached
                 return self._advance()
-            fallback = source._origin_servers.get(request.resource)
-            if fallback is not None and not self._token_rejected():
-                return self._fall_back_to_origin(fallback)
+            # An origin known to publish no metadata: straight to its own server, unless
+            # the challenge now names metadata or the token was rejected.
+            known = origin(request.resource).serialized
+            if (
+                known in source._origin_servers
+                and request.resource_metadata is None
+                and not self._token_rejected()
+            ):
+                return self._fall_back_to_origin(known)
             candidates = self._resource_candidates = []
             if request.resource_metadata is not None:
                 problem = check_url(request.resource_metadata, "resource_metadata URL")
@@ -285,7 +291,7 @@ class TokenFlow:
         # /register. Nothing was refused on the way: a document naming another origin
         # stops the flow instead (RFC 9728 §7.3).
         request = self._request
-        self._source._origin_servers[request.resource] = issuer
+        self._source._origin_servers.add(issuer)
         self._issuer = issuer
         tried = f" ({tried})" if tried else ""
         self._fallback = (

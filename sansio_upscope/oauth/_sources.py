@@ -52,9 +52,9 @@ class _TokenSource:
     _resources: dict[str, ProtectedResourceMetadata] = attrs.field(
         init=False, factory=dict, repr=False
     )
-    #: Resources that publish no metadata (MCP 2025-03-26), by ``RequestToken.resource``:
-    #: the authorization server used instead, their origin.
-    _origin_servers: dict[str, str] = attrs.field(init=False, factory=dict, repr=False)
+    #: Origins whose resources publish no metadata (MCP 2025-03-26): each is its own
+    #: authorization server.
+    _origin_servers: set[str] = attrs.field(init=False, factory=set, repr=False)
     #: The authorization server a configured ``client_id`` was first used at, when the
     #: server is discovered: its credentials are never sent to another one (SEP-2352).
     _client_issuer: str | None = attrs.field(init=False, default=None, repr=False)
