@@ -170,6 +170,11 @@ CLEARED_BY_SUCCESS = frozenset(
 #: How many answered needs one Upscope remembers for the loop guard.
 MAX_REMEMBERED_NEEDS = 256
 
+#: How many protected resources ``Upscopes`` learns from tokens (oldest forgotten first:
+#: its token is dropped, and a request there learns it again). Each needs a token request
+#: a server answered, but a server naming a new resource per URL must not grow memory.
+MAX_LEARNED_RESOURCES = 256
+
 #: Schemes whose challenges use the RFC 6750 parameters (RFC 9449 §7.1 for DPoP).
 OUR_SCHEMES = ("bearer", "dpop")
 
@@ -411,6 +416,8 @@ class Upscopes:
             # now on, and the rest of the origin starts afresh.
             self._learned[upscope.token.resource] = upscope
             del self._by_resource[key]
+            if len(self._learned) > MAX_LEARNED_RESOURCES:
+                del self._learned[next(iter(self._learned))]
             if not upscope.token.covers(url):
                 return self.for_url(url)
         return upscope

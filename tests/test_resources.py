@@ -185,6 +185,19 @@ def test_a_learned_upscope_is_refiled_when_its_token_names_another_resource() ->
     assert upscopes.for_url(API + "/mcp") is upscope  # /mcp itself: not covered any more
 
 
+def test_learned_resources_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sansio_upscope._state.MAX_LEARNED_RESOURCES", 2)
+    upscopes = Upscopes()
+    for name in ("a", "b", "c"):
+        first_token(upscopes, f"{API}/{name}", Token(f"T-{name}", resource=f"{API}/{name}"))
+        upscopes.for_url(API + "/elsewhere")  # learns it
+    # The oldest is forgotten: its URL starts afresh; the others keep their tokens.
+    assert upscopes.for_url(API + "/a").token is None
+    for name in ("b", "c"):
+        held = upscopes.for_url(f"{API}/{name}").token
+        assert held is not None and held.access_token == f"T-{name}"
+
+
 # -- the flows: which metadata is accepted, what the token request names ---------------
 
 HEADER_PRM = API + "/.well-known/oauth-protected-resource/api"
