@@ -44,7 +44,6 @@ import logging
 import re
 from collections.abc import Callable
 from typing import Any, Concatenate, NamedTuple, ParamSpec
-from urllib.parse import urlsplit
 
 import attrs
 
@@ -74,6 +73,7 @@ from ._errors import (
 from ._events import ResponseReceived, TokenFailed, TokenIssued
 from ._headers import parse_www_authenticate, www_authenticate_values
 from ._token import Policy, Token
+from ._urls import covers, display_url, origin, resource_of
 
 __all__ = [
     "CHALLENGES",
@@ -192,6 +192,11 @@ URL_HEAD = re.compile(r"[^:/?#]*://[^/?#]*[/?#]")
 #: How many URL heads one Upscope remembers as its own (spellings of one origin).
 MAX_REMEMBERED_HEADS = 16
 
+#: How many protected resources ``Upscopes`` learns from tokens (oldest forgotten first:
+#: its token is dropped, and a request there learns it again). Each needs a token request
+#: a server answered, but a server naming a new resource per URL must not grow memory.
+MAX_LEARNED_RESOURCES = 256
+
 #: Schemes whose challenges use the RFC 6750 parameters (RFC 9449 §7.1 for DPoP).
 OUR_SCHEMES = ("bearer", "dpop")
 
@@ -215,28 +220,6 @@ class Need(NamedTuple):
         return self
 
 
-def origin_of(url: str) -> tuple[str, str, int]:
-    """(scheme, host, port) of an http(s) URL, lower-cased, default port filled in."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https") or not parts.hostname:
-        raise LocalProtocolError(f"{resource_of(url)!r} is not an absolute http or https URL")
-    try:
-        port = parts.port
-    except ValueError:
-        raise LocalProtocolError(f"{resource_of(url)!r} has an invalid port") from None
-    return scheme, parts.hostname.lower(), port or (443 if scheme == "https" else 80)
-
-
-def resource_of(url: str) -> str:
-    """The RFC 8707 resource indicator for a request URL: no query, no fragment (§2),
-    and no userinfo. Also how the machine shows a URL anywhere: a query or userinfo may
-    carry secrets (rule 9)."""
-    parts = urlsplit(url)
-    host = parts.netloc.rpartition("@")[2].lower()
-    return f"{parts.scheme.lower()}://{host}{parts.path}"
-
-
 def pick_challenge(challenges: list[Challenge], token_type: str | None) -> BearerChallenge | None:
     """The challenge to act on: ours (Bearer or DPoP), the sent token's scheme first,
     then one that carries an error (RFC 9449 §7.2: the error goes on the scheme tried)."""
@@ -258,7 +241,8 @@ class _Failure:
 
 
 class Upscope:
-    """Shared step-up state for one protected resource, keyed by its origin.
+    """Shared step-up state for one protected resource (an origin, until a token names a
+    narrower resource: see ``Upscopes``).
 
     Its state is read-only from outside (properties); only exchanges change it, by the
     rules above. Not thread-safe: adapters that run exchanges from several threads
@@ -268,8 +252,8 @@ class Upscope:
     def __init__(
         self, resource_url: str, *, policy: Policy | None = None, resource: str | None = None
     ) -> None:
-        self._origin = origin_of(resource_url)
-        if resource is not None and origin_of(resource) != self._origin:
+        self._origin = origin(resource_url)
+        if resource is not None and origin(resource) != self._origin:
             raise LocalProtocolError(
                 f"resource {resource!r} is not on the origin of {resource_url!r}"
             )
@@ -381,7 +365,7 @@ class Upscope:
         origin is remembered (``URL_HEAD``): the URLs that start with it need no split."""
         if url.startswith(self._own_heads):
             return True
-        on_origin = origin_of(url) == self._origin
+        on_origin = origin(url) == self._origin
         if on_origin and len(self._own_heads) < MAX_REMEMBERED_HEADS:
             head = URL_HEAD.match(url)
             if head is not None:  # None: no path, query or fragment ends the authority
@@ -401,6 +385,8 @@ class Upscope:
         """Does the token held now answer ``need`` better than the one the request had?"""
         if self._token is None or self._generation <= sent_generation:
             return False
+        if not self._token.covers(need.resource):
+            return False  # issued for another protected resource (rule 11)
         if need.reason is Reason.INSUFFICIENT_SCOPE and need.scopes is not None:
             return need.scopes <= self._granted_scopes
         return True  # a newer token: worth one retry (a renewal, a new authentication)
@@ -446,12 +432,19 @@ class Upscope:
 class Upscopes:
     """One ``Upscope`` per protected resource, made on first use with a shared ``Policy``.
 
-    By default a protected resource is an origin: one token serves every URL of it.
-    ``resource_for(url) -> str`` splits an origin into several protected resources
-    (RFC 9728: an MCP server at ``/mcp`` beside a REST API at ``/api/``), each with
-    its own token, named as the RFC 8707 ``resource`` of its token requests. It must
-    return a URL on the origin of ``url`` (``LocalProtocolError`` otherwise): a token
-    never leaves its origin.
+    A protected resource is what its RFC 9728 metadata names (rule 11). Until a token
+    says otherwise, every URL of an origin shares one ``Upscope``. A token that the
+    OAuth flow obtained carries the ``resource`` its metadata named (``Token.resource``);
+    from then on that ``Upscope`` serves the URLs the resource covers (same origin, path
+    prefix on a segment boundary), and other URLs of the origin get a new one. So
+    ``/mcp`` and ``/api``, each with its own metadata, get one token each, and
+    ``/api/files/1`` and ``/api/files/2`` share one. ``for_url`` picks the longest
+    learned resource that covers the URL.
+
+    ``resource_for(url) -> str`` overrides this: it names the protected resource of each
+    URL, used as the RFC 8707 ``resource`` of its token requests. It must return a URL on
+    the origin of ``url`` (``LocalProtocolError`` otherwise): a token never leaves its
+    origin.
     """
 
     def __init__(
@@ -463,21 +456,50 @@ class Upscopes:
         self.policy = policy if policy is not None else Policy()
         self._resource_for = resource_for
         self._by_resource: dict[object, Upscope] = {}
+        #: Upscopes whose token named its protected resource, by that resource.
+        self._learned: dict[str, Upscope] = {}
 
     def for_url(self, url: str) -> Upscope:
-        if self._resource_for is None:
-            key: object = origin_of(url)
-            resource = None
+        """The ``Upscope`` whose token may be sent to ``url``, made on first use.
+        Raises ``LocalProtocolError`` for a URL that is not http(s)."""
+        if self._resource_for is not None:
+            key: object = self._resource_for(url)
+            resource: str | None = str(key)
         else:
-            key = resource = self._resource_for(url)
+            learned = self._learned_for(url) if self._learned else None
+            if learned is not None:
+                return learned
+            key, resource = origin(url), None
         upscope = self._by_resource.get(key)
         if upscope is None:
-            upscope = Upscope(url, policy=self.policy, resource=resource)
-            self._by_resource[key] = upscope
+            upscope = self._by_resource[key] = Upscope(url, policy=self.policy, resource=resource)
+        elif resource is None and upscope.token is not None and upscope.token.resource:
+            # Its token named the protected resource: the Upscope is that resource's from
+            # now on, and the rest of the origin starts afresh.
+            self._learned[upscope.token.resource] = upscope
+            del self._by_resource[key]
+            if len(self._learned) > MAX_LEARNED_RESOURCES:
+                del self._learned[next(iter(self._learned))]
+            if not upscope.token.covers(url):
+                return self.for_url(url)
         return upscope
 
+    def _learned_for(self, url: str) -> Upscope | None:
+        best: tuple[int, Upscope] | None = None
+        for resource, upscope in list(self._learned.items()):
+            held = upscope.token.resource if upscope.token is not None else resource
+            if held is not None and held != resource:
+                # A token for another resource replaced it (requests under way when the
+                # resource was learned): file the Upscope under the resource it now holds.
+                del self._learned[resource]
+                self._learned[held] = upscope
+                resource = held
+            if covers(resource, url) and (best is None or len(resource) > best[0]):
+                best = (len(resource), upscope)
+        return best[1] if best is not None else None
+
     def __len__(self) -> int:
-        return len(self._by_resource)
+        return len(self._by_resource) + len(self._learned)
 
 
 class Exchange:
@@ -512,7 +534,7 @@ class Exchange:
         if not upscope._on_origin(url):
             raise LocalProtocolError(
                 f"an Upscope for {upscope.origin[1]!r} cannot send its token to "
-                f"{resource_of(url)!r}: "
+                f"{display_url(url)!r}: "
                 "use Upscopes.for_url(url) to get the one for that origin"
             )
         self.upscope = upscope
@@ -527,7 +549,7 @@ class Exchange:
 
     def __repr__(self) -> str:
         # The query is left out: it may carry secrets (rule 9).
-        return f"<Exchange {self.method} {resource_of(self.url)} state={self.state.name}>"
+        return f"<Exchange {self.method} {display_url(self.url)} state={self.state.name}>"
 
     # -- the three inputs -----------------------------------------------------------
 
@@ -736,7 +758,7 @@ class Exchange:
             # Rule 8. Checked here, after any token request, so the advice holds: the
             # caller's next request goes out with the token this one obtained.
             return self._give_up(
-                BodyNotReplayableError.for_request, method=self.method, url=resource_of(self.url)
+                BodyNotReplayableError.for_request, method=self.method, url=display_url(self.url)
             )
         if self.retries >= self.upscope._policy.max_retries:
             return self._too_many_retries()
@@ -750,11 +772,13 @@ class Exchange:
         up = self.upscope
         token = up._token
         self._sent = True
-        self._sent_generation = up._generation
         self._sent_nonce = nonce = up._dpop_nonce
-        if token is None:
+        # Rule 11: a token issued for another protected resource is not sent here.
+        if token is None or not token.covers(self.url):
+            self._sent_generation = 0
             self._sent_token_type = None
             return kind(authorization=None, dpop_nonce=nonce)
+        self._sent_generation = up._generation
         self._sent_token_type = token.token_type
         return kind(authorization=token.authorization, dpop_nonce=nonce)
 

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 import attrs
 
 from ._scopes import invalid_scope_tokens
+from ._urls import covers
 
 __all__ = ["Policy", "Token"]
 
@@ -43,6 +44,10 @@ class Token:
     ``scopes`` is what was *granted*; None means "as requested" (RFC 6749 §5.1: the
     server returns ``scope`` only when it differs). ``expires_at`` is in the same clock
     as the ``now`` values the caller feeds the machine (seconds, any epoch).
+    ``resource`` is the RFC 8707 resource the token was issued for, as the resource's
+    RFC 9728 metadata named it (the OAuth flows set it): the token is sent only to URLs
+    it covers (same origin, path prefix on a segment boundary), and ``Upscopes`` learns
+    from it which URLs share the token. None: the whole origin (rule 10).
     The access and refresh tokens never appear in a repr.
     """
 
@@ -51,10 +56,20 @@ class Token:
     scopes: frozenset[str] | None = attrs.field(default=None, converter=_scope_set)
     expires_at: float | None = None
     refresh_token: str | None = attrs.field(default=None, repr=False)
+    resource: str | None = None
 
     def __attrs_post_init__(self) -> None:
         if not self.access_token:
             raise ValueError("access_token must not be empty")
+        if self.resource is not None and not covers(self.resource, self.resource):
+            raise ValueError(
+                f"resource must be an http(s) URL with no dot segment: {self.resource!r}"
+            )
+
+    def covers(self, url: str) -> bool:
+        """May this token be sent to ``url``: is it under ``resource``? A token with no
+        ``resource`` leaves that to the origin check (rule 10)."""
+        return self.resource is None or covers(self.resource, url)
 
     @property
     def authorization(self) -> str:

@@ -122,9 +122,10 @@ def test_oauth_client_credentials_over_the_adapters_own_http(
         ],
     )
     assert ok(first).status_code == 200 and ok(upload).content == b"x"
+    # Both name the resource the metadata names: the whole origin (RFC 8707, rule 11).
     assert [(r.grant_type, r.scopes, r.resource) for r in authorization_server.token_requests] == [
-        ("client_credentials", frozenset({"files:read"}), url + "/files"),
-        ("client_credentials", frozenset({"files:read", "files:write"}), url + "/files/upload"),
+        ("client_credentials", frozenset({"files:read"}), url),
+        ("client_credentials", frozenset({"files:read", "files:write"}), url),
     ]
 
 

@@ -20,6 +20,7 @@ from sansio_upscope.oauth import (
     InvalidResponseError,
     MetadataError,
     Phase,
+    RegistrationError,
     Step,
     TokenEndpointError,
 )
@@ -41,7 +42,7 @@ from tests.test_oauth_support import (
 )
 
 
-def explicit(secret: str | None = "s3cret", **kwargs: str) -> ClientCredentials:
+def explicit(secret: str | None = "s3cret", **kwargs: Any) -> ClientCredentials:
     return ClientCredentials("agent", secret, token_endpoint=TOKEN_URL, **kwargs)
 
 
@@ -112,11 +113,40 @@ def test_auth_method_is_chosen_from_server_metadata(methods: list[str] | None, c
     assert used == chosen
 
 
+@pytest.mark.parametrize(
+    ("methods", "chosen"),
+    [
+        (["none"], "none"),  # a secret the server does not want: not sent
+        (["private_key_jwt", "none"], "none"),
+        (["client_secret_post", "none"], "client_secret_post"),
+    ],
+)
+def test_a_confidential_client_falls_back_to_none_where_the_server_allows_it(
+    methods: list[str], chosen: str
+) -> None:
+    source = ClientCredentials("agent", "s3cret", issuer=ISSUER)
+    document = asm(token_endpoint_auth_methods_supported=methods)
+    step, sent = run(
+        source.flow(request_token()),
+        [
+            ("GET", ASM_URL, json_response(document)),
+            ("POST", TOKEN_URL, json_response(token_json())),
+        ],
+    )
+    finished(step)
+    assert sent[1].header("authorization") is None and form(sent[1])["client_id"] == "agent"
+    assert ("client_secret" in form(sent[1])) == (chosen == "client_secret_post")
+
+
 def test_no_common_auth_method_fails_before_sending_the_secret() -> None:
     source = ClientCredentials("agent", "s3cret", issuer=ISSUER)
-    document = asm(token_endpoint_auth_methods_supported=["private_key_jwt"])
+    document = asm(token_endpoint_auth_methods_supported=["private_key_jwt", "tls_client_auth"])
     step, sent = run(source.flow(request_token()), [("GET", ASM_URL, json_response(document))])
-    assert "private_key_jwt" in str(failed(step, MetadataError))
+    message = str(failed(step, MetadataError))
+    # Both lists: what the server offers, and what this client can do.
+    assert "['private_key_jwt', 'tls_client_auth']" in message
+    assert "['client_secret_basic', 'client_secret_post', 'none']" in message
+    assert "s3cret" not in message
     assert len(sent) == 1
 
 
@@ -341,9 +371,10 @@ def discovered_token(source: ClientCredentials, refresh_token: str, *, first: bo
     return finished(step)
 
 
-def test_a_refresh_token_is_not_sent_to_another_authorization_server() -> None:
-    # RFC 9728 §5.2: the resource's metadata moved and now names another server; RFC 6749
-    # §10.4: the refresh token belongs to the server that issued it.
+def test_no_credential_is_sent_to_another_authorization_server() -> None:
+    # RFC 9728 §5.2 / SEP-2352: the resource's metadata moved and now names another
+    # server. RFC 6749 §10.4: the refresh token belongs to the server that issued it;
+    # the client id and secret were used at the first one: none of them go to AS2.
     source = ClientCredentials("agent", "s3cret")
     held_token = discovered_token(source, "RT-as1-secret", first=True)
     moved = request_token(resource_metadata=OTHER_PRM, can_refresh=True, current_token=held_token)
@@ -356,11 +387,26 @@ def test_a_refresh_token_is_not_sent_to_another_authorization_server() -> None:
                 AS2 + "/.well-known/oauth-authorization-server",
                 json_response(asm(AS2, token_endpoint=AS2 + "/token")),
             ),
+        ],
+    )
+    error = failed(step, RegistrationError)
+    assert AS2 in str(error) and ISSUER in str(error) and "SEP-2352" in str(error)
+    assert f"issuer={AS2!r}" in str(error) and "s3cret" not in str(error)
+    assert [request.method for request in sent] == ["GET", "GET"]
+    # Configured for AS2, the same client may go there.
+    source = ClientCredentials("agent", "s3cret", issuer=AS2)
+    step, sent = run(
+        source.flow(request_token()),
+        [
+            (
+                "GET",
+                AS2 + "/.well-known/oauth-authorization-server",
+                json_response(asm(AS2, token_endpoint=AS2 + "/token")),
+            ),
             ("POST", AS2 + "/token", json_response(token_json(refresh_token="RT-as2"))),
         ],
     )
     assert form(sent[-1])["grant_type"] == "client_credentials"
-    assert all(b"RT-as1-secret" not in (request.body or b"") for request in sent)
     assert finished(step).refresh_token == "RT-as2"
 
 
@@ -382,7 +428,7 @@ def test_a_refresh_token_is_used_at_the_server_that_issued_it() -> None:
 
 
 def test_the_memory_of_refresh_token_issuers_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("sansio_upscope.oauth._flow.MAX_REMEMBERED_REFRESH_TOKENS", 2)
+    monkeypatch.setattr("sansio_upscope.oauth._sources.MAX_REMEMBERED_REFRESH_TOKENS", 2)
     source = ClientCredentials("agent", "s3cret")
     oldest = discovered_token(source, "RT-1", first=True)
     discovered_token(source, "RT-2", first=False)

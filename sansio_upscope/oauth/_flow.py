@@ -1,11 +1,12 @@
-"""Token sources and the per-request flow machine. Everything that decides what the next
-OAuth request is lives here.
+"""The per-request flow machine. Everything that decides what the next OAuth request is
+lives here.
 
-Theory of operation: a token source (``ClientCredentials``, ``AuthorizationCode``) holds
-what outlives one token request: configuration, discovered metadata, registered clients.
-``source.flow(request_token, now=...)`` makes a ``TokenFlow`` for one ``RequestToken``.
-The flow is a planner: after each input it records the facts it learnt, then
-``_advance`` walks the fixed plan and emits the first step whose fact is still missing::
+Theory of operation: a token source (``ClientCredentials``, ``AuthorizationCode``,
+``_sources.py``) holds what outlives one token request: configuration, discovered
+metadata, registered clients. ``source.flow(request_token, now=...)`` makes a
+``TokenFlow`` for one ``RequestToken``. The flow is a planner: after each input it
+records the facts it learnt, then ``_advance`` walks the fixed plan and emits the first
+step whose fact is still missing::
 
     resource metadata (RFC 9728)  ->  authorization server metadata (RFC 8414 / OIDC)
       ->  client (given, stored, CIMD, or RFC 7591 registration)
@@ -30,12 +31,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import attrs
 
-from .._actions import RequestToken
+from .._actions import Reason, RequestToken
 from .._errors import LocalProtocolError
 from .._scopes import format_scope
+from .._urls import origin
 from ._clients import (
-    ClientStore,
-    InMemoryClientStore,
     RegisteredClient,
     registration_request,
     registration_response,
@@ -58,14 +58,15 @@ from ._messages import (
     Step,
 )
 from ._metadata import AuthorizationServerMetadata, ProtectedResourceMetadata
-from ._tokens import AUTH_METHODS, choose_auth_method, parse_token_response, token_request
+from ._sources import AuthorizationCode, ClientCredentials
+from ._tokens import choose_auth_method, parse_token_response, token_request
 from ._urls import (
     authorization_server_metadata_urls,
     check_url,
     protected_resource_metadata_urls,
 )
 
-__all__ = ["AuthorizationCode", "ClientCredentials", "TokenFlow"]
+__all__ = ["Phase", "TokenFlow"]
 
 
 def _log(message: str, *args: object) -> None:
@@ -73,13 +74,6 @@ def _log(message: str, *args: object) -> None:
     import logging
 
     logging.getLogger("sansio_upscope.oauth").debug(message, *args)
-
-
-def _check_auth_method(instance: Any, _attribute: object, value: str | None) -> None:
-    if value is not None and value not in AUTH_METHODS:
-        raise ValueError(f"auth_method must be one of {AUTH_METHODS}, not {value!r}")
-    if value in ("client_secret_basic", "client_secret_post") and instance.client_secret is None:
-        raise ValueError(f"auth_method={value!r} needs a client_secret")
 
 
 class Phase(enum.Enum):
@@ -92,110 +86,6 @@ class Phase(enum.Enum):
     AUTHORIZATION = "authorization"
     TOKEN = "token"
     DONE = "done"
-
-
-#: How many refresh tokens a source remembers the issuer of (oldest forgotten first; a
-#: forgotten one is not used: the flow starts a new grant instead).
-MAX_REMEMBERED_REFRESH_TOKENS = 1024
-
-
-def _fingerprint(refresh_token: str) -> bytes:
-    # The source remembers where a refresh token came from without keeping the secret.
-    return hashlib.sha256(refresh_token.encode()).digest()
-
-
-@attrs.define(kw_only=True, eq=False)
-class _TokenSource:
-    """What all token sources share: the discovery caches, and which authorization
-    server issued each refresh token."""
-
-    #: Validated RFC 9728 metadata, by ``RequestToken.resource``.
-    _resources: dict[str, ProtectedResourceMetadata] = attrs.field(
-        init=False, factory=dict, repr=False
-    )
-    #: Validated RFC 8414 metadata, by issuer.
-    _servers: dict[str, AuthorizationServerMetadata] = attrs.field(
-        init=False, factory=dict, repr=False
-    )
-    #: The authorization server (issuer, or the configured token endpoint) that issued
-    #: each refresh token, by the token's SHA-256.
-    _refresh_issuers: dict[bytes, str] = attrs.field(init=False, factory=dict, repr=False)
-
-    def _remember_refresh_token(self, refresh_token: str, issuer: str) -> None:
-        issuers = self._refresh_issuers
-        issuers.pop(_fingerprint(refresh_token), None)
-        issuers[_fingerprint(refresh_token)] = issuer
-        while len(issuers) > MAX_REMEMBERED_REFRESH_TOKENS:
-            del issuers[next(iter(issuers))]
-
-    def _refresh_token_issuer(self, refresh_token: str) -> str | None:
-        return self._refresh_issuers.get(_fingerprint(refresh_token))
-
-
-@attrs.define(eq=False)  # identity: it holds caches
-class ClientCredentials(_TokenSource):
-    """Tokens for the client itself (RFC 6749 §4.4), e.g. a headless agent.
-
-    With ``token_endpoint`` nothing is discovered; with ``issuer`` the authorization server
-    is fixed and only its metadata is discovered; with neither, everything is discovered
-    from the challenge (RFC 9728, then RFC 8414). ``auth_method`` forces one of
-    ``client_secret_basic``, ``client_secret_post``, ``none``; otherwise it is chosen from
-    the server's metadata.
-    Raises ``ValueError`` for an unknown ``auth_method`` or one that needs a missing secret.
-    """
-
-    client_id: str
-    client_secret: str | None = attrs.field(default=None, repr=False)
-    token_endpoint: str | None = attrs.field(default=None, kw_only=True)
-    auth_method: str | None = attrs.field(default=None, kw_only=True, validator=_check_auth_method)
-    issuer: str | None = attrs.field(default=None, kw_only=True)
-
-    def flow(self, request_token: RequestToken, *, now: float | None = None) -> TokenFlow:
-        """A new flow answering ``request_token``; ``now`` dates ``expires_in``."""
-        return TokenFlow(self, request_token, now=now)
-
-
-@attrs.define(eq=False)  # identity: it holds caches
-class AuthorizationCode(_TokenSource):
-    """Tokens for a user, through their browser (RFC 6749 §4.1 with PKCE S256, RFC 7636).
-
-    ``client_id`` None means register (MCP order): the stored client for the issuer
-    (``client_store``), else the Client ID Metadata Document ``client_metadata_url`` when
-    the server supports it, else RFC 7591 dynamic registration.
-    ``redirect_uri`` None means a loopback receiver on a free port, chosen by the driver.
-    ``authorize(url) -> redirect URL`` sends the browser (async for ``drive_async``);
-    None opens the system browser and catches the redirect on loopback (RFC 8252).
-    Raises ``ValueError`` for an unknown ``auth_method`` or one that needs a missing secret.
-    """
-
-    client_id: str | None = None
-    redirect_uri: str | None = None
-    client_secret: str | None = attrs.field(default=None, kw_only=True, repr=False)
-    authorize: Callable[[str], Any] | None = attrs.field(default=None, kw_only=True, repr=False)
-    auth_method: str | None = attrs.field(default=None, kw_only=True, validator=_check_auth_method)
-    issuer: str | None = attrs.field(default=None, kw_only=True)
-    client_metadata_url: str | None = attrs.field(default=None, kw_only=True)
-    client_name: str = attrs.field(default="sansio-upscope", kw_only=True)
-    client_store: ClientStore = attrs.field(factory=InMemoryClientStore, kw_only=True)
-    token_endpoint: None = attrs.field(default=None, init=False, repr=False)
-
-    def flow(
-        self,
-        request_token: RequestToken,
-        *,
-        now: float | None = None,
-        redirect_uri: str | None = None,
-    ) -> TokenFlow:
-        """A new flow answering ``request_token``; ``redirect_uri`` overrides the
-        configured one (the driver passes its loopback receiver's).
-        Raises ``ValueError`` when there is no redirect URI at all."""
-        redirect_uri = redirect_uri or self.redirect_uri
-        if redirect_uri is None:
-            raise ValueError(
-                "AuthorizationCode needs a redirect_uri: pass one, or let drive_sync use a "
-                "loopback receiver (authorize=None)"
-            )
-        return TokenFlow(self, request_token, now=now, redirect_uri=redirect_uri)
 
 
 def _pkce_challenge(verifier: str) -> str:
@@ -238,6 +128,9 @@ class TokenFlow:
         self._pending_url = ""
         self._pending_expected: tuple[str, ...] = ()
         self._refresh_failed = False
+        #: Set when no metadata answered and the resource's origin stands in for the
+        #: authorization server (MCP 2025-03-26); every later error says so.
+        self._fallback: str | None = None
         self._grant_type = ""
         self._sent_scopes: frozenset[str] | None = None
         self._state = ""
@@ -274,6 +167,9 @@ class TokenFlow:
         try:
             step = body()
         except OAuthError as error:
+            if self._fallback is not None and self._fallback not in error.what:
+                error.what = f"{error.what.rstrip('.')}. {self._fallback}"
+                error.args = (error._message(),)
             _log("token flow failed: %s", type(error).__name__)
             self.phase = Phase.DONE
             return Failed(error=error)
@@ -344,12 +240,28 @@ class TokenFlow:
 
     def _resource_metadata_request(self) -> Step:
         request, source = self._request, self._source
+        strict = source.strict_resource
         if self._resource_candidates is None:
-            cached = source._resources.get(request.resource)
+            cached = source._metadata_for(request.resource, strict=strict)
             # RFC 9728 §5.2: a challenge naming other metadata means it changed: refetch.
-            if cached is not None and request.resource_metadata in (None, cached.url):
+            # SEP-2352: so does a 401 for a token this source obtained; the resource may
+            # have moved to another authorization server, at the same metadata URL.
+            if (
+                cached is not None
+                and request.resource_metadata in (None, cached.url)
+                and not self._token_rejected()
+            ):
                 self._prm = cached
                 return self._advance()
+            # An origin known to publish no metadata: straight to its own server, unless
+            # the challenge now names metadata or the token was rejected.
+            known = origin(request.resource).serialized
+            if (
+                known in source._origin_servers
+                and request.resource_metadata is None
+                and not self._token_rejected()
+            ):
+                return self._fall_back_to_origin(known)
             candidates = self._resource_candidates = []
             if request.resource_metadata is not None:
                 problem = check_url(request.resource_metadata, "resource_metadata URL")
@@ -362,30 +274,52 @@ class TokenFlow:
                 raise problem
             candidates += protected_resource_metadata_urls(request.resource)
         if not self._resource_candidates:
-            raise MetadataError(
-                f"No protected resource metadata found for {request.resource}: "
-                + "; ".join(self._tried),
-                advice=(
-                    "The resource must publish RFC 9728 metadata (MCP requires it), or "
-                    "configure issuer=... or token_endpoint=... on the token source."
-                ),
-            )
+            # None answered with a document (a document that is refused ends the flow).
+            tried = "; ".join(self._tried)
+            return self._fall_back_to_origin(origin(request.resource).serialized, tried)
         self._pending_url, self._pending_expected = self._resource_candidates.pop(0)
         return self._get(Phase.RESOURCE_METADATA, self._pending_url)
+
+    def _token_rejected(self) -> bool:
+        """A 401 for the token held (RFC 6750 §3.1 invalid_token): discovery starts over."""
+        request = self._request
+        return request.reason is Reason.INVALID_TOKEN and request.current_token is not None
+
+    def _fall_back_to_origin(self, issuer: str, tried: str = "") -> Step:
+        # MCP 2025-03-26 (before RFC 9728 was adopted): the MCP server's origin is the
+        # authorization base URL: RFC 8414 metadata there, else /authorize, /token and
+        # /register. Nothing was refused on the way: a document naming another origin
+        # stops the flow instead (RFC 9728 §7.3).
+        request = self._request
+        self._source._origin_servers.add(issuer)
+        self._issuer = issuer
+        tried = f" ({tried})" if tried else ""
+        self._fallback = (
+            f"{request.resource} publishes no protected resource metadata{tried}, so its "
+            f"origin {issuer} was used as the authorization server (MCP 2025-03-26)"
+        )
+        _log("no protected resource metadata for %s; using its origin %s as the "
+             "authorization server (MCP 2025-03-26)", request.resource, issuer)  # fmt: skip
+        self._tried = []
+        return self._advance()
 
     def _resource_metadata_received(self, response: HttpResponse) -> Step:
         url = self._pending_url
         if response.status_code != 200:
             self._tried.append(f"{url} answered HTTP {response.status_code}")
             return self._resource_metadata_request()
+        strict = self._source.strict_resource
         try:
             self._prm = ProtectedResourceMetadata.from_response(
-                response, url, self._pending_expected
+                response,
+                url,
+                self._pending_expected,
+                covering=None if strict else self._request.resource,
             )
         except InvalidResponseError as error:
             self._tried.append(f"{url}: {error.what}")
             return self._resource_metadata_request()
-        self._source._resources[self._request.resource] = self._prm
+        self._source._resources[self._prm.resource] = self._prm
         return self._advance()
 
     def _server_metadata_request(self) -> Step:
@@ -398,6 +332,8 @@ class TokenFlow:
             self._server_candidates = authorization_server_metadata_urls(issuer)
             self._tried = []
         if not self._server_candidates:
+            if self._fallback is not None:
+                return self._default_endpoints(issuer)
             raise MetadataError(
                 f"No authorization server metadata found for issuer {issuer}: "
                 + "; ".join(self._tried),
@@ -420,6 +356,24 @@ class TokenFlow:
         self._source._servers[issuer] = self._server
         return self._advance()
 
+    def _default_endpoints(self, issuer: str) -> Step:
+        # MCP 2025-03-26, "Fallbacks for Servers without Metadata Discovery": the default
+        # endpoint paths at the authorization base URL, PKCE S256 as the spec requires.
+        _log("no authorization server metadata at %s; using /authorize, /token, /register",
+             issuer)  # fmt: skip
+        self._server = AuthorizationServerMetadata(
+            issuer=issuer,
+            authorization_endpoint=issuer + "/authorize",
+            token_endpoint=issuer + "/token",
+            registration_endpoint=issuer + "/register",
+            code_challenge_methods_supported=("S256",),
+        )
+        self._fallback = (
+            f"{self._fallback}; it publishes no metadata either: its default endpoints were used"
+        )
+        self._source._servers[issuer] = self._server
+        return self._advance()
+
     def _get(self, phase: Phase, url: str) -> HttpRequest:
         _log("fetching %s metadata from %s", phase.value, url)
         self.phase = phase
@@ -429,7 +383,7 @@ class TokenFlow:
 
     def _choose_client(self) -> Step | None:
         source = self._source
-        if source.client_id is not None:
+        if source.client_id is not None and self._configured_client_fits():
             self._client = RegisteredClient(
                 client_id=source.client_id, client_secret=source.client_secret
             )
@@ -458,6 +412,33 @@ class TokenFlow:
             server.registration_endpoint,
             redirect_uri=self._redirect_uri,
             client_name=source.client_name,
+        )
+
+    def _configured_client_fits(self) -> bool:
+        """May the configured client_id (and secret) go to this flow's authorization server?
+
+        Configured with the server (``issuer``, ``token_endpoint``): yes. Discovered: only
+        the first server it was used at. A resource that moves to another one (its
+        metadata names a new ``authorization_servers``, SEP-2352) must not hand that
+        server the old one's credentials (RFC 6749 §10.1): an ``AuthorizationCode``
+        source registers there instead; a ``ClientCredentials`` one cannot, and fails.
+        """
+        source = self._source
+        if source.issuer is not None or source.token_endpoint is not None:
+            return True
+        here = self._authorization_server()
+        if source._client_issuer in (None, here):
+            source._client_issuer = here
+            return True
+        _log("client_id configured for %s; registering at %s", source._client_issuer, here)
+        if isinstance(source, AuthorizationCode):
+            return False
+        raise RegistrationError(
+            f"The resource's metadata now names the authorization server {here}, but this "
+            f"ClientCredentials client_id was used at {source._client_issuer}; its "
+            f"credentials are not sent to another server (SEP-2352)",
+            advice=f"Configure a ClientCredentials source with issuer={here!r} and a client "
+            "registered there, if that server is to be trusted.",
         )
 
     def _registration_received(self, response: HttpResponse) -> Step:
@@ -539,6 +520,10 @@ class TokenFlow:
                 self._refresh_failed = True
                 return self._advance()
             raise
+        if self._prm is not None:
+            # Rule 11: the token is for the protected resource the metadata named; the
+            # core sends it only to URLs that resource covers.
+            token = attrs.evolve(token, resource=self._prm.resource)
         if token.refresh_token:
             self._source._remember_refresh_token(token.refresh_token, self._authorization_server())
         _log("token issued, type=%s", token.token_type)

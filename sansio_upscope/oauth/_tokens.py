@@ -25,12 +25,17 @@ def choose_auth_method(
     client: RegisteredClient,
     server: AuthorizationServerMetadata | None,
 ) -> str:
-    """How to authenticate at the token endpoint.
+    """How to authenticate at the token endpoint (RFC 6749 §2.3).
 
-    The explicit choice wins, then what registration agreed; a client without a secret
-    is public (``none``); else ``client_secret_basic`` or ``client_secret_post``,
-    whichever the server lists (RFC 8414 §2: absent means ``client_secret_basic``).
-    Raises ``MetadataError`` when the server lists neither.
+    The explicit choice wins, then what registration agreed (RFC 7591 §2): a client that
+    registered as public (``none``) stays public even when the server also handed it a
+    secret. A client without a secret is public: ``none``, whatever the server lists
+    (it has nothing else to offer, and servers such as Keycloak accept public clients
+    without listing ``none``). A client with a secret takes the first of
+    ``client_secret_basic``, ``client_secret_post``, ``none`` that the server lists in
+    ``token_endpoint_auth_methods_supported`` (absent: ``client_secret_basic``,
+    RFC 8414 §2).
+    Raises ``MetadataError``, naming both lists, when nothing fits.
     """
     if explicit is not None:
         return explicit
@@ -38,17 +43,19 @@ def choose_auth_method(
         return client.token_endpoint_auth_method
     if client.client_secret is None:
         return "none"
-    supported: tuple[str, ...] = ("client_secret_basic",)
-    if server is not None and server.token_endpoint_auth_methods_supported is not None:
-        supported = server.token_endpoint_auth_methods_supported
-    for method in ("client_secret_basic", "client_secret_post"):
+    listed = server.token_endpoint_auth_methods_supported if server is not None else None
+    supported = listed if listed is not None else ("client_secret_basic",)
+    for method in AUTH_METHODS:
         if method in supported:
             return method
     raise MetadataError(
-        f"The authorization server supports none of the client authentication methods "
-        f"this library implements: it lists {list(supported)}, we have "
-        f"client_secret_basic and client_secret_post",
-        advice="Configure a client that uses client_secret_basic or client_secret_post.",
+        f"No client authentication method fits: the authorization server lists "
+        f"{list(supported)} in token_endpoint_auth_methods_supported, this client can "
+        f"use {list(AUTH_METHODS)}",
+        advice=(
+            "Configure a client the server accepts: a client_secret for client_secret_basic "
+            "or client_secret_post, or a public client (none) where the server allows one."
+        ),
     )
 
 
