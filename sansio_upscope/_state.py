@@ -780,8 +780,12 @@ class Exchange:
         self._sent_generation = up.generation
         self._sent_nonce = up.dpop_nonce
         self._sent_token_type = up.token.token_type if up.token is not None else None
-        authorization = up.token.authorization if up.token is not None else None
-        return kind(authorization=authorization, dpop_nonce=up.dpop_nonce)
+        token = up.token
+        if token is None:
+            return kind(authorization=None, dpop_nonce=up.dpop_nonce)
+        return kind(
+            authorization=token.authorization, dpop_nonce=up.dpop_nonce, dpop_key=token.dpop_key
+        )
 
     def _give_up(self, kind: type[StepUpError], what: str, **details: Any) -> GiveUp:
         return GiveUp(

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 import attrs
 
+from ._jose import SigningKey
 from ._scopes import invalid_scope_tokens
 
 __all__ = ["Policy", "Token"]
@@ -43,7 +44,9 @@ class Token:
     ``scopes`` is what was *granted*; None means "as requested" (RFC 6749 §5.1: the
     server returns ``scope`` only when it differs). ``expires_at`` is in the same clock
     as the ``now`` values the caller feeds the machine (seconds, any epoch).
-    The access and refresh tokens never appear in a repr.
+    ``dpop_key`` is the key a DPoP token is bound to (RFC 9449 §6): every request that
+    sends the token carries a proof signed with it.
+    The access and refresh tokens and the key never appear in a repr.
     """
 
     access_token: str = attrs.field(repr=False)
@@ -51,10 +54,13 @@ class Token:
     scopes: frozenset[str] | None = attrs.field(default=None, converter=_scope_set)
     expires_at: float | None = None
     refresh_token: str | None = attrs.field(default=None, repr=False)
+    dpop_key: SigningKey | None = attrs.field(default=None, repr=False, eq=False, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
         if not self.access_token:
             raise ValueError("access_token must not be empty")
+        if self.dpop_key is not None and self.token_type != "DPoP":
+            raise ValueError("dpop_key is for DPoP tokens (RFC 9449); this one is Bearer")
 
     @property
     def authorization(self) -> str:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 import requests
 
-from sansio_upscope import StepUpError
+from sansio_upscope import DPOP_HEADER, Retry, Send, StepUpError, authorization_fields
 
 __all__ = [
     "authorize",
@@ -34,11 +36,16 @@ def body_position(body: object) -> int | None:
     return position if isinstance(position, int) else None
 
 
-def authorize(request: requests.PreparedRequest, authorization: str | None) -> None:
-    if authorization is None:
-        request.headers.pop("Authorization", None)
-    else:
-        request.headers["Authorization"] = authorization
+def authorize(request: requests.PreparedRequest, action: Send | Retry) -> None:
+    """Put the credential fields the core chose for ``action`` on ``request`` (a fresh
+    DPoP proof for this method and URL when the token is DPoP-bound), replacing those of
+    an earlier try."""
+    fields = authorization_fields(
+        action, method=request.method or "GET", url=request.url or "", now=time.time()
+    )
+    for name in ("Authorization", DPOP_HEADER):
+        request.headers.pop(name, None)
+    request.headers.update(fields)
 
 
 def head_too_large(response: requests.Response, limit: int | None) -> bool:
