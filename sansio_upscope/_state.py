@@ -41,7 +41,6 @@ import enum
 import logging
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 import attrs
 
@@ -71,6 +70,7 @@ from ._errors import (
 from ._events import ResponseReceived, TokenFailed, TokenIssued
 from ._headers import parse_www_authenticate, www_authenticate_values
 from ._token import Policy, Token
+from ._urls import display_url, origin, resource_of
 
 __all__ = [
     "CHALLENGES",
@@ -193,28 +193,6 @@ class Need:
         return self
 
 
-def origin_of(url: str) -> tuple[str, str, int]:
-    """(scheme, host, port) of an http(s) URL, lower-cased, default port filled in."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https") or not parts.hostname:
-        raise LocalProtocolError(f"{resource_of(url)!r} is not an absolute http or https URL")
-    try:
-        port = parts.port
-    except ValueError:
-        raise LocalProtocolError(f"{resource_of(url)!r} has an invalid port") from None
-    return scheme, parts.hostname.lower(), port or (443 if scheme == "https" else 80)
-
-
-def resource_of(url: str) -> str:
-    """The RFC 8707 resource indicator for a request URL: no query, no fragment (§2),
-    and no userinfo. Also how the machine shows a URL anywhere: a query or userinfo may
-    carry secrets (rule 9)."""
-    parts = urlsplit(url)
-    host = parts.netloc.rpartition("@")[2].lower()
-    return f"{parts.scheme.lower()}://{host}{parts.path}"
-
-
 def pick_challenge(challenges: list[Challenge], token_type: str | None) -> BearerChallenge | None:
     """The challenge to act on: ours (Bearer or DPoP), the sent token's scheme first,
     then one that carries an error (RFC 9449 §7.2: the error goes on the scheme tried)."""
@@ -256,8 +234,8 @@ class Upscope:
     def __init__(
         self, resource_url: str, *, policy: Policy | None = None, resource: str | None = None
     ) -> None:
-        self.origin = origin_of(resource_url)
-        if resource is not None and origin_of(resource) != self.origin:
+        self.origin = origin(resource_url)
+        if resource is not None and origin(resource) != self.origin:
             raise LocalProtocolError(
                 f"resource {resource!r} is not on the origin of {resource_url!r}"
             )
@@ -404,7 +382,7 @@ class Upscopes:
 
     def for_url(self, url: str) -> Upscope:
         if self._resource_for is None:
-            key: object = origin_of(url)
+            key: object = origin(url)
             resource = None
         else:
             key = resource = self._resource_for(url)
@@ -428,10 +406,10 @@ class Exchange:
     """
 
     def __init__(self, upscope: Upscope, *, method: str, url: str, replayable: bool = True):
-        if origin_of(url) != upscope.origin:
+        if origin(url) != upscope.origin:
             raise LocalProtocolError(
                 f"an Upscope for {upscope.origin[1]!r} cannot send its token to "
-                f"{resource_of(url)!r}: "
+                f"{display_url(url)!r}: "
                 "use Upscopes.for_url(url) to get the one for that origin"
             )
         self.upscope = upscope
@@ -460,7 +438,7 @@ class Exchange:
 
     def __repr__(self) -> str:
         # The query is left out: it may carry secrets (rule 9).
-        return f"<Exchange {self.method} {resource_of(self.url)} state={self.state.name}>"
+        return f"<Exchange {self.method} {display_url(self.url)} state={self.state.name}>"
 
     # -- the three inputs -----------------------------------------------------------
 
@@ -759,7 +737,7 @@ class Exchange:
             # caller's next request goes out with the token this one obtained.
             return self._give_up(
                 BodyNotReplayableError,
-                f"{self.method} {resource_of(self.url)} must be sent again, "
+                f"{self.method} {display_url(self.url)} must be sent again, "
                 "but its body cannot be replayed",
             )
         if self.retries >= self.upscope.policy.max_retries:

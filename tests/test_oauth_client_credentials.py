@@ -382,7 +382,7 @@ def test_a_refresh_token_is_used_at_the_server_that_issued_it() -> None:
 
 
 def test_the_memory_of_refresh_token_issuers_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("sansio_upscope.oauth._flow.MAX_REMEMBERED_REFRESH_TOKENS", 2)
+    monkeypatch.setattr("sansio_upscope.oauth._sources.MAX_REMEMBERED_REFRESH_TOKENS", 2)
     source = ClientCredentials("agent", "s3cret")
     oldest = discovered_token(source, "RT-1", first=True)
     discovered_token(source, "RT-2", first=False)

@@ -10,7 +10,7 @@ run a ``sansio_upscope.oauth`` flow over an adapter's HTTP (``drive_sync``,
 """
 
 from ._client import AsyncClient, Framework, Headers, with_authorization
-from ._drive import drive_async, drive_sync
+from ._drive import MAX_OAUTH_RESPONSE, drive_async, drive_sync
 from ._errors import TransportError
 from ._http11 import DEFAULT_MAX_HEADER_SIZE, Http11, Origin, ResponseHead
 from ._loopback import LoopbackReceiver
@@ -20,6 +20,7 @@ from ._tokens import AsyncTokenSource, obtain_token
 
 __all__ = [
     "DEFAULT_MAX_HEADER_SIZE",
+    "MAX_OAUTH_RESPONSE",
     "AsyncClient",
     "AsyncTokenSource",
     "ByteStream",

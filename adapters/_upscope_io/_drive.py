@@ -21,7 +21,11 @@ from sansio_upscope.oauth import (
 
 from ._loopback import LoopbackReceiver
 
-__all__ = ["drive_async", "drive_sync"]
+__all__ = ["MAX_OAUTH_RESPONSE", "drive_async", "drive_sync"]
+
+#: The largest metadata or token response an OAuth flow reads: they are small, and a
+#: server that sends more is hostile. Every adapter's ``send`` reads at most this much.
+MAX_OAUTH_RESPONSE = 1024 * 1024
 
 Clock = float | Callable[[], float] | None
 TokenSource = ClientCredentials | AuthorizationCode

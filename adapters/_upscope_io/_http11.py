@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 import attrs
 import h11
 
+from sansio_upscope._urls import Origin, origin
+
 from ._errors import TransportError
 
 __all__ = ["DEFAULT_MAX_HEADER_SIZE", "END", "NEED_DATA", "Http11", "Origin", "ResponseHead"]
@@ -28,42 +30,16 @@ DEFAULT_MAX_HEADER_SIZE = 128 * 1024
 NEED_DATA = h11.NEED_DATA
 END = h11.EndOfMessage
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
 # RFC 9110 §5.1: field-name = token.
 _TOKEN = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
-
-
-@attrs.frozen
-class Origin:
-    """Scheme, host and port of a URL (RFC 6454): the unit of connection reuse."""
-
-    scheme: str
-    host: str
-    port: int
-
-    @classmethod
-    def of(cls, url: str) -> Origin:
-        """The origin of an absolute http(s) URL; ``ValueError`` for anything else."""
-        return _split(url)[0]
-
-    @property
-    def host_header(self) -> str:
-        """The ``Host`` field value (RFC 9110 §7.2): the port only when not the default."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return host if _DEFAULT_PORTS[self.scheme] == self.port else f"{host}:{self.port}"
 
 
 @functools.lru_cache(maxsize=1024)
 def _split(url: str) -> tuple[Origin, str]:
     # Cached: an application calls the same few URLs again and again.
     parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS or not parts.hostname:
-        raise ValueError(f"{url!r} is not an absolute http:// or https:// URL")
-    origin = Origin(scheme, parts.hostname, parts.port or _DEFAULT_PORTS[scheme])
     target = parts.path or "/"
-    return origin, f"{target}?{parts.query}" if parts.query else target
+    return origin(url), f"{target}?{parts.query}" if parts.query else target
 
 
 @attrs.frozen(kw_only=True)
@@ -102,9 +78,9 @@ class Http11:
         """The bytes of a request head. ``content_length`` None means a chunked body."""
         self.url = url
         self.response_started = False
-        origin, target = _split(url)
+        url_origin, target = _split(url)
         has_host = any(name.lower() == "host" for name, _ in headers)
-        fields = [] if has_host else [("Host", origin.host_header)]
+        fields = [] if has_host else [("Host", url_origin.authority)]
         fields.extend(headers)
         if content_length is None:
             fields.append(("Transfer-Encoding", "chunked"))

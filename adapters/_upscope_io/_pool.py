@@ -15,7 +15,9 @@ import contextlib
 from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable
 from typing import Protocol
 
-from ._errors import TransportError, without_query
+from sansio_upscope._urls import display_url, origin
+
+from ._errors import TransportError
 from ._http11 import DEFAULT_MAX_HEADER_SIZE, END, NEED_DATA, Http11, Origin, ResponseHead
 
 __all__ = ["ByteStream", "Connection", "ConnectionPool", "Content", "Response", "Slots"]
@@ -115,7 +117,7 @@ class ConnectionPool:
             stream = await self._connect(origin)
         except OSError as exc:
             slots.release()
-            raise TransportError(url, f"cannot connect to {origin.host_header}: {exc}") from exc
+            raise TransportError(url, f"cannot connect to {origin.authority}: {exc}") from exc
         except BaseException:
             slots.release()
             raise
@@ -144,9 +146,9 @@ class ConnectionPool:
         Raises ``TransportError``. A reused idle connection that the server had closed
         in the meantime is replaced once, for idempotent requests with a bytes body.
         """
-        origin = Origin.of(url)
+        url_origin = origin(url)
         while True:
-            connection = await self.acquire(origin, url)
+            connection = await self.acquire(url_origin, url)
             try:
                 head = await _request(connection, method, url, headers, content)
             except TransportError:
@@ -223,7 +225,7 @@ class Response:
         self._content: bytes | None = None
 
     def __repr__(self) -> str:
-        return f"<Response {self.status_code} {without_query(self.url)}>"
+        return f"<Response {self.status_code} {display_url(self.url)}>"
 
     def header(self, name: str) -> str | None:
         """The first value of the header field ``name`` (case-insensitive), or None."""

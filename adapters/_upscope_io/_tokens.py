@@ -14,13 +14,10 @@ from sansio_upscope.oauth import (
     HttpResponse,
 )
 
-from ._drive import drive_async
+from ._drive import MAX_OAUTH_RESPONSE, drive_async
 from ._pool import ConnectionPool
 
 __all__ = ["AsyncTokenSource", "RunInThread", "obtain_token"]
-
-#: The largest metadata or token response an OAuth flow reads.
-MAX_OAUTH_RESPONSE = 1024 * 1024
 
 #: ``async def tokens(request: RequestToken) -> Token``, or an OAuth token source.
 AsyncTokenSource = (
@@ -53,7 +50,6 @@ async def obtain_token(
                 http_request.method, http_request.url, list(http_request.headers), http_request.body
             )
             try:
-                # Metadata and token responses are small; a server that sends more is hostile.
                 body = await response.aread(limit=MAX_OAUTH_RESPONSE)
             finally:
                 await response.aclose()  # no-op once read; frees the slot on any failure

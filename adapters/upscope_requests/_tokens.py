@@ -9,7 +9,7 @@ from typing import Any
 
 import requests
 
-from _upscope_io import drive_sync
+from _upscope_io import MAX_OAUTH_RESPONSE, drive_sync
 from sansio_upscope import RequestToken, Token
 from sansio_upscope.oauth import (
     AuthorizationCode,
@@ -25,9 +25,6 @@ __all__ = ["DEFAULT_OAUTH_TIMEOUT", "SyncTokenSource", "obtain_token"]
 #: ``def tokens(request: RequestToken) -> Token``, or an OAuth token source.
 SyncTokenSource = Callable[[RequestToken], Token] | ClientCredentials | AuthorizationCode
 
-
-#: The largest metadata or token response an OAuth flow reads.
-MAX_OAUTH_RESPONSE = 1024 * 1024
 
 #: The caller's send options that also bind an OAuth flow's requests.
 _SEND_OPTIONS = ("timeout", "verify", "proxies", "cert")

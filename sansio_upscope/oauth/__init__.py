@@ -17,7 +17,7 @@ from ._errors import (
     RegistrationError,
     TokenEndpointError,
 )
-from ._flow import AuthorizationCode, ClientCredentials, Phase, TokenFlow
+from ._flow import Phase, TokenFlow
 from ._messages import (
     AuthorizationRedirect,
     Failed,
@@ -28,6 +28,7 @@ from ._messages import (
     Step,
 )
 from ._metadata import AuthorizationServerMetadata, ProtectedResourceMetadata
+from ._sources import AuthorizationCode, ClientCredentials
 
 __all__ = [
     "AuthorizationCode",

@@ -6,13 +6,13 @@ import ipaddress
 import re
 from urllib.parse import urlsplit, urlunsplit
 
+from .._urls import origin
 from ._errors import InsecureEndpointError, MetadataError
 
 __all__ = [
     "authorization_server_metadata_urls",
     "check_url",
     "is_loopback",
-    "origin",
     "protected_resource_metadata_urls",
 ]
 
@@ -86,12 +86,6 @@ def _without_fragment(url: str) -> str:
     return url.partition("#")[0]
 
 
-def origin(url: str) -> str:
-    """``scheme://host[:port]`` of ``url``."""
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "", "", ""))
-
-
 def _insert(url: str, well_known: str) -> str:
     # RFC 9728 §3.1 / RFC 8414 §3.1: the well-known suffix goes between the host and the
     # path; "a terminating slash after the host component" is removed first.
@@ -106,10 +100,10 @@ def protected_resource_metadata_urls(resource: str) -> list[tuple[str, tuple[str
     (RFC 9728 §3.3: identical to the identifier the URL was built from).
     """
     inserted = _insert(resource, _PRM)
-    root = origin(resource) + _PRM
+    root = origin(resource).serialized
     urls: list[tuple[str, tuple[str, ...]]] = [(inserted, (resource,))]
-    if root != inserted:
-        urls.append((root, (origin(resource), origin(resource) + "/")))
+    if root + _PRM != inserted:
+        urls.append((root + _PRM, (root, root + "/")))
     return urls
 
 

@@ -15,9 +15,9 @@ import trio
 
 import upscope_trio
 from _upscope_io import ResponseHead, TransportError
-from _upscope_io._errors import without_query
 from _upscope_io._pool import Response
 from sansio_upscope import RequestToken, Token
+from sansio_upscope._urls import display_url
 
 
 @pytest.mark.parametrize(
@@ -30,7 +30,7 @@ from sansio_upscope import RequestToken, Token
     ],
 )
 def test_messages_show_a_url_without_its_query(url: str, shown: str) -> None:
-    assert without_query(url) == shown
+    assert display_url(url) == shown
     error = TransportError(url, "the server closed the connection")
     assert shown in str(error) and "secret" not in str(error) and error.url == url
     head = ResponseHead(status_code=200, reason="OK", headers=[])
