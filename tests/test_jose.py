@@ -103,7 +103,7 @@ def test_a_generated_key_exports_only_its_public_half() -> None:
 def test_the_rfc7638_thumbprint_of_an_rsa_key() -> None:
     key = SigningKey.load(RSA_KEY, alg="RS256")
     jwk = key.public_jwk()
-    canonical = '{"e":"%s","kty":"RSA","n":"%s"}' % (jwk["e"], jwk["n"])
+    canonical = '{"e":"' + jwk["e"] + '","kty":"RSA","n":"' + jwk["n"] + '"}'
     assert key.thumbprint() == base64url(hashlib.sha256(canonical.encode()).digest())
 
 

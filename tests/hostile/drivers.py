@@ -20,14 +20,14 @@ from typing import Any
 import attrs
 
 from sansio_upscope import Policy, RequestToken, Token
-from sansio_upscope.oauth import AuthorizationCode, ClientCredentials
+from sansio_upscope.oauth import TokenSource as OAuthSource
 
 __all__ = ["ADAPTERS", "Call", "Hung", "Outcome", "TokenSource", "run_scenario"]
 
 ADAPTERS = ("asyncio", "trio", "requests")
 
 #: A sync callable (wrapped for the async adapters) or a built-in OAuth token source.
-TokenSource = Callable[[RequestToken], Token] | ClientCredentials | AuthorizationCode
+TokenSource = Callable[[RequestToken], Token] | OAuthSource
 
 
 @attrs.frozen(kw_only=True)
@@ -95,7 +95,7 @@ def run_scenario(
 
 
 def _async_tokens(tokens: TokenSource) -> Any:
-    if isinstance(tokens, (ClientCredentials, AuthorizationCode)):
+    if isinstance(tokens, OAuthSource):
         return tokens
 
     async def source(request: RequestToken) -> Token:
