@@ -11,7 +11,9 @@ class, or is the "unrolled loop" ``A*(?:\\\\B A*)*`` whose pieces start with dif
 characters, so a failing match gives up after looking at each character once.
 
 Values are matched as ``str``: the parser decodes bytes as ISO-8859-1 first, so each
-octet %x80-FF is the code point U+0080-U+00FF and ``obs-text`` keeps its meaning.
+octet %x80-FF is the code point U+0080-U+00FF and ``obs-text`` keeps its meaning. A
+``str`` handed over already decoded (httpx and aiohttp decode field values as UTF-8)
+may hold any code point: everything above U+007F is read as obs-text, kept as given.
 """
 
 from __future__ import annotations
@@ -58,8 +60,12 @@ OWS_RE = r"[ \t]*"
 #   quoted-pair    = "\" ( HTAB / SP / VCHAR / obs-text )
 # RFC 9110 §5.5
 #   obs-text       = %x80-FF
-qdtext = r"[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]"
-quoted_pair = r"\\[\t \x21-\x7e\x80-\xff]"
+# obs-text as code points: U+0080-U+00FF from bytes read as ISO-8859-1, and anything
+# above, from a str some HTTP library decoded as UTF-8 (the octets of a UTF-8 sequence
+# are all %x80-FF, so the field was obs-text on the wire either way).
+obs_text = r"\x80-\U0010ffff"
+qdtext = rf"[\t \x21\x23-\x5b\x5d-\x7e{obs_text}]"
+quoted_pair = rf"\\[\t \x21-\x7e{obs_text}]"
 # The body without its closing DQUOTE, as an unrolled loop (qdtext* (quoted-pair
 # qdtext*)*): the scanner checks for the closing DQUOTE itself, so that where the match
 # stops is exactly where the quoted-string went wrong (end of input, a control

@@ -264,6 +264,33 @@ def test_a_refresh_token_from_elsewhere_is_not_sent_to_a_discovered_server() -> 
 # -- registration ---------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("echoed", [None, "none"])
+def test_a_client_registered_as_public_stays_public_when_handed_a_secret(
+    echoed: str | None,
+) -> None:
+    # An authorization server that lists only `none` yet returns a client_secret from
+    # registration (we asked for token_endpoint_auth_method none): the code exchange
+    # and every later refresh stay public, and the secret is never sent.
+    source = AuthorizationCode(redirect_uri=REDIRECT)
+    document = asm(registration_endpoint=REG_URL, token_endpoint_auth_methods_supported=["none"])
+    flow, step, _ = registration_flow(source, document)
+    answer = {"client_id": "dyn-1", "client_secret": "dyn-secret"}
+    if echoed is not None:
+        answer["token_endpoint_auth_method"] = echoed
+    opened = flow.receive(json_response(answer, status=201))
+    assert isinstance(opened, OpenAuthorizationUrl)
+    code_request = flow.receive(redirect(opened))
+    assert isinstance(code_request, HttpRequest)
+    assert code_request.header("authorization") is None
+    assert form(code_request)["client_id"] == "dyn-1" and "client_secret" not in form(code_request)
+    held = finished(flow.receive(json_response(token_json(refresh_token="RT-1"))))
+    # A refresh reuses the stored client, still public.
+    # (The metadata is cached: the refresh is the first request.)
+    step = source.flow(request_token(can_refresh=True, current_token=held)).start()
+    assert isinstance(step, HttpRequest) and form(step)["grant_type"] == "refresh_token"
+    assert step.header("authorization") is None and "client_secret" not in form(step)
+
+
 def registration_flow(
     source: AuthorizationCode, document: dict[str, Any], **rt: Any
 ) -> tuple[TokenFlow, Step, list[HttpRequest]]:

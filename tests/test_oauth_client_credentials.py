@@ -112,11 +112,40 @@ def test_auth_method_is_chosen_from_server_metadata(methods: list[str] | None, c
     assert used == chosen
 
 
+@pytest.mark.parametrize(
+    ("methods", "chosen"),
+    [
+        (["none"], "none"),  # a secret the server does not want: not sent
+        (["private_key_jwt", "none"], "none"),
+        (["client_secret_post", "none"], "client_secret_post"),
+    ],
+)
+def test_a_confidential_client_falls_back_to_none_where_the_server_allows_it(
+    methods: list[str], chosen: str
+) -> None:
+    source = ClientCredentials("agent", "s3cret", issuer=ISSUER)
+    document = asm(token_endpoint_auth_methods_supported=methods)
+    step, sent = run(
+        source.flow(request_token()),
+        [
+            ("GET", ASM_URL, json_response(document)),
+            ("POST", TOKEN_URL, json_response(token_json())),
+        ],
+    )
+    finished(step)
+    assert sent[1].header("authorization") is None and form(sent[1])["client_id"] == "agent"
+    assert ("client_secret" in form(sent[1])) == (chosen == "client_secret_post")
+
+
 def test_no_common_auth_method_fails_before_sending_the_secret() -> None:
     source = ClientCredentials("agent", "s3cret", issuer=ISSUER)
-    document = asm(token_endpoint_auth_methods_supported=["private_key_jwt"])
+    document = asm(token_endpoint_auth_methods_supported=["private_key_jwt", "tls_client_auth"])
     step, sent = run(source.flow(request_token()), [("GET", ASM_URL, json_response(document))])
-    assert "private_key_jwt" in str(failed(step, MetadataError))
+    message = str(failed(step, MetadataError))
+    # Both lists: what the server offers, and what this client can do.
+    assert "['private_key_jwt', 'tls_client_auth']" in message
+    assert "['client_secret_basic', 'client_secret_post', 'none']" in message
+    assert "s3cret" not in message
     assert len(sent) == 1
 
 

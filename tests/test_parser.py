@@ -466,6 +466,18 @@ def test_bytes_and_str_agree() -> None:
     assert parse_www_authenticate(value) == parse_www_authenticate(value.encode("latin-1"))
 
 
+@pytest.mark.parametrize("strict", [False, True])
+def test_a_str_decoded_as_utf8_keeps_its_obs_text(strict: bool) -> None:
+    # httpx and aiohttp hand header values over as str decoded from UTF-8: any code
+    # point above U+007F inside a quoted-string was obs-text on the wire (RFC 9110 §5.5).
+    value = 'Bearer error_description="caf\u00e9 \u2014 ok", realm="api"'
+    (challenge,) = parse_www_authenticate(value, strict=strict)
+    assert challenge.params == {"error_description": "caf\u00e9 \u2014 ok", "realm": "api"}
+    escaped = 'Bearer error="insufficient_scope", error_description="\\\U0001f512 x"'
+    (challenge,) = parse_www_authenticate(escaped, strict=strict)
+    assert challenge.params["error_description"] == "\U0001f512 x"
+
+
 def test_iterables_of_any_kind() -> None:
     lines = ('Basic realm="a"', 'Bearer scope="s"')
     expected = parse_www_authenticate(list(lines))
@@ -641,10 +653,10 @@ ERRORS: list[tuple[str, str, int, str, Expected]] = [
         ],
     ),
     (
-        "beyond-latin-1",
-        'Bearer a="\u20ac", Basic realm=b',
-        10,
-        "not allowed",
+        "beyond-latin-1-unquoted",
+        "Bearer a=\u20ac, Basic realm=b",
+        9,
+        "not a token character",
         [
             ("basic", {"realm": "b"}, None),
         ],

@@ -98,10 +98,13 @@ def registration_response(response: HttpResponse, endpoint: str) -> RegisteredCl
             status_code=response.status_code,
             url=endpoint,
         )
+    # RFC 7591 §3.2.1: the response holds the metadata as registered; a server that
+    # leaves the method out registered what was asked for: a public client (``none``),
+    # whatever secret it also returned.
     return RegisteredClient(
         client_id=client_id,
         client_secret=_text(document.get("client_secret")),
-        token_endpoint_auth_method=_text(document.get("token_endpoint_auth_method")),
+        token_endpoint_auth_method=_text(document.get("token_endpoint_auth_method")) or "none",
     )
 
 

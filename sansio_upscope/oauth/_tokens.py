@@ -23,9 +23,12 @@ __all__ = [
     "token_request",
 ]
 
-#: Client authentication methods we implement (RFC 7591 §2 names; ``private_key_jwt``
-#: is OpenID Connect Core §9 / RFC 7523 §2.2).
-AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none", "private_key_jwt")
+#: Client authentication methods without a key, in the order a client with a secret
+#: prefers them (RFC 7591 §2 names).
+SECRET_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
+#: Every client authentication method we implement (``private_key_jwt``: OpenID Connect
+#: Core §9, RFC 7523 §2.2; it needs a private key).
+AUTH_METHODS = (*SECRET_AUTH_METHODS, "private_key_jwt")
 
 #: RFC 7523 §2.2: ``client_assertion_type`` for a JWT client assertion.
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -38,14 +41,19 @@ def choose_auth_method(
     *,
     private_key: bool = False,
 ) -> str:
-    """How to authenticate at the token endpoint.
+    """How to authenticate at the token endpoint (RFC 6749 §2.3).
 
-    The explicit choice wins, then what registration agreed; a client with a
-    ``private_key`` uses ``private_key_jwt`` unless the server lists methods without it
-    (then its secret, if it has one); a client without a secret is public (``none``);
-    else ``client_secret_basic`` or ``client_secret_post``, whichever the server lists
-    (RFC 8414 §2: absent means ``client_secret_basic``).
-    Raises ``MetadataError`` when the server lists none of the client's methods.
+    The explicit choice wins, then what registration agreed (RFC 7591 §2): a client that
+    registered as public (``none``) stays public even when the server also handed it a
+    secret. A client without a secret is public: ``none``, whatever the server lists
+    (it has nothing else to offer, and servers such as Keycloak accept public clients
+    without listing ``none``). A client with a secret takes the first of
+    ``client_secret_basic``, ``client_secret_post``, ``none`` that the server lists in
+    ``token_endpoint_auth_methods_supported`` (absent: ``client_secret_basic``,
+    RFC 8414 §2).
+    A client with a ``private_key`` uses ``private_key_jwt`` (RFC 7523 §2.2) unless the
+    server lists methods without it; then its secret, if it has one.
+    Raises ``MetadataError``, naming both lists, when nothing fits.
     """
     if explicit is not None:
         return explicit
@@ -65,17 +73,19 @@ def choose_auth_method(
             )
     if client.client_secret is None:
         return "none"
-    supported: tuple[str, ...] = ("client_secret_basic",)
-    if server is not None and server.token_endpoint_auth_methods_supported is not None:
-        supported = server.token_endpoint_auth_methods_supported
-    for method in ("client_secret_basic", "client_secret_post"):
+    listed = server.token_endpoint_auth_methods_supported if server is not None else None
+    supported = listed if listed is not None else ("client_secret_basic",)
+    for method in SECRET_AUTH_METHODS:
         if method in supported:
             return method
     raise MetadataError(
-        f"The authorization server supports none of the client authentication methods "
-        f"this library implements: it lists {list(supported)}, we have "
-        f"client_secret_basic and client_secret_post",
-        advice="Configure a client that uses client_secret_basic or client_secret_post.",
+        f"No client authentication method fits: the authorization server lists "
+        f"{list(supported)} in token_endpoint_auth_methods_supported, this client can "
+        f"use {list(SECRET_AUTH_METHODS)}",
+        advice=(
+            "Configure a client the server accepts: a client_secret for client_secret_basic "
+            "or client_secret_post, or a public client (none) where the server allows one."
+        ),
     )
 
 
