@@ -20,7 +20,6 @@ from ._challenges import (
     dpop_nonce,
     format_challenge,
 )
-from ._dpop import DPOP_HEADER, authorization_fields, dpop_proof
 from ._errors import (
     BodyNotReplayableError,
     HeaderParseError,
@@ -36,14 +35,12 @@ from ._errors import (
 )
 from ._events import Event, ResponseReceived, TokenFailed, TokenIssued
 from ._headers import dpop_challenge, parse_www_authenticate, www_authenticate_values
-from ._jose import SigningKey
 from ._log import RedactingFilter, redact, redact_headers
 from ._scopes import format_scope, invalid_scope_tokens, parse_scope
 from ._state import Exchange, State, Upscope, Upscopes
 from ._token import Policy, Token
 
 __all__ = [
-    "DPOP_HEADER",
     "Action",
     "BearerChallenge",
     "BodyNotReplayableError",
@@ -65,7 +62,6 @@ __all__ = [
     "ScopeNotAllowedError",
     "ScopeNotGrantedError",
     "Send",
-    "SigningKey",
     "State",
     "StepUpError",
     "StepUpLoopError",
@@ -78,10 +74,8 @@ __all__ = [
     "Upscope",
     "Upscopes",
     "WaitForToken",
-    "authorization_fields",
     "dpop_challenge",
     "dpop_nonce",
-    "dpop_proof",
     "format_challenge",
     "format_scope",
     "invalid_scope_tokens",

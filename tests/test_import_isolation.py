@@ -81,7 +81,8 @@ def test_the_core_works_without_the_jwt_extra() -> None:
     probe = """
 import sys
 sys.modules["jwt"] = None
-from sansio_upscope import Token, authorization_fields, Send
+from sansio_upscope import Send
+from sansio_upscope.dpop import authorization_fields
 from sansio_upscope.oauth import ClientCredentials
 assert authorization_fields(Send(authorization="Bearer t"), method="GET", url="https://x/",
                             now=0) == [("Authorization", "Bearer t")]

@@ -12,16 +12,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from sansio_upscope import (
-    DPOP_HEADER,
-    Retry,
-    Send,
-    SigningKey,
-    Token,
-    authorization_fields,
-    dpop_proof,
-)
+from sansio_upscope import Retry, Send, Token
 from sansio_upscope._jose import base64url, sign, unverified_claims
+from sansio_upscope.dpop import DPOP_HEADER, SigningKey, authorization_fields, dpop_proof
 
 NOW = 1_700_000_000.0
 

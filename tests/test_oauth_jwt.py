@@ -11,8 +11,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from sansio_upscope import LocalProtocolError, SigningKey
+from sansio_upscope import LocalProtocolError
 from sansio_upscope._jose import sign
+from sansio_upscope.dpop import SigningKey
 from sansio_upscope.oauth import (
     ClientCredentials,
     CrossAppAccess,

@@ -31,8 +31,8 @@ from sansio_upscope import (
     Upscope,
     Upscopes,
     WaitForToken,
-    authorization_fields,
 )
+from sansio_upscope.dpop import authorization_fields
 
 from ._http11 import DEFAULT_MAX_HEADER_SIZE, Origin
 from ._pool import ByteStream, ConnectionPool, Content, Response, Slots

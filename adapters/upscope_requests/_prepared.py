@@ -6,7 +6,8 @@ import time
 
 import requests
 
-from sansio_upscope import DPOP_HEADER, Retry, Send, StepUpError, authorization_fields
+from sansio_upscope import Retry, Send, StepUpError
+from sansio_upscope.dpop import DPOP_HEADER, authorization_fields
 
 __all__ = [
     "authorize",

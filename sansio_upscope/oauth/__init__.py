@@ -8,6 +8,7 @@ A token source answers one ``RequestToken`` with a ``TokenFlow`` that emits
 opens a socket or reads a clock.
 """
 
+from .._jose import SigningKey
 from ._clients import ClientStore, InMemoryClientStore, RegisteredClient
 from ._errors import (
     AssertionRejectedError,
@@ -58,6 +59,7 @@ __all__ = [
     "RegisteredClient",
     "RegistrationError",
     "SignInRequiredError",
+    "SigningKey",
     "Step",
     "TokenEndpointError",
     "TokenFlow",

@@ -13,7 +13,8 @@ from collections.abc import Callable
 
 import pytest
 
-from sansio_upscope import SigningKey, TokenRequestFailedError
+from sansio_upscope import TokenRequestFailedError
+from sansio_upscope.dpop import SigningKey
 from sansio_upscope.oauth import (
     AssertionRejectedError,
     ClientCredentials,
