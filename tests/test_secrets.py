@@ -36,6 +36,7 @@ from sansio_upscope import (
     TokenRequestFailedError,
     Upscope,
 )
+from sansio_upscope.dpop import SigningKey
 from sansio_upscope.oauth import (
     AuthorizationCode,
     ClientCredentials,
@@ -275,6 +276,39 @@ def test_a_redirect_to_another_origin_never_carries_the_token(
         assert other.requests[0].header("authorization") is None
     else:
         assert (moved.status, other.paths()) == (status, [])
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_a_redirect_never_carries_a_dpop_proof(
+    adapter: str, serve: Callable[[Script], ScriptedServer]
+) -> None:
+    other = serve(_bearer_resource)
+    home = serve(
+        routes(
+            {
+                "/api": _bearer_resource,
+                "/moved": lambda _r: response(307, [("Location", other.url + "/landing")]),
+            }
+        )
+    )
+    key = SigningKey.generate()
+
+    def tokens(_request: RequestToken) -> Token:
+        return Token(f"{ACCESS}dpop", token_type="DPoP", dpop_key=key)
+
+    first, moved = run_scenario(
+        adapter,
+        [Call(url=home.url + "/api"), Call(method="POST", url=home.url + "/moved", content=b"x")],
+        tokens,
+    )
+    assert first.ok, first
+    assert home.requests[-1].header("dpop") is not None  # the proof went to /moved ...
+    if adapter == "requests":  # ... and not on to where requests followed the redirect
+        assert other.paths() == ["/landing"]
+        assert other.requests[0].header("dpop") is None
+        assert other.requests[0].header("authorization") is None
+    else:
+        assert (moved.status, other.paths()) == (307, [])
 
 
 @pytest.mark.parametrize("adapter", ADAPTERS)

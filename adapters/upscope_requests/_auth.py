@@ -43,6 +43,7 @@ from ._prepared import (
     authorize,
     body_position,
     discard_body,
+    forget_proof,
     head_too_large,
     raise_head_too_large,
 )
@@ -121,6 +122,7 @@ class UpscopeAuth(AuthBase):
             )
             match self._run(exchange, received, kwargs):
                 case Deliver():
+                    forget_proof(response)
                     return response
                 case GiveUp(error=error):
                     vars(response)["upscope_error"] = error

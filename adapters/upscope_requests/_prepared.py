@@ -13,6 +13,7 @@ __all__ = [
     "authorize",
     "body_position",
     "discard_body",
+    "forget_proof",
     "head_too_large",
     "raise_for_step_up",
     "raise_head_too_large",
@@ -47,6 +48,13 @@ def authorize(request: requests.PreparedRequest, action: Send | Retry) -> None:
     for name in ("Authorization", DPOP_HEADER):
         request.headers.pop(name, None)
     request.headers.update(fields)
+
+
+def forget_proof(response: requests.Response) -> None:
+    """A DPoP proof is for one method and URL (RFC 9449 §4.2): the redirect requests is
+    about to follow (a copy of this request) must not carry it anywhere."""
+    if response.is_redirect:
+        response.request.headers.pop(DPOP_HEADER, None)
 
 
 def head_too_large(response: requests.Response, limit: int | None) -> bool:
