@@ -7,7 +7,9 @@ provider) on 127.0.0.1, through every adapter.
   ``use_dpop_nonce`` first) and issues DPoP-bound tokens. The resource is a server of our
   own: it introspects the token at oidc-provider (RFC 7662: ``token_type`` DPoP,
   ``cnf.jkt``), verifies the request's proof with PyJWT (``htm``, ``htu``, ``ath``, its
-  key's RFC 7638 thumbprint equal to ``jkt``) and demands its own nonce too.
+  key's RFC 7638 thumbprint equal to ``jkt``) and demands its own nonce too. Both a
+  client_credentials client (private_key_jwt) and a public authorization-code client
+  (PKCE, headless browser) get DPoP-bound tokens there, and step up.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import pytest
 import requests
 from interop_peers import AuthorizationServer, ResourceServer
 
-from sansio_upscope.oauth import ClientCredentials
+from sansio_upscope.oauth import AuthorizationCode, ClientCredentials
 from tests.hostile.drivers import ADAPTERS, Call, run_scenario
 from tests.hostile.jwt_world import jwk_thumbprint
 from tests.hostile.server import Request, ScriptedServer, response, routes
@@ -156,3 +158,30 @@ def test_dpop_bound_tokens_with_nonces_and_a_step_up(
     assert all(r["ath_ok"] and r["fresh"] and r["aud"] == url for r in seen)
     assert {r["htm_htu"] for r in seen} == {("GET", url), ("POST", url)}
     assert [r["nonce"] for r in seen][:2] == [None, RS_NONCE]
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_dpop_with_a_user_authorization_code_and_pkce(
+    adapter: str,
+    oidc_provider: AuthorizationServer,
+    dpop_resource: DPoPResource,
+    headless_authorize: Any,
+) -> None:
+    # A public native client: the code exchange carries the proof (and meets the nonce);
+    # the step-up is a second authorization whose code exchange is DPoP-bound too.
+    tokens = AuthorizationCode(
+        oidc_provider.native_client_id,
+        oidc_provider.native_redirect_uri,
+        authorize=headless_authorize,
+        dpop=True,
+    )
+    url = dpop_resource.url + "/api/notes"
+    outcomes = run_scenario(
+        adapter,
+        [Call(url=url, timeout=20), Call(method="POST", url=url, content=b"{}", timeout=20)],
+        tokens,
+    )
+    assert [(o.error, o.body) for o in outcomes] == [(None, b"read ok"), (None, b"write ok")]
+    assert len(headless_authorize.visited) == 2
+    seen = dpop_resource.seen
+    assert seen and all(r["token_type"] == "DPoP" and r["jkt_matches"] for r in seen)
