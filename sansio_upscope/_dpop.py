@@ -15,10 +15,13 @@ from urllib.parse import urlsplit, urlunsplit
 from ._actions import Retry, Send
 from ._jose import SigningKey, base64url, jwt_id, sign
 
-__all__ = ["DPOP_HEADER", "authorization_fields", "dpop_proof"]
+__all__ = ["CREDENTIAL_FIELDS", "DPOP_HEADER", "authorization_fields", "dpop_proof"]
 
 #: RFC 9449 §4.1: the request header field that carries the proof.
 DPOP_HEADER = "DPoP"
+#: Every field ``authorization_fields`` may set, lower-case: an adapter drops the
+#: caller's fields of these names when it sets the core's.
+CREDENTIAL_FIELDS = frozenset({"authorization", DPOP_HEADER.lower()})
 
 
 def _htu(url: str) -> str:

@@ -32,7 +32,7 @@ from sansio_upscope import (
     Upscopes,
     WaitForToken,
 )
-from sansio_upscope.dpop import authorization_fields
+from sansio_upscope.dpop import CREDENTIAL_FIELDS, authorization_fields
 
 from ._http11 import DEFAULT_MAX_HEADER_SIZE, Origin
 from ._pool import ByteStream, ConnectionPool, Content, Response, Slots
@@ -229,6 +229,5 @@ def with_authorization(
     fields = authorization_fields(action, method=method, url=url, now=time.time())
     if not fields:
         return headers
-    replaced = {name.lower() for name, _ in fields}
-    kept = [(name, value) for name, value in headers if name.lower() not in replaced]
+    kept = [(name, value) for name, value in headers if name.lower() not in CREDENTIAL_FIELDS]
     return [*kept, *fields]

@@ -7,7 +7,7 @@ import time
 import requests
 
 from sansio_upscope import Retry, Send, StepUpError
-from sansio_upscope.dpop import DPOP_HEADER, authorization_fields
+from sansio_upscope.dpop import CREDENTIAL_FIELDS, DPOP_HEADER, authorization_fields
 
 __all__ = [
     "authorize",
@@ -45,7 +45,7 @@ def authorize(request: requests.PreparedRequest, action: Send | Retry) -> None:
     fields = authorization_fields(
         action, method=request.method or "GET", url=request.url or "", now=time.time()
     )
-    for name in ("Authorization", DPOP_HEADER):
+    for name in CREDENTIAL_FIELDS:
         request.headers.pop(name, None)
     request.headers.update(fields)
 
