@@ -11,8 +11,6 @@ whose repr shows its algorithm and ``kid``, never the key.
 from __future__ import annotations
 
 import base64
-import hashlib
-import json
 import secrets
 from typing import TYPE_CHECKING, Any
 
@@ -116,14 +114,6 @@ class SigningKey:
         public = self.private_key.public_key()
         jwk: dict[str, Any] = algorithm.to_jwk(public, as_dict=True)
         return jwk
-
-    def thumbprint(self) -> str:
-        """The RFC 7638 JWK SHA-256 thumbprint of the public key (DPoP's ``jkt``)."""
-        jwk = self.public_jwk()
-        # RFC 7638 §3.2: only the required members, in lexicographic order, no spaces.
-        required = ("crv", "kty", "x", "y") if jwk["kty"] == "EC" else ("e", "kty", "n")
-        canonical = json.dumps({name: jwk[name] for name in required}, separators=(",", ":"))
-        return base64url(hashlib.sha256(canonical.encode()).digest())
 
 
 def base64url(data: bytes) -> str:
