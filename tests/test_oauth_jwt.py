@@ -9,7 +9,7 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from sansio_upscope import LocalProtocolError
 from sansio_upscope._jose import sign
@@ -288,3 +288,58 @@ def test_an_insecure_idp_endpoint_is_refused() -> None:
 def test_cross_app_access_configuration_errors(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         idp_source(ID_TOKEN, **kwargs)
+
+
+RSA_PEM = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+)
+
+
+@pytest.mark.parametrize(
+    ("source", "member"),
+    [
+        (
+            lambda: ClientCredentials("agent", private_key=RSA_PEM, signing_alg="RS256"),
+            "token_endpoint_auth_signing_alg_values_supported",
+        ),
+        (
+            lambda: ClientCredentials(
+                "agent", "s3cret", dpop=SigningKey.load(RSA_PEM, alg="RS256")
+            ),
+            "dpop_signing_alg_values_supported",
+        ),
+    ],
+)
+def test_a_key_for_an_algorithm_the_server_does_not_list_sends_nothing(
+    source: Any, member: str
+) -> None:
+    document = asm(
+        token_endpoint_auth_methods_supported=["private_key_jwt", "client_secret_basic"],
+        token_endpoint_auth_signing_alg_values_supported=["ES256"],
+        dpop_signing_alg_values_supported=["ES256"],
+    )
+    script = [("GET", PRM_URL, json_response(prm())), ("GET", ASM_URL, json_response(document))]
+    step, sent = run(source().flow(header_rt(), now=NOW), script)
+    error = failed(step, MetadataError)
+    assert member in str(error) and "RS256" in str(error) and len(sent) == 2
+
+
+def test_an_es256_key_the_server_lists_and_a_secret_method_ignore_the_alg_lists() -> None:
+    document = asm(token_endpoint_auth_signing_alg_values_supported=["ES256"])
+    script = [("GET", PRM_URL, json_response(prm())), ("GET", ASM_URL, json_response(document))]
+    for source in (
+        ClientCredentials("agent", private_key=PEM, auth_method="private_key_jwt"),
+        ClientCredentials("agent", "s3cret", private_key=RSA_PEM, signing_alg="RS256"),
+    ):
+        step, _ = run(source.flow(header_rt(), now=NOW), script)
+        assert isinstance(step, HttpRequest) and step.url == TOKEN_URL
+
+
+def test_a_resource_that_requires_dpop_is_refused_without_it() -> None:
+    document = prm(dpop_bound_access_tokens_required=True)
+    script = [("GET", PRM_URL, json_response(document)), ("GET", ASM_URL, json_response(asm()))]
+    step, sent = run(ClientCredentials("agent", "s3cret").flow(header_rt(), now=NOW), script)
+    assert "requires DPoP-bound tokens" in str(failed(step, MetadataError)) and len(sent) == 2
+    with_dpop = ClientCredentials("agent", "s3cret", dpop=True)
+    step, _ = run(with_dpop.flow(header_rt(), now=NOW), script)
+    assert isinstance(step, HttpRequest) and step.header("dpop") is not None

@@ -425,6 +425,7 @@ class TokenFlow:
             self._server,
             private_key=source._client_key is not None,
         )
+        self._check_jws_algorithms(method)
         assertion = None
         if method == "private_key_jwt":
             assert source._client_key is not None
@@ -453,6 +454,42 @@ class TokenFlow:
         return token_request(
             endpoint, form, self._client, method, client_assertion=assertion, dpop_proof=proof
         )
+
+    def _check_jws_algorithms(self, auth_method: str) -> None:
+        """Before any token request: a resource that requires DPoP gets it, and the keys
+        this client signs with fit what the authorization server says it takes."""
+        source, server, prm = self._source, self._server, self._prm
+        if prm is not None and prm.dpop_bound_access_tokens_required and not source._dpop_key:
+            raise MetadataError(
+                f"The protected resource {prm.resource} requires DPoP-bound tokens "
+                f"(dpop_bound_access_tokens_required, RFC 9728 §2), and this token source "
+                f"does not use DPoP",
+                advice="Set dpop=True (or dpop=SigningKey...) on the token source.",
+            )
+        if server is None:
+            return
+        checks = (
+            (
+                source._client_key if auth_method == "private_key_jwt" else None,
+                server.token_endpoint_auth_signing_alg_values_supported,
+                "token_endpoint_auth_signing_alg_values_supported",
+                "the client's private_key",
+            ),
+            (
+                source._dpop_key,
+                server.dpop_signing_alg_values_supported,
+                "dpop_signing_alg_values_supported",
+                "the DPoP key",
+            ),
+        )
+        for key, listed, member, whose in checks:
+            if key is not None and listed is not None and key.alg not in listed:
+                raise MetadataError(
+                    f"The authorization server {server.issuer} lists {list(listed)} in "
+                    f"{member}; {whose} signs with {key.alg}",
+                    advice="Use a key for one of the algorithms the server lists, or allow "
+                    "this one at the server.",
+                )
 
     def _clock(self) -> float:
         if self._now is None:
