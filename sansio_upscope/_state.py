@@ -70,7 +70,7 @@ from ._errors import (
 from ._events import ResponseReceived, TokenFailed, TokenIssued
 from ._headers import parse_www_authenticate, www_authenticate_values
 from ._token import Policy, Token
-from ._urls import display_url, origin, resource_of
+from ._urls import covers, display_url, origin, resource_of
 
 __all__ = [
     "CHALLENGES",
@@ -225,7 +225,8 @@ class _Failure:
 
 
 class Upscope:
-    """Shared step-up state for one protected resource, keyed by its origin.
+    """Shared step-up state for one protected resource (an origin, until a token names a
+    narrower resource: see ``Upscopes``).
 
     Not thread-safe: adapters that run exchanges from several threads bring a lock.
     Tokens held here are sent only to this origin (rule 10).
@@ -297,6 +298,8 @@ class Upscope:
         """Does the token held now answer ``need`` better than the one the request had?"""
         if self.token is None or self.generation <= sent_generation:
             return False
+        if not self.token.covers(need.resource):
+            return False  # issued for another protected resource (rule 11)
         if need.reason is Reason.INSUFFICIENT_SCOPE and need.scopes is not None:
             return need.scopes <= self.granted_scopes
         return True  # a newer token: worth one retry (a renewal, a new authentication)
@@ -362,12 +365,19 @@ class Upscope:
 class Upscopes:
     """One ``Upscope`` per protected resource, made on first use with a shared ``Policy``.
 
-    By default a protected resource is an origin: one token serves every URL of it.
-    ``resource_for(url) -> str`` splits an origin into several protected resources
-    (RFC 9728: an MCP server at ``/mcp`` beside a REST API at ``/api/``), each with
-    its own token, named as the RFC 8707 ``resource`` of its token requests. It must
-    return a URL on the origin of ``url`` (``LocalProtocolError`` otherwise): a token
-    never leaves its origin.
+    A protected resource is what its RFC 9728 metadata names (rule 11). Until a token
+    says otherwise, every URL of an origin shares one ``Upscope``. A token that the
+    OAuth flow obtained carries the ``resource`` its metadata named (``Token.resource``);
+    from then on that ``Upscope`` serves the URLs the resource covers (same origin, path
+    prefix on a segment boundary), and other URLs of the origin get a new one. So
+    ``/mcp`` and ``/api``, each with its own metadata, get one token each, and
+    ``/api/files/1`` and ``/api/files/2`` share one. ``for_url`` picks the longest
+    learned resource that covers the URL.
+
+    ``resource_for(url) -> str`` overrides this: it names the protected resource of each
+    URL, used as the RFC 8707 ``resource`` of its token requests. It must return a URL on
+    the origin of ``url`` (``LocalProtocolError`` otherwise): a token never leaves its
+    origin.
     """
 
     def __init__(
@@ -379,21 +389,48 @@ class Upscopes:
         self.policy = policy if policy is not None else Policy()
         self._resource_for = resource_for
         self._by_resource: dict[object, Upscope] = {}
+        #: Upscopes whose token named its protected resource, by that resource.
+        self._learned: dict[str, Upscope] = {}
 
     def for_url(self, url: str) -> Upscope:
-        if self._resource_for is None:
-            key: object = origin(url)
-            resource = None
+        """The ``Upscope`` whose token may be sent to ``url``, made on first use.
+        Raises ``LocalProtocolError`` for a URL that is not http(s)."""
+        if self._resource_for is not None:
+            key: object = self._resource_for(url)
+            resource: str | None = str(key)
         else:
-            key = resource = self._resource_for(url)
+            learned = self._learned_for(url) if self._learned else None
+            if learned is not None:
+                return learned
+            key, resource = origin(url), None
         upscope = self._by_resource.get(key)
         if upscope is None:
-            upscope = Upscope(url, policy=self.policy, resource=resource)
-            self._by_resource[key] = upscope
+            upscope = self._by_resource[key] = Upscope(url, policy=self.policy, resource=resource)
+        elif resource is None and upscope.token is not None and upscope.token.resource:
+            # Its token named the protected resource: the Upscope is that resource's from
+            # now on, and the rest of the origin starts afresh.
+            self._learned[upscope.token.resource] = upscope
+            del self._by_resource[key]
+            if not upscope.token.covers(url):
+                return self.for_url(url)
         return upscope
 
+    def _learned_for(self, url: str) -> Upscope | None:
+        best: tuple[int, Upscope] | None = None
+        for resource, upscope in list(self._learned.items()):
+            held = upscope.token.resource if upscope.token is not None else resource
+            if held is not None and held != resource:
+                # A token for another resource replaced it (requests under way when the
+                # resource was learned): file the Upscope under the resource it now holds.
+                del self._learned[resource]
+                self._learned[held] = upscope
+                resource = held
+            if covers(resource, url) and (best is None or len(resource) > best[0]):
+                best = (len(resource), upscope)
+        return best[1] if best is not None else None
+
     def __len__(self) -> int:
-        return len(self._by_resource)
+        return len(self._by_resource) + len(self._learned)
 
 
 class Exchange:
@@ -754,11 +791,12 @@ class Exchange:
 
     def _send(self, kind: type[Send] | type[Retry]) -> Action:
         up = self.upscope
+        # Rule 11: a token issued for another protected resource is not sent here.
+        token = up.token if up.token is not None and up.token.covers(self.url) else None
         self._sent = True
-        self._sent_generation = up.generation
+        self._sent_generation = up.generation if token is not None else 0
         self._sent_nonce = up.dpop_nonce
-        self._sent_token_type = up.token.token_type if up.token is not None else None
-        token = up.token
+        self._sent_token_type = token.token_type if token is not None else None
         if token is None:
             return kind(authorization=None, dpop_nonce=up.dpop_nonce)
         return kind(

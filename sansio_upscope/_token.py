@@ -8,6 +8,7 @@ import attrs
 
 from ._jose import SigningKey
 from ._scopes import invalid_scope_tokens
+from ._urls import covers
 
 __all__ = ["Policy", "Token"]
 
@@ -44,6 +45,10 @@ class Token:
     ``scopes`` is what was *granted*; None means "as requested" (RFC 6749 §5.1: the
     server returns ``scope`` only when it differs). ``expires_at`` is in the same clock
     as the ``now`` values the caller feeds the machine (seconds, any epoch).
+    ``resource`` is the RFC 8707 resource the token was issued for, as the resource's
+    RFC 9728 metadata named it (the OAuth flows set it): the token is sent only to URLs
+    it covers (same origin, path prefix on a segment boundary), and ``Upscopes`` learns
+    from it which URLs share the token. None: the whole origin (rule 10).
     ``dpop_key`` is the key a DPoP token is bound to (RFC 9449 §6): every request that
     sends the token carries a proof signed with it.
     The access and refresh tokens and the key never appear in a repr.
@@ -54,6 +59,7 @@ class Token:
     scopes: frozenset[str] | None = attrs.field(default=None, converter=_scope_set)
     expires_at: float | None = None
     refresh_token: str | None = attrs.field(default=None, repr=False)
+    resource: str | None = None
     dpop_key: SigningKey | None = attrs.field(default=None, repr=False, eq=False, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
@@ -61,6 +67,15 @@ class Token:
             raise ValueError("access_token must not be empty")
         if self.dpop_key is not None and self.token_type != "DPoP":
             raise ValueError("dpop_key is for DPoP tokens (RFC 9449); this one is Bearer")
+        if self.resource is not None and not covers(self.resource, self.resource):
+            raise ValueError(
+                f"resource must be an http(s) URL with no dot segment: {self.resource!r}"
+            )
+
+    def covers(self, url: str) -> bool:
+        """May this token be sent to ``url``: is it under ``resource``? A token with no
+        ``resource`` leaves that to the origin check (rule 10)."""
+        return self.resource is None or covers(self.resource, url)
 
     @property
     def authorization(self) -> str:

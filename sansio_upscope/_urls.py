@@ -12,7 +12,7 @@ from urllib.parse import SplitResult, urlsplit
 
 from ._errors import LocalProtocolError
 
-__all__ = ["Origin", "display_url", "origin", "resource_of"]
+__all__ = ["Origin", "covers", "display_url", "origin", "resource_of"]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -60,6 +60,35 @@ def resource_of(url: str) -> str:
     """The RFC 8707 resource indicator of a request URL: no query, no fragment (§2), no
     userinfo; scheme and host lower-cased."""
     return _bare(urlsplit(url))
+
+
+#: Path segments that HTTP clients and servers may resolve away (RFC 3986 §5.2.4), so a
+#: URL textually under a resource may reach a path outside it: "/api/../admin".
+_DOT_SEGMENTS = frozenset({".", "..", "%2e", "%2e%2e", ".%2e", "%2e."})
+
+
+def covers(resource: str, url: str) -> bool:
+    """Is ``url`` part of the protected resource ``resource``?
+
+    Yes when both have the same origin and the resource's path is a prefix of the
+    URL's path on a segment boundary: ``https://h/api`` covers ``https://h/api`` and
+    ``https://h/api/files/1``, not ``https://h/apix``; ``https://h`` and ``https://h/``
+    cover every URL of the origin. Paths compare code point by code point (RFC 9728
+    §6); queries are not compared. A URL with a dot segment is covered by nothing
+    narrower than its origin. Anything that is not an http(s) URL is covered by nothing.
+    """
+    try:
+        if origin(resource) != origin(url):
+            return False
+    except LocalProtocolError:
+        return False
+    prefix = urlsplit(resource).path.rstrip("/")
+    if not prefix:
+        return True
+    path = urlsplit(url).path
+    if any(segment.lower() in _DOT_SEGMENTS for segment in path.split("/")):
+        return False
+    return path == prefix or path.startswith(prefix + "/")
 
 
 def display_url(url: str) -> str:

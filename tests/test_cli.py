@@ -268,10 +268,11 @@ def test_request_steps_up_and_prints_the_body(
     )
     assert code == EXIT_OK, err
     assert out == "report body"
-    # the token request asked for the initial scope plus the challenged one, for this resource
+    # the token request asked for the initial scope plus the challenged one, for the
+    # resource the metadata names (the demo server's whole origin)
     [record] = auth.token_requests
     assert record.scopes == {"files:read", "files:write"}
-    assert record.resource == url
+    assert record.resource == resource.url
     assert record.grant_type == "client_credentials"
     # the request went out twice, the second time with the token and the same body
     first, second = resource.requests_to("/files/upload")

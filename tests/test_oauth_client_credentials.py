@@ -20,6 +20,7 @@ from sansio_upscope.oauth import (
     InvalidResponseError,
     MetadataError,
     Phase,
+    RegistrationError,
     Step,
     TokenEndpointError,
 )
@@ -371,9 +372,10 @@ def discovered_token(source: ClientCredentials, refresh_token: str, *, first: bo
     return finished(step)
 
 
-def test_a_refresh_token_is_not_sent_to_another_authorization_server() -> None:
-    # RFC 9728 §5.2: the resource's metadata moved and now names another server; RFC 6749
-    # §10.4: the refresh token belongs to the server that issued it.
+def test_no_credential_is_sent_to_another_authorization_server() -> None:
+    # RFC 9728 §5.2 / SEP-2352: the resource's metadata moved and now names another
+    # server. RFC 6749 §10.4: the refresh token belongs to the server that issued it;
+    # the client id and secret were used at the first one: none of them go to AS2.
     source = ClientCredentials("agent", "s3cret")
     held_token = discovered_token(source, "RT-as1-secret", first=True)
     moved = request_token(resource_metadata=OTHER_PRM, can_refresh=True, current_token=held_token)
@@ -386,11 +388,26 @@ def test_a_refresh_token_is_not_sent_to_another_authorization_server() -> None:
                 AS2 + "/.well-known/oauth-authorization-server",
                 json_response(asm(AS2, token_endpoint=AS2 + "/token")),
             ),
+        ],
+    )
+    error = failed(step, RegistrationError)
+    assert AS2 in str(error) and ISSUER in str(error) and "SEP-2352" in str(error)
+    assert f"issuer={AS2!r}" in str(error) and "s3cret" not in str(error)
+    assert [request.method for request in sent] == ["GET", "GET"]
+    # Configured for AS2, the same client may go there.
+    source = ClientCredentials("agent", "s3cret", issuer=AS2)
+    step, sent = run(
+        source.flow(request_token()),
+        [
+            (
+                "GET",
+                AS2 + "/.well-known/oauth-authorization-server",
+                json_response(asm(AS2, token_endpoint=AS2 + "/token")),
+            ),
             ("POST", AS2 + "/token", json_response(token_json(refresh_token="RT-as2"))),
         ],
     )
     assert form(sent[-1])["grant_type"] == "client_credentials"
-    assert all(b"RT-as1-secret" not in (request.body or b"") for request in sent)
     assert finished(step).refresh_token == "RT-as2"
 
 

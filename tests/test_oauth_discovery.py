@@ -7,9 +7,11 @@ import pytest
 
 from sansio_upscope.oauth import (
     ClientCredentials,
+    HttpRequest,
     HttpResponse,
     InsecureEndpointError,
     MetadataError,
+    TokenEndpointError,
 )
 from sansio_upscope.oauth._urls import (
     authorization_server_metadata_urls,
@@ -97,12 +99,28 @@ def test_root_metadata_gives_the_origin_as_resource_indicator() -> None:
     assert form(sent[-1])["resource"] == "https://rs.example"
 
 
-def test_resource_at_the_root_is_looked_up_once() -> None:
+def test_resource_at_the_root_is_looked_up_once_then_its_origin_is_the_server() -> None:
+    # MCP 2025-03-26: no protected resource metadata at all; the origin is the
+    # authorization base URL: RFC 8414 metadata there, else the default endpoints.
     rt = request_token(resource="https://rs.example/")
-    step, _ = run(source().flow(rt), [("GET", PRM_ROOT, not_found())])
-    error = failed(step, MetadataError)
-    assert "No protected resource metadata found for https://rs.example/" in str(error)
+    origin_asm = "https://rs.example/.well-known/oauth-authorization-server"
+    origin_oidc = "https://rs.example/.well-known/openid-configuration"
+    flow = ClientCredentials("agent", "s3cret").flow(rt)
+    step, _ = run(
+        flow,
+        [
+            ("GET", PRM_ROOT, not_found()),
+            ("GET", origin_asm, not_found()),
+            ("GET", origin_oidc, not_found()),
+        ],
+    )
+    assert isinstance(step, HttpRequest) and step.url == "https://rs.example/token"
+    refused = flow.receive(json_response({"error": "invalid_client"}, status=401))
+    error = failed(refused, TokenEndpointError)
+    # The error says that the origin stood in for the authorization server, and why.
+    assert "publishes no protected resource metadata" in str(error)
     assert f"{PRM_ROOT} answered HTTP 404" in str(error)
+    assert "MCP 2025-03-26" in str(error) and "default endpoints" in str(error)
 
 
 @pytest.mark.parametrize(

@@ -38,11 +38,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import attrs
 
-from .._actions import RequestToken
+from .._actions import Reason, RequestToken
 from .._dpop import dpop_proof
 from .._errors import LocalProtocolError
 from .._scopes import format_scope
 from .._token import Token
+from .._urls import origin
 from ._assertions import (
     ID_JAG_TYPE,
     ID_TOKEN_TYPE,
@@ -151,6 +152,9 @@ class TokenFlow:
         self._pending_url = ""
         self._pending_expected: tuple[str, ...] = ()
         self._refresh_failed = False
+        #: Set when no metadata answered and the resource's origin stands in for the
+        #: authorization server (MCP 2025-03-26); every later error says so.
+        self._fallback: str | None = None
         self._grant_type = ""
         self._sent_scopes: frozenset[str] | None = None
         self._state = ""
@@ -191,6 +195,9 @@ class TokenFlow:
         try:
             step = body()
         except OAuthError as error:
+            if self._fallback is not None and self._fallback not in error.what:
+                error.what = f"{error.what.rstrip('.')}. {self._fallback}"
+                error.args = (error._message(),)
             _log("token flow failed: %s", type(error).__name__)
             self.phase = Phase.DONE
             return Failed(error=error)
@@ -267,12 +274,22 @@ class TokenFlow:
 
     def _resource_metadata_request(self) -> Step:
         request, source = self._request, self._source
+        strict = source.strict_resource
         if self._resource_candidates is None:
-            cached = source._resources.get(request.resource)
+            cached = source._metadata_for(request.resource, strict=strict)
             # RFC 9728 §5.2: a challenge naming other metadata means it changed: refetch.
-            if cached is not None and request.resource_metadata in (None, cached.url):
+            # SEP-2352: so does a 401 for a token this source obtained; the resource may
+            # have moved to another authorization server, at the same metadata URL.
+            if (
+                cached is not None
+                and request.resource_metadata in (None, cached.url)
+                and not self._token_rejected()
+            ):
                 self._prm = cached
                 return self._advance()
+            fallback = source._origin_servers.get(request.resource)
+            if fallback is not None and not self._token_rejected():
+                return self._fall_back_to_origin(fallback)
             candidates = self._resource_candidates = []
             if request.resource_metadata is not None:
                 problem = check_url(request.resource_metadata, "resource_metadata URL")
@@ -285,30 +302,52 @@ class TokenFlow:
                 raise problem
             candidates += protected_resource_metadata_urls(request.resource)
         if not self._resource_candidates:
-            raise MetadataError(
-                f"No protected resource metadata found for {request.resource}: "
-                + "; ".join(self._tried),
-                advice=(
-                    "The resource must publish RFC 9728 metadata (MCP requires it), or "
-                    "configure issuer=... or token_endpoint=... on the token source."
-                ),
-            )
+            # None answered with a document (a document that is refused ends the flow).
+            tried = "; ".join(self._tried)
+            return self._fall_back_to_origin(origin(request.resource).serialized, tried)
         self._pending_url, self._pending_expected = self._resource_candidates.pop(0)
         return self._get(Phase.RESOURCE_METADATA, self._pending_url)
+
+    def _token_rejected(self) -> bool:
+        """A 401 for the token held (RFC 6750 §3.1 invalid_token): discovery starts over."""
+        request = self._request
+        return request.reason is Reason.INVALID_TOKEN and request.current_token is not None
+
+    def _fall_back_to_origin(self, issuer: str, tried: str = "") -> Step:
+        # MCP 2025-03-26 (before RFC 9728 was adopted): the MCP server's origin is the
+        # authorization base URL: RFC 8414 metadata there, else /authorize, /token and
+        # /register. Nothing was refused on the way: a document naming another origin
+        # stops the flow instead (RFC 9728 §7.3).
+        request = self._request
+        self._source._origin_servers[request.resource] = issuer
+        self._issuer = issuer
+        tried = f" ({tried})" if tried else ""
+        self._fallback = (
+            f"{request.resource} publishes no protected resource metadata{tried}, so its "
+            f"origin {issuer} was used as the authorization server (MCP 2025-03-26)"
+        )
+        _log("no protected resource metadata for %s; using its origin %s as the "
+             "authorization server (MCP 2025-03-26)", request.resource, issuer)  # fmt: skip
+        self._tried = []
+        return self._advance()
 
     def _resource_metadata_received(self, response: HttpResponse) -> Step:
         url = self._pending_url
         if response.status_code != 200:
             self._tried.append(f"{url} answered HTTP {response.status_code}")
             return self._resource_metadata_request()
+        strict = self._source.strict_resource
         try:
             self._prm = ProtectedResourceMetadata.from_response(
-                response, url, self._pending_expected
+                response,
+                url,
+                self._pending_expected,
+                covering=None if strict else self._request.resource,
             )
         except InvalidResponseError as error:
             self._tried.append(f"{url}: {error.what}")
             return self._resource_metadata_request()
-        self._source._resources[self._request.resource] = self._prm
+        self._source._resources[self._prm.resource] = self._prm
         return self._advance()
 
     def _server_metadata_request(self) -> Step:
@@ -321,6 +360,8 @@ class TokenFlow:
             self._server_candidates = authorization_server_metadata_urls(issuer)
             self._tried = []
         if not self._server_candidates:
+            if self._fallback is not None:
+                return self._default_endpoints(issuer)
             raise MetadataError(
                 f"No authorization server metadata found for issuer {issuer}: "
                 + "; ".join(self._tried),
@@ -343,6 +384,24 @@ class TokenFlow:
         self._source._servers[issuer] = self._server
         return self._advance()
 
+    def _default_endpoints(self, issuer: str) -> Step:
+        # MCP 2025-03-26, "Fallbacks for Servers without Metadata Discovery": the default
+        # endpoint paths at the authorization base URL, PKCE S256 as the spec requires.
+        _log("no authorization server metadata at %s; using /authorize, /token, /register",
+             issuer)  # fmt: skip
+        self._server = AuthorizationServerMetadata(
+            issuer=issuer,
+            authorization_endpoint=issuer + "/authorize",
+            token_endpoint=issuer + "/token",
+            registration_endpoint=issuer + "/register",
+            code_challenge_methods_supported=("S256",),
+        )
+        self._fallback = (
+            f"{self._fallback}; it publishes no metadata either: its default endpoints were used"
+        )
+        self._source._servers[issuer] = self._server
+        return self._advance()
+
     def _get(self, phase: Phase, url: str) -> HttpRequest:
         _log("fetching %s metadata from %s", phase.value, url)
         self.phase = phase
@@ -352,7 +411,7 @@ class TokenFlow:
 
     def _choose_client(self) -> Step | None:
         source = self._source
-        if source.client_id is not None:
+        if source.client_id is not None and self._configured_client_fits():
             self._client = RegisteredClient(
                 client_id=source.client_id, client_secret=source.client_secret
             )
@@ -381,6 +440,33 @@ class TokenFlow:
             server.registration_endpoint,
             redirect_uri=self._redirect_uri,
             client_name=source.client_name,
+        )
+
+    def _configured_client_fits(self) -> bool:
+        """May the configured client_id (and secret) go to this flow's authorization server?
+
+        Configured with the server (``issuer``, ``token_endpoint``): yes. Discovered: only
+        the first server it was used at. A resource that moves to another one (its
+        metadata names a new ``authorization_servers``, SEP-2352) must not hand that
+        server the old one's credentials (RFC 6749 §10.1): an ``AuthorizationCode``
+        source registers there instead; a ``ClientCredentials`` one cannot, and fails.
+        """
+        source = self._source
+        if source.issuer is not None or source.token_endpoint is not None:
+            return True
+        here = self._authorization_server()
+        if source._client_issuer in (None, here):
+            source._client_issuer = here
+            return True
+        _log("client_id configured for %s; registering at %s", source._client_issuer, here)
+        if isinstance(source, AuthorizationCode):
+            return False
+        raise RegistrationError(
+            f"The resource's metadata now names the authorization server {here}, but this "
+            f"ClientCredentials client_id was used at {source._client_issuer}; its "
+            f"credentials are not sent to another server (SEP-2352)",
+            advice=f"Configure a ClientCredentials source with issuer={here!r} and a client "
+            "registered there, if that server is to be trusted.",
         )
 
     def _registration_received(self, response: HttpResponse) -> Step:
@@ -549,6 +635,10 @@ class TokenFlow:
         if nonce is not None and self._source._dpop_key is not None:
             self._source._remember_dpop_nonce(self._token_endpoint, nonce)  # RFC 9449 §8.2
         token = self._bind_dpop_key(token)
+        if self._prm is not None:
+            # Rule 11: the token is for the protected resource the metadata named; the
+            # core sends it only to URLs that resource covers.
+            token = attrs.evolve(token, resource=self._prm.resource)
         if token.refresh_token:
             self._source._remember_refresh_token(token.refresh_token, self._authorization_server())
         _log("token issued, type=%s", token.token_type)

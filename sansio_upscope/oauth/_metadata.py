@@ -12,6 +12,7 @@ from typing import Any
 import attrs
 
 from .._scopes import parse_scope
+from .._urls import covers
 from ._errors import InvalidResponseError, MetadataError
 from ._messages import HttpResponse
 from ._urls import check_url
@@ -84,27 +85,43 @@ class ProtectedResourceMetadata:
 
     @classmethod
     def from_response(
-        cls, response: HttpResponse, url: str, expected: tuple[str, ...]
+        cls,
+        response: HttpResponse,
+        url: str,
+        expected: tuple[str, ...],
+        *,
+        covering: str | None = None,
     ) -> ProtectedResourceMetadata:
-        """Parse and validate; ``expected`` are the ``resource`` values §3.3 allows.
+        """Parse and validate. ``expected`` are the ``resource`` values RFC 9728 §3.3
+        allows read literally; with ``covering`` (the URL called), any ``resource`` that
+        covers it is accepted instead (rule 11: same origin, path prefix on a segment
+        boundary), and nothing else.
 
-        Raises ``MetadataError`` (resource mismatch, no authorization server) or
+        Raises ``MetadataError`` (resource refused, no authorization server) or
         ``InvalidResponseError`` (not a JSON object).
         """
         what = "protected resource metadata"
         document = json_object(response, what, url)
         resource = _string(document, "resource", what, url)
-        if resource not in expected:
+        if covering is not None:
+            accepted = resource is not None and covers(resource, covering)
+            wanted = f"a resource on the same origin covering {covering!r}"
+        else:
+            accepted = resource in expected
+            wanted = " or ".join(map(repr, expected))
+        if not accepted or resource is None:
             # RFC 9728 §3.3: "If these values are not identical, the data contained in
-            # the response MUST NOT be used." §7.3 explains the impersonation attack.
+            # the response MUST NOT be used." §7.3 explains the impersonation attack: it
+            # comes from another origin, which the covering rule refuses too.
             raise MetadataError(
                 f"The protected resource metadata at {url} is for resource {resource!r}, "
-                f"but it was looked up for {' or '.join(map(repr, expected))}; refusing it "
-                f"(RFC 9728 §3.3), nothing was sent to any authorization server",
+                f"but it was looked up for {wanted}; refusing it (RFC 9728 §3.3, §7.3), "
+                f"nothing was sent to any authorization server",
                 url=url,
                 advice=(
-                    "Fix the resource server: its metadata 'resource' must be identical to "
-                    "the URL clients call."
+                    "Fix the resource server: its metadata 'resource' must be the URL "
+                    "clients call or a prefix of it on the same origin"
+                    + (" (strict_resource=True: identical to it)." if covering is None else ".")
                 ),
             )
         servers = _strings(document, "authorization_servers", what, url)

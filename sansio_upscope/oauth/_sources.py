@@ -16,6 +16,7 @@ import attrs
 
 from .._actions import RequestToken
 from .._jose import SigningKey
+from .._urls import covers
 from ._clients import ClientStore, InMemoryClientStore
 from ._metadata import AuthorizationServerMetadata, ProtectedResourceMetadata
 from ._tokens import AUTH_METHODS
@@ -61,10 +62,16 @@ class _TokenSource:
     """What all token sources share: the discovery caches, and which authorization
     server issued each refresh token."""
 
-    #: Validated RFC 9728 metadata, by ``RequestToken.resource``.
+    #: Validated RFC 9728 metadata, by the ``resource`` it names.
     _resources: dict[str, ProtectedResourceMetadata] = attrs.field(
         init=False, factory=dict, repr=False
     )
+    #: Resources that publish no metadata (MCP 2025-03-26), by ``RequestToken.resource``:
+    #: the authorization server used instead, their origin.
+    _origin_servers: dict[str, str] = attrs.field(init=False, factory=dict, repr=False)
+    #: The authorization server a configured ``client_id`` was first used at, when the
+    #: server is discovered: its credentials are never sent to another one (SEP-2352).
+    _client_issuer: str | None = attrs.field(init=False, default=None, repr=False)
     #: Validated RFC 8414 metadata, by issuer.
     _servers: dict[str, AuthorizationServerMetadata] = attrs.field(
         init=False, factory=dict, repr=False
@@ -114,6 +121,17 @@ class _TokenSource:
     def _refresh_token_issuer(self, refresh_token: str) -> str | None:
         return self._refresh_issuers.get(_fingerprint(refresh_token))
 
+    def _metadata_for(self, resource: str, *, strict: bool) -> ProtectedResourceMetadata | None:
+        """The cached metadata of the protected resource ``resource`` is part of: the
+        identical one when strict, else the longest that covers it (rule 11)."""
+        if strict:
+            return self._resources.get(resource)
+        best = None
+        for known, metadata in self._resources.items():
+            if covers(known, resource) and (best is None or len(known) > len(best.resource)):
+                best = metadata
+        return best
+
 
 @attrs.define(eq=False)  # identity: it holds caches
 class ClientCredentials(_TokenSource):
@@ -127,6 +145,12 @@ class ClientCredentials(_TokenSource):
     client authenticates with a fresh RFC 7523 assertion per request (``signing_alg``
     ES256 or RS256, the ``jwt`` extra). ``dpop=True`` binds the tokens to a key
     (RFC 9449).
+    The resource's metadata may name a resource that covers the URL called (same origin,
+    path prefix on a segment boundary); ``strict_resource=True`` accepts only metadata
+    naming exactly the URL called (RFC 9728 §3.3 read literally).
+    With a discovered server, ``client_id`` and ``client_secret`` are sent only to the
+    first authorization server they were used at: a resource that moves to another one
+    fails with ``RegistrationError`` (SEP-2352).
     Raises ``ValueError`` for an unknown ``auth_method`` or one that needs a missing
     secret or key, or a key that cannot sign; ``ImportError`` without the ``jwt`` extra.
     """
@@ -136,6 +160,7 @@ class ClientCredentials(_TokenSource):
     token_endpoint: str | None = attrs.field(default=None, kw_only=True)
     auth_method: str | None = attrs.field(default=None, kw_only=True, validator=_check_auth_method)
     issuer: str | None = attrs.field(default=None, kw_only=True)
+    strict_resource: bool = attrs.field(default=False, kw_only=True)
 
     def flow(self, request_token: RequestToken, *, now: float | None = None) -> TokenFlow:
         """A new flow answering ``request_token``; ``now`` dates ``expires_in``."""
@@ -154,6 +179,9 @@ class AuthorizationCode(_TokenSource):
     ``redirect_uri`` None means a loopback receiver on a free port, chosen by the driver.
     ``authorize(url) -> redirect URL`` sends the browser (async for ``drive_async``);
     None opens the system browser and catches the redirect on loopback (RFC 8252).
+    ``strict_resource=True``: see ``ClientCredentials``. A resource whose metadata moves to
+    another authorization server gets a new registration there (SEP-2352); a configured
+    ``client_id`` is used only at the first server it was used at.
     Raises ``ValueError`` for an unknown ``auth_method`` or one that needs a missing secret.
     """
 
@@ -166,6 +194,7 @@ class AuthorizationCode(_TokenSource):
     client_metadata_url: str | None = attrs.field(default=None, kw_only=True)
     client_name: str = attrs.field(default="sansio-upscope", kw_only=True)
     client_store: ClientStore = attrs.field(factory=InMemoryClientStore, kw_only=True)
+    strict_resource: bool = attrs.field(default=False, kw_only=True)
     token_endpoint: None = attrs.field(default=None, init=False, repr=False)
 
     def flow(
@@ -202,8 +231,9 @@ class JwtBearer(_TokenSource):
     ``assertion`` is the JWT, or a callable returning the current one (workload tokens
     rotate: it is called for every token request). The client authenticates as
     configured (``client_secret``, ``private_key``, or not at all: RFC 7523 §3.1 makes
-    client authentication optional for this grant). Endpoints as for
-    ``ClientCredentials``. A refused assertion is ``AssertionRejectedError``.
+    client authentication optional for this grant). Endpoints and
+    ``strict_resource`` as for ``ClientCredentials``. A refused assertion is
+    ``AssertionRejectedError``.
     """
 
     client_id: str
@@ -212,6 +242,7 @@ class JwtBearer(_TokenSource):
     token_endpoint: str | None = attrs.field(default=None, kw_only=True)
     auth_method: str | None = attrs.field(default=None, kw_only=True, validator=_check_auth_method)
     issuer: str | None = attrs.field(default=None, kw_only=True)
+    strict_resource: bool = attrs.field(default=False, kw_only=True)
 
     def flow(self, request_token: RequestToken, *, now: float | None = None) -> TokenFlow:
         """A new flow answering ``request_token``; ``now`` dates ``expires_in``."""
@@ -246,6 +277,7 @@ class CrossAppAccess(_TokenSource):
     token_endpoint: str | None = attrs.field(default=None, kw_only=True)
     auth_method: str | None = attrs.field(default=None, kw_only=True, validator=_check_auth_method)
     issuer: str | None = attrs.field(default=None, kw_only=True)
+    strict_resource: bool = attrs.field(default=False, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
         if self.token_endpoint is not None and self.issuer is None:

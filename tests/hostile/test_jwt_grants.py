@@ -22,8 +22,8 @@ from sansio_upscope.oauth import (
     JwtBearer,
     SignInRequiredError,
 )
+from tests.driver import Call, Outcome, names, run
 
-from .drivers import ADAPTERS, Call, Outcome, run_scenario
 from .expect import assert_typed_error
 from .jwt_world import (
     IDP_CLIENT_ID,
@@ -51,13 +51,13 @@ def world(serve: Serve) -> JwtWorld:
 def read_then_write(world: JwtWorld) -> list[Call]:
     return [
         Call(url=world.url + "/api"),
-        Call(method="POST", url=world.url + "/api", content=b"{}"),
+        Call(method="POST", url=world.url + "/api", body=b"{}"),
     ]
 
 
 def assert_ok(outcomes: list[Outcome], *bodies: bytes) -> None:
     assert [o.error for o in outcomes] == [None] * len(outcomes), outcomes
-    assert [o.body for o in outcomes] == list(bodies)
+    assert [o.content for o in outcomes] == list(bodies)
 
 
 def cause(outcome: Outcome) -> BaseException:
@@ -67,10 +67,10 @@ def cause(outcome: Outcome) -> BaseException:
     return found
 
 
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names())
 def test_private_key_jwt_client_credentials_and_a_step_up(adapter: str, world: JwtWorld) -> None:
     tokens = ClientCredentials(KEY_CLIENT_ID, private_key=world.client_pem)
-    assert_ok(run_scenario(adapter, read_then_write(world), tokens), b"read ok", b"write ok")
+    assert_ok(run(adapter, read_then_write(world), tokens), b"read ok", b"write ok")
     records = world.as_records()
     assert [(r.auth, r.scopes) for r in records] == [
         ("private_key_jwt", frozenset({"read"})),
@@ -79,7 +79,7 @@ def test_private_key_jwt_client_credentials_and_a_step_up(adapter: str, world: J
     assert all(r.outcome == "issued" and r.resource == world.url + "/api" for r in records)
 
 
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names())
 def test_jwt_bearer_with_a_rotating_workload_token(adapter: str, world: JwtWorld) -> None:
     handed: list[str] = []
 
@@ -88,20 +88,20 @@ def test_jwt_bearer_with_a_rotating_workload_token(adapter: str, world: JwtWorld
         return handed[-1]
 
     tokens = JwtBearer(WORKLOAD_CLIENT_ID, assertion=assertion)
-    assert_ok(run_scenario(adapter, read_then_write(world), tokens), b"read ok", b"write ok")
+    assert_ok(run(adapter, read_then_write(world), tokens), b"read ok", b"write ok")
     assert [(r.grant_type, r.auth, r.outcome) for r in world.as_records()] == [
         (JWT_BEARER, "none", "issued")
     ] * 2
     assert len(set(handed)) == 2  # a fresh assertion for the step-up
 
 
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names())
 def test_a_rejected_assertion_is_a_typed_error_quoting_the_server_not_a_loop(
     adapter: str, world: JwtWorld
 ) -> None:
     expired = world.workload_jwt(now=1_000_000)
     tokens = JwtBearer(WORKLOAD_CLIENT_ID, assertion=expired)
-    (outcome,) = run_scenario(adapter, [Call(url=world.url + "/api")], tokens)
+    (outcome,) = run(adapter, [Call(url=world.url + "/api")], tokens)
     error = cause(outcome)
     assert isinstance(error, AssertionRejectedError)
     assert error.error == "invalid_grant" and "expired" in str(error.error_description)
@@ -109,12 +109,12 @@ def test_a_rejected_assertion_is_a_typed_error_quoting_the_server_not_a_loop(
     assert len(world.as_records()) == 1
 
 
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names())
 def test_an_assertion_for_another_audience_is_refused_once(adapter: str, world: JwtWorld) -> None:
     tokens = JwtBearer(
         WORKLOAD_CLIENT_ID, assertion=world.workload_jwt(audience="https://elsewhere.example")
     )
-    (outcome,) = run_scenario(adapter, [Call(url=world.url + "/api")], tokens)
+    (outcome,) = run(adapter, [Call(url=world.url + "/api")], tokens)
     assert isinstance(cause(outcome), AssertionRejectedError)
     assert "audience" in str(cause(outcome)).lower()
     assert len(world.as_records()) == 1
@@ -131,12 +131,12 @@ def cross_app(world: JwtWorld, id_token: str) -> CrossAppAccess:
     )
 
 
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names())
 def test_cross_app_access_exchanges_then_uses_the_id_jag_and_steps_up(
     adapter: str, world: JwtWorld
 ) -> None:
     tokens = cross_app(world, world.id_token())
-    assert_ok(run_scenario(adapter, read_then_write(world), tokens), b"read ok", b"write ok")
+    assert_ok(run(adapter, read_then_write(world), tokens), b"read ok", b"write ok")
     exchanges = world.idp_records()
     assert [(r.grant_type, r.scopes, r.outcome) for r in exchanges] == [
         (TOKEN_EXCHANGE, frozenset({"read"}), "issued"),
@@ -150,36 +150,36 @@ def test_cross_app_access_exchanges_then_uses_the_id_jag_and_steps_up(
     ]
 
 
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names())
 def test_an_expired_id_token_says_sign_in_again_and_sends_nothing(
     adapter: str, world: JwtWorld
 ) -> None:
     id_token = world.id_token(expires_in=-60)
-    (outcome,) = run_scenario(adapter, [Call(url=world.url + "/api")], cross_app(world, id_token))
+    (outcome,) = run(adapter, [Call(url=world.url + "/api")], cross_app(world, id_token))
     error = cause(outcome)
     assert isinstance(error, SignInRequiredError)
     assert "Sign the user in again" in str(error) and id_token not in str(error)
     assert world.idp_records() == [] and world.as_records() == []
 
 
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names())
 def test_an_id_token_the_idp_refuses_says_sign_in_again(adapter: str, world: JwtWorld) -> None:
     forged = SigningKey.generate()  # not the IdP's key: the IdP refuses the signature
     from sansio_upscope._jose import sign
 
     id_token = sign({"iss": world.idp.url, "sub": "u", "aud": IDP_CLIENT_ID, "exp": 2**40}, forged)
-    (outcome,) = run_scenario(adapter, [Call(url=world.url + "/api")], cross_app(world, id_token))
+    (outcome,) = run(adapter, [Call(url=world.url + "/api")], cross_app(world, id_token))
     error = cause(outcome)
     assert isinstance(error, SignInRequiredError) and error.error == "invalid_grant"
     assert "signature" in str(error).lower() and id_token not in str(error)
     assert len(world.idp_records()) == 1 and world.as_records() == []
 
 
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names())
 def test_dpop_bound_tokens_with_nonces_from_both_servers(adapter: str, world: JwtWorld) -> None:
     world.as_nonce, world.rs_nonce = "as-nonce-1", "rs-nonce-1"
     tokens = ClientCredentials(KEY_CLIENT_ID, private_key=world.client_pem, dpop=True)
-    assert_ok(run_scenario(adapter, read_then_write(world), tokens), b"read ok", b"write ok")
+    assert_ok(run(adapter, read_then_write(world), tokens), b"read ok", b"write ok")
     records = world.as_records()
     # The first token request learns the AS nonce (one retry); the step-up reuses it.
     assert [(r.dpop, r.scopes, r.outcome) for r in records] == [
@@ -194,12 +194,12 @@ def test_dpop_bound_tokens_with_nonces_from_both_servers(adapter: str, world: Jw
     assert len({r.header("dpop") for r in challenged}) == 4
 
 
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names())
 def test_an_application_dpop_key_and_jwt_bearer(adapter: str, world: JwtWorld) -> None:
     from cryptography.hazmat.primitives.asymmetric import ec
 
     key = SigningKey.load(pem(ec.generate_private_key(ec.SECP256R1())), alg="ES256")
     tokens = JwtBearer(WORKLOAD_CLIENT_ID, assertion=world.workload_jwt, dpop=key)
-    (outcome,) = run_scenario(adapter, [Call(url=world.url + "/api")], tokens)
+    (outcome,) = run(adapter, [Call(url=world.url + "/api")], tokens)
     assert outcome.ok, outcome
     assert [r.dpop for r in world.as_records()] == [True]

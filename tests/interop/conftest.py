@@ -28,6 +28,11 @@ Fixture names (session-scoped unless noted):
     (RFC 9449) is on and every proof must carry the server's nonce (``use_dpop_nonce``
     first); a DPoP-bound token introspects with ``token_type`` DPoP and ``cnf.jkt``.
 
+``oidc_provider_public_only`` -> ``AuthorizationServer``
+    A second oidc-provider whose ``token_endpoint_auth_methods_supported`` is ``["none"]``
+    (only ``native_client_id`` and registered public clients exist) and whose access tokens
+    are JWTs (``aud`` = the RFC 8707 resource), for resource servers of the test's own.
+
 ``headless_authorize`` (function-scoped) -> ``HeadlessBrowser``
     A callable ``(authorization_url) -> redirect URL`` that plays the browser: follows the
     AS's redirects with a cookie jar until the redirect to ``native_redirect_uri``, which it
@@ -130,6 +135,25 @@ def _client_key_pair() -> tuple[bytes, str]:
     )
     jwk = ECAlgorithm.to_jwk(key.public_key(), as_dict=True)
     return pem, json.dumps({**jwk, "alg": "ES256", "use": "sig"})
+
+
+@pytest.fixture(scope="session")
+def oidc_provider_public_only(
+    interop_node: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[AuthorizationServer]:
+    """A second oidc-provider that lists only ``none`` for client authentication and
+    issues JWT access tokens (``UPSCOPE_PROFILE=public-only``); no confidential client."""
+    server = start_server(
+        "oidc-provider (public clients only)",
+        [str(interop_node), str(SERVERS / "authorization-server.mjs")],
+        log_path=tmp_path_factory.mktemp("oidc-provider-public") / "server.log",
+        env={"UPSCOPE_PROFILE": "public-only"},
+        ready_key="issuer",
+    )
+    try:
+        yield AuthorizationServer(issuer=server.info["issuer"])
+    finally:
+        server.stop()
 
 
 @pytest.fixture

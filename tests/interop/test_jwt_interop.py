@@ -28,7 +28,7 @@ import requests
 from interop_peers import AuthorizationServer, ResourceServer
 
 from sansio_upscope.oauth import AuthorizationCode, ClientCredentials
-from tests.hostile.drivers import ADAPTERS, Call, run_scenario
+from tests.driver import Call, names, run
 from tests.hostile.jwt_world import jwk_thumbprint
 from tests.hostile.server import Request, ScriptedServer, response, routes
 
@@ -121,7 +121,7 @@ def dpop_resource(oidc_provider: AuthorizationServer) -> Iterator[DPoPResource]:
         yield resource
 
 
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names())
 def test_private_key_jwt_tokens_work_at_the_mcp_server(
     adapter: str, oidc_provider: AuthorizationServer, mcp_ts_server: ResourceServer
 ) -> None:
@@ -130,12 +130,12 @@ def test_private_key_jwt_tokens_work_at_the_mcp_server(
     )
     before = oidc_provider.token_requests()
     url = mcp_ts_server.url + "/api/notes"
-    outcomes = run_scenario(adapter, [Call(url=url, timeout=20), Call(url=url, timeout=20)], tokens)
+    outcomes = run(adapter, [Call(url=url, timeout=20), Call(url=url, timeout=20)], tokens)
     assert all(o.ok for o in outcomes), outcomes
     assert oidc_provider.token_requests() - before == 1  # the second call reused the token
 
 
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names())
 def test_dpop_bound_tokens_with_nonces_and_a_step_up(
     adapter: str, oidc_provider: AuthorizationServer, dpop_resource: DPoPResource
 ) -> None:
@@ -144,12 +144,12 @@ def test_dpop_bound_tokens_with_nonces_and_a_step_up(
     )
     url = dpop_resource.url + "/api/notes"
     before = oidc_provider.token_requests()
-    outcomes = run_scenario(
+    outcomes = run(
         adapter,
-        [Call(url=url, timeout=20), Call(method="POST", url=url, content=b"{}", timeout=20)],
+        [Call(url=url, timeout=20), Call(method="POST", url=url, body=b"{}", timeout=20)],
         tokens,
     )
-    assert [(o.error, o.body) for o in outcomes] == [(None, b"read ok"), (None, b"write ok")]
+    assert [(o.error, o.content) for o in outcomes] == [(None, b"read ok"), (None, b"write ok")]
     # oidc-provider asked for its nonce once; the step-up's request reused it (or, if
     # the nonce rotated in between, asked once more).
     assert 3 <= oidc_provider.token_requests() - before <= 4
@@ -160,7 +160,7 @@ def test_dpop_bound_tokens_with_nonces_and_a_step_up(
     assert [r["nonce"] for r in seen][:2] == [None, RS_NONCE]
 
 
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names())
 def test_dpop_with_a_user_authorization_code_and_pkce(
     adapter: str,
     oidc_provider: AuthorizationServer,
@@ -176,12 +176,12 @@ def test_dpop_with_a_user_authorization_code_and_pkce(
         dpop=True,
     )
     url = dpop_resource.url + "/api/notes"
-    outcomes = run_scenario(
+    outcomes = run(
         adapter,
-        [Call(url=url, timeout=20), Call(method="POST", url=url, content=b"{}", timeout=20)],
+        [Call(url=url, timeout=20), Call(method="POST", url=url, body=b"{}", timeout=20)],
         tokens,
     )
-    assert [(o.error, o.body) for o in outcomes] == [(None, b"read ok"), (None, b"write ok")]
+    assert [(o.error, o.content) for o in outcomes] == [(None, b"read ok"), (None, b"write ok")]
     assert len(headless_authorize.visited) == 2
     seen = dpop_resource.seen
     assert seen and all(r["token_type"] == "DPoP" and r["jkt_matches"] for r in seen)

@@ -14,6 +14,7 @@ import binascii
 import secrets
 import threading
 import time
+from typing import Any
 from urllib.parse import parse_qs, unquote
 
 import attrs
@@ -181,10 +182,37 @@ class _TokenEndpoint(Handler[AuthorizationServer]):
             self.reply_json(404, {"error": "not_found"})
 
     def do_POST(self) -> None:
-        form = {k: v[0] for k, v in parse_qs(self.read_body().decode("latin-1")).items()}
         if self.path.split("?")[0] != "/token":
+            self.read_body()
             self.reply_json(404, {"error": "not_found"})
             return
+        serve_token_request(self, self.app, self.read_body())
+
+
+def serve_token_request(handler: Handler[Any], app: AuthorizationServer, body: bytes) -> None:
+    """Answer the token request ``handler`` holds, as ``app``'s token endpoint: also how
+    a resource server that is its own authorization base (MCP 2025-03-26) serves /token."""
+    form = {k: v[0] for k, v in parse_qs(body.decode("latin-1")).items()}
+    _TokenRequest(handler, app, form).answer()
+
+
+@attrs.define
+class _TokenRequest:
+    handler: Handler[Any]
+    app: AuthorizationServer
+    form: dict[str, str]
+
+    def reply_json(
+        self, status: int, document: object, *, headers: tuple[tuple[str, str], ...] = ()
+    ) -> None:
+        self.handler.reply_json(status, document, headers=headers)
+
+    @property
+    def headers(self) -> Any:
+        return self.handler.headers
+
+    def answer(self) -> None:
+        form = self.form
         client_id = self._authenticated_client(form)
         if client_id is None:
             # RFC 6749 §5.2: invalid_client with 401 and a Basic challenge.

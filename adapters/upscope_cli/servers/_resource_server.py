@@ -6,6 +6,14 @@ challenge (RFC 6750 §3); an unknown, revoked or expired token gets 401 ``invali
 the scopes this operation needs (MCP 2026-07-28, SEP-2350). Every challenge carries
 ``resource_metadata`` (RFC 9728 §5.1), and the metadata document is served.
 
+By default the whole origin is one protected resource (its metadata names the origin,
+as Slack's MCP server does). ``resources`` names path prefixes instead, each a protected
+resource with its own metadata (``("/mcp", "/api")``); ``check_audience`` refuses a token
+issued for another resource (RFC 8707 ``aud``, 401 ``invalid_token``). ``resources=()``
+publishes no metadata at all (an MCP 2025-03-26 server); ``authorization_base`` then
+makes the origin its own authorization server: ``"metadata"`` serves RFC 8414 metadata
+and ``/token`` at the origin, ``"defaults"`` serves only ``/token`` (the default path).
+
 Besides JSON routes there are routes that echo the body, stream ``text/event-stream``
 events, redirect, and close the connection, so adapters can be tested against each.
 """
@@ -22,7 +30,7 @@ import attrs
 
 from sansio_upscope import format_scope
 
-from ._authorization_server import AuthorizationServer
+from ._authorization_server import AuthorizationServer, serve_token_request
 from ._base import Handler, LoopbackServer
 
 __all__ = ["ResourceServer", "Route", "SeenRequest"]
@@ -94,25 +102,43 @@ class ResourceServer(LoopbackServer):
     ``authorization_server`` issued. ``requests`` lists what arrived, in order."""
 
     def __init__(
-        self, authorization_server: AuthorizationServer, routes: dict[str, Route] | None = None
+        self,
+        authorization_server: AuthorizationServer,
+        routes: dict[str, Route] | None = None,
+        *,
+        resources: tuple[str, ...] = ("",),
+        check_audience: bool = False,
+        authorization_base: Literal["metadata", "defaults"] | None = None,
     ) -> None:
         super().__init__()
         self.handler = _Resource
         self.authorization_server = authorization_server
         self.routes = default_routes() if routes is None else dict(routes)
+        self.resources = resources
+        self.check_audience = check_audience
+        self.authorization_base = authorization_base
         self.requests: list[SeenRequest] = []
         #: When set, ``events`` routes send the first event, then wait for this.
         self.events_gate: threading.Event | None = None
         self._levels: dict[str, int] = {}
         self._levels_lock = threading.Lock()
 
-    def metadata(self, path: str = "") -> dict[str, object]:
+    def resource_of(self, path: str) -> str | None:
+        """The path prefix of the protected resource ``path`` is part of (the longest
+        in ``resources`` on a segment boundary), or None."""
+        covering = [r for r in self.resources if path == r or path.startswith(r.rstrip("/") + "/")]
+        return max(covering, key=len) if covering else None
+
+    def metadata(self, path: str = "") -> dict[str, object] | None:
         """RFC 9728 §2 protected resource metadata for the resource at ``path``."""
+        resource = self.resource_of(path or "/")
+        if resource is None:
+            return None
         scopes: set[str] = set()
         for route in self.routes.values():
             scopes |= route.scopes or set()
         return {
-            "resource": self.url + path,
+            "resource": self.url + resource,
             "authorization_servers": [self.authorization_server.issuer],
             "scopes_supported": sorted(scopes),
             "bearer_methods_supported": ["header"],
@@ -141,7 +167,10 @@ class _Resource(Handler[ResourceServer]):
         path = self.path.split("?")[0]
         app = self.app
         if path.startswith(_METADATA):
-            self.reply_json(200, app.metadata(path[len(_METADATA) :]))
+            metadata = app.metadata(path[len(_METADATA) :])
+            self.reply_json(404 if metadata is None else 200, metadata or {"error": "not_found"})
+            return
+        if app.authorization_base is not None and self._authorization(path, body):
             return
         authorization = self.headers.get("Authorization")
         app.requests.append(
@@ -173,28 +202,52 @@ class _Resource(Handler[ResourceServer]):
         if route.escalate and authorization:
             needed = frozenset({f"level:{self.app._next_level(path) + 1}"})
         scope = format_scope(needed)
-        metadata = f'resource_metadata="{self.app.url}{_METADATA}{path}"'
+        resource = self.app.resource_of(path)
+        metadata = (
+            "" if resource is None else f', resource_metadata="{self.app.url}{_METADATA}{resource}"'
+        )
         kind, _, token = (authorization or "").partition(" ")
         if kind.lower() != "bearer" or not token:
             # RFC 6750 §3: no error code when the request carried no token.
-            self._challenge(401, f'Bearer realm="demo", scope="{scope}", {metadata}')
+            self._challenge(401, f'Bearer realm="demo", scope="{scope}"{metadata}')
             return False
         grant = self.app.authorization_server.grant_for(token)
-        if grant is None or grant.expires_at <= time.time():
+        audience = None if resource is None else self.app.url + resource
+        wrong_audience = (
+            self.app.check_audience and grant is not None and grant.resource != audience
+        )
+        if grant is None or grant.expires_at <= time.time() or wrong_audience:
             self._challenge(
                 401,
                 f'Bearer realm="demo", error="invalid_token", '
-                f'error_description="The access token is unknown, revoked or expired", {metadata}',
+                f'error_description="The access token is unknown, revoked or expired, or '
+                f'issued for another resource"{metadata}',
             )
             return False
         if route.always_refuse or not needed <= grant.scopes:
             self._challenge(
                 403,
                 f'Bearer realm="demo", error="insufficient_scope", scope="{scope}", '
-                f'error_description="This operation needs {scope}", {metadata}',
+                f'error_description="This operation needs {scope}"{metadata}',
             )
             return False
         return True
+
+    def _authorization(self, path: str, body: bytes) -> bool:
+        """Serve the authorization endpoints at the origin (MCP 2025-03-26 fallback)."""
+        app = self.app
+        if path == "/token" and self.command == "POST":
+            serve_token_request(self, app.authorization_server, body)
+            return True
+        if (
+            path == "/.well-known/oauth-authorization-server"
+            and app.authorization_base == "metadata"
+        ):
+            document = dict(app.authorization_server.metadata())
+            document.update(issuer=app.url, token_endpoint=app.url + "/token")
+            self.reply_json(200, document)
+            return True
+        return False
 
     def _challenge(self, status: int, value: str) -> None:
         error = {401: "unauthorized", 403: "forbidden"}[status]

@@ -23,6 +23,11 @@
 // * DPoP (RFC 9449): on (oidc-provider 9's default), ES256, and every proof must carry a
 //   server nonce (requireNonce), so clients meet `use_dpop_nonce` first. Only requests
 //   that send a DPoP proof are affected.
+//
+// With UPSCOPE_PROFILE=public-only (a second instance, for issue 13): the server lists only
+// `none` in token_endpoint_auth_methods_supported (no confidential client exists), and its
+// access tokens are JWTs, so a resource server of the test's own can read their `aud`
+// without introspection (which would need a confidential client).
 import { createServer } from 'node:http';
 
 import { exportJWK, generateKeyPair } from 'jose';
@@ -52,25 +57,48 @@ const issuer = `http://127.0.0.1:${port}`;
 const { privateKey } = await generateKeyPair('RS256', { extractable: true });
 const signingKey = { ...(await exportJWK(privateKey)), kid: 'interop', alg: 'RS256', use: 'sig' };
 
+const publicOnly = process.env.UPSCOPE_PROFILE === 'public-only';
+const confidentialClients = [
+  {
+    client_id: 'upscope-service',
+    client_secret: 'upscope-service-secret',
+    grant_types: ['client_credentials'],
+    response_types: [],
+    redirect_uris: [],
+    // A client's allow list may name only the provider's own scopes; `read write admin`
+    // come from the resource server (getResourceServerInfo). Naming `openid` alone keeps
+    // `forbidden` off the list, so asking for it is invalid_scope.
+    scope: 'openid',
+  },
+  {
+    client_id: 'resource-server',
+    client_secret: 'resource-server-secret',
+    grant_types: [],
+    response_types: [],
+    redirect_uris: [],
+  },
+  ...(process.env.INTEROP_KEY_CLIENT_JWK ? [{
+    client_id: 'upscope-key',
+    token_endpoint_auth_method: 'private_key_jwt',
+    token_endpoint_auth_signing_alg: 'ES256',
+    jwks: { keys: [JSON.parse(process.env.INTEROP_KEY_CLIENT_JWK)] },
+    grant_types: ['client_credentials'],
+    response_types: [],
+    redirect_uris: [],
+    scope: 'openid',
+  }] : []),
+];
+
 const provider = new Provider(issuer, {
   jwks: { keys: [signingKey] },
+  ...(publicOnly ? { clientAuthMethods: ['none'] } : {}),
   cookies: { keys: ['interop-cookie-key-not-a-secret'] },
   // Only the OpenID scopes and `forbidden` are the provider's own: `read write admin` belong
   // to the resource servers (getResourceServerInfo below). A provider scope outside a
   // client's allow list is refused with invalid_scope, which is what `forbidden` is for.
   scopes: ['openid', 'offline_access', 'forbidden'],
   clients: [
-    {
-      client_id: 'upscope-service',
-      client_secret: 'upscope-service-secret',
-      grant_types: ['client_credentials'],
-      response_types: [],
-      redirect_uris: [],
-      // A client's allow list may name only the provider's own scopes; `read write admin`
-      // come from the resource server (getResourceServerInfo). Naming `openid` alone keeps
-      // `forbidden` off the list, so asking for it is invalid_scope.
-      scope: 'openid',
-    },
+    ...(publicOnly ? [] : confidentialClients),
     {
       client_id: 'upscope-native',
       application_type: 'native',
@@ -79,23 +107,6 @@ const provider = new Provider(issuer, {
       response_types: ['code'],
       redirect_uris: ['http://127.0.0.1/callback'],
       scope: 'openid offline_access',
-    },
-    ...(process.env.INTEROP_KEY_CLIENT_JWK ? [{
-      client_id: 'upscope-key',
-      token_endpoint_auth_method: 'private_key_jwt',
-      token_endpoint_auth_signing_alg: 'ES256',
-      jwks: { keys: [JSON.parse(process.env.INTEROP_KEY_CLIENT_JWK)] },
-      grant_types: ['client_credentials'],
-      response_types: [],
-      redirect_uris: [],
-      scope: 'openid',
-    }] : []),
-    {
-      client_id: 'resource-server',
-      client_secret: 'resource-server-secret',
-      grant_types: [],
-      response_types: [],
-      redirect_uris: [],
     },
   ],
   pkce: { required: () => true },
@@ -133,7 +144,7 @@ const provider = new Provider(issuer, {
           scope: scopesFor(resourceIndicator).join(' '),
           audience: resourceIndicator,
           accessTokenTTL: 3600,
-          accessTokenFormat: 'opaque',
+          accessTokenFormat: publicOnly ? 'jwt' : 'opaque',
         };
       },
     },
