@@ -19,7 +19,15 @@ import attrs
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
-__all__ = ["JWT_EXTRA", "SIGNING_ALGS", "SigningKey", "jwt_id", "sign", "unverified_claims"]
+__all__ = [
+    "JWT_EXTRA",
+    "SIGNING_ALGS",
+    "SigningKey",
+    "jwt_id",
+    "require_extra",
+    "sign",
+    "unverified_claims",
+]
 
 #: What to install for everything in this module.
 JWT_EXTRA = "pip install 'sansio-upscope[jwt]'"
@@ -29,7 +37,7 @@ JWT_EXTRA = "pip install 'sansio-upscope[jwt]'"
 SIGNING_ALGS = ("ES256", "RS256")
 
 
-def _require_extra(what: str) -> Any:
+def require_extra(what: str) -> Any:
     """The ``jwt`` module, or ``ImportError`` saying which extra brings it."""
     try:
         import cryptography  # noqa: F401  (PyJWT imports it lazily; fail here, clearly)
@@ -43,7 +51,7 @@ def _require_extra(what: str) -> Any:
 
 
 def _load_private_key(key: object, what: str) -> PrivateKeyTypes:
-    _require_extra(what)
+    require_extra(what)
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
     if isinstance(key, str):
@@ -102,14 +110,14 @@ class SigningKey:
     @classmethod
     def generate(cls, *, what: str = "DPoP") -> SigningKey:
         """A fresh EC P-256 key for ES256, held only in memory."""
-        _require_extra(what)
+        require_extra(what)
         from cryptography.hazmat.primitives.asymmetric import ec
 
         return cls(alg="ES256", private_key=ec.generate_private_key(ec.SECP256R1()))
 
     def public_jwk(self) -> dict[str, Any]:
         """The public half as a JWK (RFC 7517 §4), with no private member."""
-        jwt = _require_extra("a JWK")
+        jwt = require_extra("a JWK")
         algorithm = jwt.get_algorithm_by_name(self.alg)
         public = self.private_key.public_key()
         jwk: dict[str, Any] = algorithm.to_jwk(public, as_dict=True)
@@ -128,7 +136,7 @@ def jwt_id() -> str:
 
 def sign(claims: dict[str, Any], key: SigningKey, *, headers: dict[str, Any] | None = None) -> str:
     """A compact JWS over ``claims`` (RFC 7519 §7.1), signed by PyJWT with ``key``."""
-    jwt = _require_extra("signing a JWT")
+    jwt = require_extra("signing a JWT")
     header = dict(headers or {})
     if key.kid is not None:
         header.setdefault("kid", key.kid)
@@ -140,7 +148,7 @@ def unverified_claims(token: str) -> dict[str, Any] | None:
     """The claims of a JWT this client holds but cannot verify (it is not the audience),
     or None when ``token`` is not a JWS. Read only to decide what to do next, never to
     trust: the server that receives the token verifies it."""
-    jwt = _require_extra("reading a JWT")
+    jwt = require_extra("reading a JWT")
     try:
         claims = jwt.decode(token, options={"verify_signature": False})
     except jwt.PyJWTError:

@@ -87,12 +87,20 @@ from sansio_upscope.oauth import ClientCredentials
 assert authorization_fields(Send(authorization="Bearer t"), method="GET", url="https://x/",
                             now=0) == [("Authorization", "Bearer t")]
 ClientCredentials("c", "s")
-try:
-    ClientCredentials("c", dpop=True)
-except ImportError as error:
-    print(error)
+from sansio_upscope.oauth import CrossAppAccess, JwtBearer
+JwtBearer("w", assertion="platform.jwt")  # forwards the JWT: needs no JOSE library
+for make in (
+    lambda: ClientCredentials("c", dpop=True),
+    lambda: ClientCredentials("c", private_key=b"pem"),
+    lambda: CrossAppAccess("c", "s", id_token="t", idp_token_endpoint="https://i/t",
+                           idp_client_id="i"),
+):
+    try:
+        make()
+    except ImportError as error:
+        print(error)
 """
     out = subprocess.run(
         [sys.executable, "-c", probe], check=True, capture_output=True, text=True
     ).stdout
-    assert "pip install 'sansio-upscope[jwt]'" in out
+    assert out.count("pip install 'sansio-upscope[jwt]'") == 3, out

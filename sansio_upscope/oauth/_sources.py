@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from .._actions import RequestToken
-from .._jose import SigningKey
+from .._jose import SigningKey, require_extra
 from .._urls import covers
 from ._clients import ClientStore, InMemoryClientStore
 from ._metadata import AuthorizationServerMetadata, ProtectedResourceMetadata
@@ -285,6 +285,7 @@ class CrossAppAccess(_TokenSource):
                 "CrossAppAccess with token_endpoint=... also needs issuer=...: the "
                 "authorization server's issuer is the ID-JAG's audience (SEP-990)"
             )
+        require_extra("CrossAppAccess (it reads the ID token's exp)")
         super().__attrs_post_init__()
 
     def flow(self, request_token: RequestToken, *, now: float | None = None) -> TokenFlow:
