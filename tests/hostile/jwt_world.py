@@ -101,6 +101,7 @@ class JwtWorld:
         self.records: list[TokenRecord] = []
         self.as_nonce: str | None = None  # when set, the AS demands it in DPoP proofs
         self.rs_nonce: str | None = None  # likewise the resource
+        self.id_jag_lifetime = 300  # seconds; negative: the IdP issues expired ID-JAGs
         self._lock = threading.Lock()
         self._seen_jti: set[str] = set()
         self._tokens: dict[str, tuple[frozenset[str], str | None]] = {}  # -> scopes, jkt
@@ -403,7 +404,7 @@ class JwtWorld:
                     "scope": " ".join(sorted(scopes)),
                     "jti": secrets.token_urlsafe(8),
                     "iat": issued,
-                    "exp": issued + 300,
+                    "exp": issued + self.id_jag_lifetime,
                 },
                 self.idp_key,
                 algorithm="ES256",

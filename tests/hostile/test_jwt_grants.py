@@ -151,6 +151,17 @@ def test_cross_app_access_exchanges_then_uses_the_id_jag_and_steps_up(
 
 
 @pytest.mark.parametrize("adapter", names())
+def test_a_refused_id_jag_is_a_typed_error_after_one_try(adapter: str, world: JwtWorld) -> None:
+    world.id_jag_lifetime = -120  # the IdP hands out an ID-JAG that has already expired
+    (outcome,) = run(adapter, [Call(url=world.url + "/api")], cross_app(world, world.id_token()))
+    error = cause(outcome)
+    assert isinstance(error, AssertionRejectedError) and "ID-JAG" in str(error)
+    assert "Signature has expired" in str(error)
+    assert [r.outcome for r in world.idp_records()] == ["issued"]
+    assert [r.outcome for r in world.as_records()] == ["invalid_grant"]
+
+
+@pytest.mark.parametrize("adapter", names())
 def test_an_expired_id_token_says_sign_in_again_and_sends_nothing(
     adapter: str, world: JwtWorld
 ) -> None:
