@@ -8,6 +8,7 @@ import attrs
 
 from ._challenges import BearerChallenge
 from ._errors import StepUpError
+from ._jose import SigningKey
 from ._token import Token
 
 __all__ = [
@@ -46,11 +47,13 @@ class Send:
     """Send the request for the first time with this ``Authorization`` value (or none).
 
     ``dpop_nonce`` is the newest nonce the resource server gave (RFC 9449 §9) for the
-    DPoP proof, when the token is a DPoP token.
+    DPoP proof, when the token is a DPoP token; ``dpop_key`` the key the token is bound
+    to. ``authorization_fields(action, ...)`` turns all three into header fields.
     """
 
     authorization: str | None = attrs.field(repr=False)
     dpop_nonce: str | None = None
+    dpop_key: SigningKey | None = attrs.field(default=None, repr=False, eq=False)
 
 
 @attrs.frozen(kw_only=True)
@@ -59,6 +62,7 @@ class Retry:
 
     authorization: str | None = attrs.field(repr=False)
     dpop_nonce: str | None = None
+    dpop_key: SigningKey | None = attrs.field(default=None, repr=False, eq=False)
 
 
 @attrs.frozen(kw_only=True)

@@ -6,8 +6,9 @@ Every logger lives under ``"sansio_upscope"`` (``get_logger("machine")`` is
 handler and configures nothing (the stdlib advice for libraries): what is printed, and
 where, is the application's choice.
 
-Rule 9 of the design: no access token, refresh token, client secret, authorization code
-or PKCE verifier ever reaches a log line. Code that logs builds its messages from values
+Rule 9 of the design: no access token, refresh token, client secret, authorization code,
+PKCE verifier, private key, assertion, ID token, ID-JAG or DPoP proof ever reaches a log
+line. Code that logs builds its messages from values
 that hold no secret (scopes, status codes, challenge parameters, generations). ``redact``
 is the second line of defence for text that might hold one (a URL with ``code=`` in
 its query, a request body, a header value), and ``RedactingFilter`` applies it to every
@@ -76,6 +77,15 @@ _CREDENTIALS = re.compile(
     re.IGNORECASE,
 )
 
+# A JWS in compact serialization (RFC 7515 §7.1) wherever it appears: client assertions,
+# ID tokens, ID-JAGs, DPoP proofs, JWT access tokens. Its header is base64url JSON, so it
+# starts with "eyJ" ('{"'); the signature part may be empty (an unsecured JWT).
+_JWT = re.compile(r"eyJ[A-Za-z0-9_\-]*\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*")
+# A PEM private key block (RFC 7468 §10, §11), whole.
+_PEM_PRIVATE_KEY = re.compile(
+    r"-----BEGIN ([A-Z ]*)PRIVATE KEY-----.*?(?:-----END \1PRIVATE KEY-----|\Z)", re.DOTALL
+)
+
 # Header fields whose whole value is a credential or a session secret.
 _SECRET_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "cookie", "set-cookie", "dpop"}
@@ -92,9 +102,13 @@ def redact(text: str) -> str:
 
     Covers ``Bearer``/``DPoP``/``Basic`` credentials, JSON members and form or query
     fields named like secrets (``access_token``, ``refresh_token``, ``client_secret``,
-    ``code``, ``code_verifier``, ...). Never raises. When in doubt it redacts more, never
-    less: a challenge whose first parameter is unknown loses that parameter name.
+    ``code``, ``code_verifier``, ``assertion``, ``subject_token``, ...), any JWT (client
+    assertions, ID tokens, ID-JAGs, DPoP proofs) and PEM private keys. Never raises.
+    When in doubt it redacts more, never less: a challenge whose first parameter is
+    unknown loses that parameter name.
     """
+    text = _PEM_PRIVATE_KEY.sub(REDACTED, text)
+    text = _JWT.sub(REDACTED, text)
     text = _JSON_SECRET.sub(rf"\1\2\3{REDACTED}\3", text)
     text = _FORM_SECRET.sub(rf"\1{REDACTED}", text)
     return _CREDENTIALS.sub(rf"\1{REDACTED}", text)

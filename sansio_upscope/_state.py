@@ -780,7 +780,7 @@ class Exchange:
             return kind(authorization=None, dpop_nonce=nonce)
         self._sent_generation = up._generation
         self._sent_token_type = token.token_type
-        return kind(authorization=token.authorization, dpop_nonce=nonce)
+        return kind(authorization=token.authorization, dpop_nonce=nonce, dpop_key=token.dpop_key)
 
     def _give_up(
         self,

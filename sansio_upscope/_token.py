@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 import attrs
 
+from ._jose import SigningKey
 from ._scopes import invalid_scope_tokens
 from ._urls import covers
 
@@ -48,7 +49,9 @@ class Token:
     RFC 9728 metadata named it (the OAuth flows set it): the token is sent only to URLs
     it covers (same origin, path prefix on a segment boundary), and ``Upscopes`` learns
     from it which URLs share the token. None: the whole origin (rule 10).
-    The access and refresh tokens never appear in a repr.
+    ``dpop_key`` is the key a DPoP token is bound to (RFC 9449 §6): every request that
+    sends the token carries a proof signed with it.
+    The access and refresh tokens and the key never appear in a repr.
     """
 
     access_token: str = attrs.field(repr=False)
@@ -57,10 +60,13 @@ class Token:
     expires_at: float | None = None
     refresh_token: str | None = attrs.field(default=None, repr=False)
     resource: str | None = None
+    dpop_key: SigningKey | None = attrs.field(default=None, repr=False, eq=False, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
         if not self.access_token:
             raise ValueError("access_token must not be empty")
+        if self.dpop_key is not None and self.token_type != "DPoP":
+            raise ValueError("dpop_key is for DPoP tokens (RFC 9449); this one is Bearer")
         if self.resource is not None and not covers(self.resource, self.resource):
             raise ValueError(
                 f"resource must be an http(s) URL with no dot segment: {self.resource!r}"

@@ -141,7 +141,7 @@ import upscope_asyncio
 import upscope_trio
 from _upscope_io import TransportError
 from sansio_upscope import Policy, RequestToken, Token
-from sansio_upscope.oauth import AuthorizationCode, ClientCredentials
+from sansio_upscope.oauth import TokenSource as OAuthSource
 from upscope_requests import UpscopeAuth
 
 __all__ = [
@@ -176,7 +176,7 @@ R = TypeVar("R")
 DEFAULT_TIMEOUT = 2.0
 
 #: A plain blocking callable, or an OAuth token source (passed to the client as it is).
-TokenSource = Callable[[RequestToken], Token] | ClientCredentials | AuthorizationCode
+TokenSource = Callable[[RequestToken], Token] | OAuthSource
 
 
 # -- scenarios -------------------------------------------------------------------------
@@ -555,7 +555,7 @@ class _Run:
 
 
 def _is_oauth(tokens: object) -> bool:
-    return isinstance(tokens, ClientCredentials | AuthorizationCode) or hasattr(tokens, "flow")
+    return isinstance(tokens, OAuthSource) or hasattr(tokens, "flow")
 
 
 def _script(

@@ -65,3 +65,42 @@ def test_core_import_loads_no_io_modules() -> None:
     bad = sorted(m for m in out if m.split(".")[0] in FORBIDDEN)
     assert bad == [], f"importing the core pulled in I/O modules: {bad}"
     assert "sansio_upscope" in out
+
+
+def test_core_import_loads_no_jose_library() -> None:
+    # The `jwt` extra is optional: PyJWT and cryptography load only when something signs.
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE], check=True, capture_output=True, text=True
+    ).stdout.split()
+    assert sorted(m for m in out if m.split(".")[0] in ("jwt", "cryptography")) == []
+
+
+def test_the_core_works_without_the_jwt_extra() -> None:
+    # With PyJWT unimportable, the core and the OAuth package import and run their
+    # Bearer flows; asking for a JWT feature names the extra.
+    probe = """
+import sys
+sys.modules["jwt"] = None
+from sansio_upscope import Send
+from sansio_upscope.dpop import authorization_fields
+from sansio_upscope.oauth import ClientCredentials
+assert authorization_fields(Send(authorization="Bearer t"), method="GET", url="https://x/",
+                            now=0) == [("Authorization", "Bearer t")]
+ClientCredentials("c", "s")
+from sansio_upscope.oauth import CrossAppAccess, JwtBearer
+JwtBearer("w", assertion="platform.jwt")  # forwards the JWT: needs no JOSE library
+for make in (
+    lambda: ClientCredentials("c", dpop=True),
+    lambda: ClientCredentials("c", private_key=b"pem"),
+    lambda: CrossAppAccess("c", "s", id_token="t", idp_token_endpoint="https://i/t",
+                           idp_client_id="i"),
+):
+    try:
+        make()
+    except ImportError as error:
+        print(error)
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", probe], check=True, capture_output=True, text=True
+    ).stdout
+    assert out.count("pip install 'sansio-upscope[jwt]'") == 3, out

@@ -31,6 +31,11 @@ SECRET_CASES = [
     (f"code_verifier={SECRET} rest", " rest"),
     (f"CLIENT_SECRET={SECRET}", "CLIENT_SECRET="),
     (f"Bearer token{SECRET}", "Bearer "),
+    # JWTs anywhere (assertions, ID tokens, ID-JAGs, DPoP proofs) and PEM private keys.
+    (f"proof eyJhbGciOiJFUzI1NiJ9.eyJ{SECRET}.c2ln-_ sent", "proof <redacted> sent"),
+    (f"subject_token=eyJ0eXAiOiJKV1QifQ.eyJ{SECRET}.&x=1", "&x=1"),
+    (f"key -----BEGIN EC PRIVATE KEY-----\n{SECRET}\n-----END EC PRIVATE KEY----- ok", " ok"),
+    (f"-----BEGIN PRIVATE KEY-----\n{SECRET} (cut short)", ""),
 ]
 
 

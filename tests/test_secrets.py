@@ -1,7 +1,8 @@
 """Secrets never leak (design rules 9 and 10; issue 8).
 
 Every flow (a callable token source, client credentials with Basic and with form
-authentication, refresh, authorization code with PKCE) runs through every adapter against
+authentication, refresh, authorization code with PKCE; private_key_jwt with DPoP,
+jwt-bearer, cross-app access and their failures) runs through every adapter against
 a loopback OAuth world whose secrets are recognisable (``…SECRET…``). Then:
 
 * no secret appears in a log record of the library or an adapter (DEBUG), in an exception
@@ -37,17 +38,29 @@ from sansio_upscope import (
     TokenRequestFailedError,
     Upscope,
 )
+from sansio_upscope.dpop import SigningKey
 from sansio_upscope.oauth import (
     AuthorizationCode,
     ClientCredentials,
+    CrossAppAccess,
     Failed,
     HttpRequest,
     HttpResponse,
     InsecureEndpointError,
+    JwtBearer,
     MetadataError,
 )
 from tests.driver import Call, Outcome, TokenSource, names, run
 from tests.hostile.conftest import Issuer
+from tests.hostile.jwt_world import (
+    IDP_CLIENT_ID,
+    IDP_CLIENT_SECRET,
+    KEY_CLIENT_ID,
+    SECRET_CLIENT_ID,
+    SECRET_CLIENT_SECRET,
+    WORKLOAD_CLIENT_ID,
+    JwtWorld,
+)
 from tests.hostile.server import Reply, Request, ScriptedServer, response, routes
 from tests.hostile.world import OAuthWorld, json_reply
 
@@ -251,6 +264,39 @@ def test_a_redirect_to_another_origin_never_carries_the_token(
         assert other.requests[0].header("authorization") is None
     else:
         assert (moved.status_code, other.paths()) == (status, [])
+
+
+@pytest.mark.parametrize("adapter", names())
+def test_a_redirect_never_carries_a_dpop_proof(
+    adapter: str, serve: Callable[[Script], ScriptedServer]
+) -> None:
+    other = serve(_bearer_resource)
+    home = serve(
+        routes(
+            {
+                "/api": _bearer_resource,
+                "/moved": lambda _r: response(307, [("Location", other.url + "/landing")]),
+            }
+        )
+    )
+    key = SigningKey.generate()
+
+    def tokens(_request: RequestToken) -> Token:
+        return Token(f"{ACCESS}dpop", token_type="DPoP", dpop_key=key)
+
+    first, moved = run(
+        adapter,
+        [Call(url=home.url + "/api"), Call(method="POST", url=home.url + "/moved", body=b"x")],
+        tokens,
+    )
+    assert first.ok, first
+    assert home.requests[-1].header("dpop") is not None  # the proof went to /moved ...
+    if adapter == "requests":  # ... and not on to where requests followed the redirect
+        assert other.paths() == ["/landing"]
+        assert other.requests[0].header("dpop") is None
+        assert other.requests[0].header("authorization") is None
+    else:
+        assert (moved.status_code, other.paths()) == (307, [])
 
 
 @pytest.mark.parametrize("adapter", names())
@@ -478,3 +524,97 @@ def test_cli_request_prints_no_secret(
     assert any("gave up" in text for text in outputs)
     assert world.token_requests(), "the CLI never asked for a token"
     assert not _leaks(outputs, _secrets(world))
+
+
+# -- JWT grants and DPoP: keys, assertions, ID tokens, ID-JAGs, proofs --------------------
+
+
+def _jwt_flows(world: JwtWorld) -> dict[str, TokenSource]:
+    return {
+        "private_key_jwt + DPoP": ClientCredentials(
+            KEY_CLIENT_ID, private_key=world.client_pem, dpop=True
+        ),
+        "jwt-bearer": JwtBearer(WORKLOAD_CLIENT_ID, assertion=world.workload_jwt),
+        "cross-app access": CrossAppAccess(
+            SECRET_CLIENT_ID,
+            SECRET_CLIENT_SECRET,
+            id_token=world.id_token(),
+            idp_token_endpoint=world.idp.url + "/token",
+            idp_client_id=IDP_CLIENT_ID,
+            idp_client_secret=IDP_CLIENT_SECRET,
+        ),
+        "expired ID token": CrossAppAccess(
+            SECRET_CLIENT_ID,
+            SECRET_CLIENT_SECRET,
+            id_token=world.id_token(expires_in=-60),
+            idp_token_endpoint=world.idp.url + "/token",
+            idp_client_id=IDP_CLIENT_ID,
+        ),
+        "rejected assertion": JwtBearer(
+            WORKLOAD_CLIENT_ID, assertion=world.workload_jwt(audience="https://other.example")
+        ),
+    }
+
+
+def _jwt_secrets(world: JwtWorld, source: TokenSource) -> list[str]:
+    """The key (its PEM body lines), and everything the servers received that is a
+    credential: assertions, ID tokens, ID-JAGs, proofs, access tokens, client secrets."""
+    found = [line for line in world.client_pem.decode().splitlines() if "-----" not in line]
+    found += [SECRET_CLIENT_SECRET, IDP_CLIENT_SECRET]
+    for server in (world.server, world.idp):
+        for request in server.requests:
+            fields = dict(parse_qsl(request.body.decode())) if request.method == "POST" else {}
+            for name in ("client_assertion", "assertion", "subject_token"):
+                if name in fields:
+                    found.append(fields[name])
+            for name in ("dpop", "authorization"):
+                value = request.header(name)
+                if value:
+                    found.append(value.split(" ", 1)[-1])
+    for text in (getattr(source, "id_token", None), getattr(source, "assertion", None)):
+        if isinstance(text, str):
+            found.append(text)
+    return [secret for secret in found if len(secret) >= 8]
+
+
+@pytest.mark.parametrize(
+    "flow",
+    [
+        "private_key_jwt + DPoP",
+        "jwt-bearer",
+        "cross-app access",
+        "expired ID token",
+        "rejected assertion",
+    ],
+)
+@pytest.mark.parametrize("adapter", names())
+def test_no_key_assertion_id_token_or_proof_in_logs_errors_or_reprs(
+    adapter: str,
+    flow: str,
+    serve: Callable[[Script], ScriptedServer],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    world = JwtWorld(serve)
+    world.as_nonce = world.rs_nonce = "nonce-1"
+    tokens = _jwt_flows(world)[flow]
+    reprs: list[str] = [repr(tokens), str(tokens)]
+
+    def look(client: Any) -> None:
+        upscope = client.upscopes.for_url(world.url + "/api")
+        reprs.extend([repr(client), repr(upscope), repr(upscope.token), repr(vars(upscope))])
+
+    caplog.set_level(logging.DEBUG)
+    outcomes = run(
+        adapter,
+        [Call(url=world.url + "/api"), Call(method="POST", url=world.url + "/api", body=b"x")],
+        tokens,
+        on_client=look,
+    )
+    failing = flow in ("expired ID token", "rejected assertion")
+    assert all((o.error is not None) is failing for o in outcomes), outcomes
+    texts = _log_texts(caplog.records) + reprs
+    for outcome in outcomes:
+        texts += _texts_of(outcome)
+    secrets = _jwt_secrets(world, tokens)
+    assert failing or len(secrets) > 6
+    assert not _leaks(texts, secrets)

@@ -32,6 +32,7 @@ from sansio_upscope import (
     Upscopes,
     WaitForToken,
 )
+from sansio_upscope.dpop import CREDENTIAL_FIELDS, authorization_fields
 
 from ._http11 import DEFAULT_MAX_HEADER_SIZE, Origin
 from ._pool import ByteStream, ConnectionPool, Content, Response, Slots
@@ -160,9 +161,9 @@ class AsyncClient:
         try:
             while True:
                 match action:
-                    case Send(authorization=authorization) | Retry(authorization=authorization):
+                    case Send() | Retry():
                         response = await self._pool.send(
-                            method, url, with_authorization(headers, authorization), content
+                            method, url, with_authorization(headers, action, method, url), content
                         )
                         action = exchange.receive(
                             ResponseReceived(
@@ -218,11 +219,13 @@ class AsyncClient:
 
 
 def with_authorization(
-    headers: list[tuple[str, str]], authorization: str | None
+    headers: list[tuple[str, str]], action: Send | Retry, method: str, url: str
 ) -> list[tuple[str, str]]:
-    """``headers`` with the ``Authorization`` value the core chose (if any) in place of
-    any the caller gave."""
-    if authorization is None:
+    """``headers`` with the credential fields the core chose for ``action`` (the
+    ``Authorization`` value, and a DPoP proof for this method and URL when the token is
+    DPoP-bound) in place of any the caller gave under the same names."""
+    fields = authorization_fields(action, method=method, url=url, now=time.time())
+    if not fields:
         return headers
-    kept = [(name, value) for name, value in headers if name.lower() != "authorization"]
-    return [*kept, ("Authorization", authorization)]
+    kept = [(name, value) for name, value in headers if name.lower() not in CREDENTIAL_FIELDS]
+    return [*kept, *fields]

@@ -11,12 +11,12 @@ from sansio_upscope import RequestToken, Token
 from sansio_upscope.oauth import (
     AuthorizationCode,
     AuthorizationRedirect,
-    ClientCredentials,
     Finished,
     HttpRequest,
     HttpResponse,
     OpenAuthorizationUrl,
     TokenFlow,
+    TokenSource,
 )
 
 from ._loopback import LoopbackReceiver
@@ -28,7 +28,6 @@ __all__ = ["MAX_OAUTH_RESPONSE", "drive_async", "drive_sync"]
 MAX_OAUTH_RESPONSE = 1024 * 1024
 
 Clock = float | Callable[[], float] | None
-TokenSource = ClientCredentials | AuthorizationCode
 
 
 def _read(now: Clock) -> float | None:

@@ -8,10 +8,9 @@ from collections.abc import Awaitable, Callable
 
 from sansio_upscope import RequestToken, Token
 from sansio_upscope.oauth import (
-    AuthorizationCode,
-    ClientCredentials,
     HttpRequest,
     HttpResponse,
+    TokenSource,
 )
 
 from ._drive import MAX_OAUTH_RESPONSE, drive_async
@@ -20,9 +19,7 @@ from ._pool import ConnectionPool
 __all__ = ["AsyncTokenSource", "RunInThread", "obtain_token"]
 
 #: ``async def tokens(request: RequestToken) -> Token``, or an OAuth token source.
-AsyncTokenSource = (
-    Callable[[RequestToken], Awaitable[Token]] | ClientCredentials | AuthorizationCode
-)
+AsyncTokenSource = Callable[[RequestToken], Awaitable[Token]] | TokenSource
 
 
 #: Runs a blocking call off the event loop (``asyncio.to_thread``, ``trio.to_thread``).
@@ -43,7 +40,7 @@ async def obtain_token(
     Raises whatever the token source raises (``OAuthError``, ``TransportError``...);
     the caller feeds it back to the machine as ``TokenFailed``.
     """
-    if isinstance(tokens, (ClientCredentials, AuthorizationCode)):
+    if isinstance(tokens, TokenSource):
 
         async def send(http_request: HttpRequest) -> HttpResponse:
             response = await pool.send(

@@ -43,6 +43,7 @@ from ._prepared import (
     authorize,
     body_position,
     discard_body,
+    forget_proof,
     head_too_large,
     raise_head_too_large,
 )
@@ -98,7 +99,7 @@ class UpscopeAuth(AuthBase):
         if isinstance(action, GiveUp):
             raise action.error
         assert isinstance(action, Send)
-        authorize(request, action.authorization)
+        authorize(request, action)
         with self._lock:
             self._pending[request] = (exchange, position)
         request.register_hook("response", self._on_response)  # type: ignore[no-untyped-call]
@@ -121,18 +122,19 @@ class UpscopeAuth(AuthBase):
             )
             match self._run(exchange, received, kwargs):
                 case Deliver():
+                    forget_proof(response)
                     return response
                 case GiveUp(error=error):
                     vars(response)["upscope_error"] = error
                     return response
-                case Retry(authorization=authorization):
-                    response = self._resend(response, position, authorization, kwargs)
+                case Retry() as retry:
+                    response = self._resend(response, position, retry, kwargs)
 
     def _resend(
         self,
         response: requests.Response,
         position: int | None,
-        authorization: str | None,
+        retry: Retry,
         kwargs: dict[str, Any],
     ) -> requests.Response:
         old = response.request
@@ -144,7 +146,7 @@ class UpscopeAuth(AuthBase):
         jar = copy._cookies  # type: ignore[attr-defined]
         extract_cookies_to_jar(jar, old, response.raw)  # type: ignore[no-untyped-call]
         copy.prepare_cookies(jar)
-        authorize(copy, authorization)
+        authorize(copy, retry)
         again: requests.Response = response.connection.send(copy, **kwargs)
         again.history.append(response)
         again.request = copy

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import time
+
 import requests
 
-from sansio_upscope import StepUpError
+from sansio_upscope import Retry, Send, StepUpError
+from sansio_upscope.dpop import CREDENTIAL_FIELDS, DPOP_HEADER, authorization_fields
 
 __all__ = [
     "authorize",
     "body_position",
     "discard_body",
+    "forget_proof",
     "head_too_large",
     "raise_for_step_up",
     "raise_head_too_large",
@@ -34,11 +38,23 @@ def body_position(body: object) -> int | None:
     return position if isinstance(position, int) else None
 
 
-def authorize(request: requests.PreparedRequest, authorization: str | None) -> None:
-    if authorization is None:
-        request.headers.pop("Authorization", None)
-    else:
-        request.headers["Authorization"] = authorization
+def authorize(request: requests.PreparedRequest, action: Send | Retry) -> None:
+    """Put the credential fields the core chose for ``action`` on ``request`` (a fresh
+    DPoP proof for this method and URL when the token is DPoP-bound), replacing those of
+    an earlier try."""
+    fields = authorization_fields(
+        action, method=request.method or "GET", url=request.url or "", now=time.time()
+    )
+    for name in CREDENTIAL_FIELDS:
+        request.headers.pop(name, None)
+    request.headers.update(fields)
+
+
+def forget_proof(response: requests.Response) -> None:
+    """A DPoP proof is for one method and URL (RFC 9449 §4.2): the redirect requests is
+    about to follow (a copy of this request) must not carry it anywhere."""
+    if response.is_redirect:
+        response.request.headers.pop(DPOP_HEADER, None)
 
 
 def head_too_large(response: requests.Response, limit: int | None) -> bool:

@@ -12,10 +12,9 @@ import requests
 from _upscope_io import MAX_OAUTH_RESPONSE, drive_sync
 from sansio_upscope import RequestToken, Token
 from sansio_upscope.oauth import (
-    AuthorizationCode,
-    ClientCredentials,
     HttpRequest,
     HttpResponse,
+    TokenSource,
 )
 
 from ._prepared import read_limited
@@ -23,7 +22,7 @@ from ._prepared import read_limited
 __all__ = ["DEFAULT_OAUTH_TIMEOUT", "SyncTokenSource", "obtain_token"]
 
 #: ``def tokens(request: RequestToken) -> Token``, or an OAuth token source.
-SyncTokenSource = Callable[[RequestToken], Token] | ClientCredentials | AuthorizationCode
+SyncTokenSource = Callable[[RequestToken], Token] | TokenSource
 
 
 #: The caller's send options that also bind an OAuth flow's requests.
@@ -45,7 +44,7 @@ def obtain_token(
     challenges) with the caller's ``timeout``, ``verify``, ``proxies`` and ``cert``;
     ``default_timeout`` when the caller's timeout is None or absent.
     Raises whatever the token source raises."""
-    if not isinstance(tokens, (ClientCredentials, AuthorizationCode)):
+    if not isinstance(tokens, TokenSource):
         return tokens(request)
     if options.get("timeout") is None:
         options = {**options, "timeout": default_timeout}

@@ -12,12 +12,14 @@ from __future__ import annotations
 from typing import ClassVar
 
 __all__ = [
+    "AssertionRejectedError",
     "AuthorizationError",
     "InsecureEndpointError",
     "InvalidResponseError",
     "MetadataError",
     "OAuthError",
     "RegistrationError",
+    "SignInRequiredError",
     "TokenEndpointError",
 ]
 
@@ -146,4 +148,31 @@ class RegistrationError(OAuthError):
     advice = (
         "Register a client at the authorization server and pass client_id=..., or enable "
         "dynamic client registration (RFC 7591) there."
+    )
+
+
+# -- JWT grants (RFC 7523, RFC 8693, SEP-990) -------------------------------------------
+
+
+class AssertionRejectedError(TokenEndpointError):
+    """The authorization server refused a JWT bearer assertion (RFC 7523 §3.1:
+    ``invalid_grant``): expired, for another audience, from an issuer it does not trust,
+    or already used. Never retried with the same assertion."""
+
+    _ADVICE: ClassVar[dict[str, str]] = {}
+    advice = (
+        "Get a fresh assertion (JwtBearer takes a callable that returns the platform's "
+        "current one) and check its aud is the authorization server's issuer and its "
+        "issuer is trusted there."
+    )
+
+
+class SignInRequiredError(OAuthError):
+    """Cross-app access (SEP-990) cannot go on with this ID token: it has expired, or
+    the identity provider refused it in the token exchange (RFC 8693 ``invalid_grant``).
+    Nothing was sent to the authorization server."""
+
+    advice = (
+        "Sign the user in again at the identity provider and give CrossAppAccess the "
+        "new ID token (pass a callable for id_token so it always reads the current one)."
     )

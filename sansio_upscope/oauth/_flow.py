@@ -13,7 +13,14 @@ step whose fact is still missing::
       ->  refresh (RFC 6749 §6) when the core says it can serve and the refresh token
           came from this authorization server, else the grant:
           client_credentials (§4.4) or authorization_code + PKCE S256 (§4.1, RFC 7636)
+          or jwt-bearer (RFC 7523 §2.1), for cross-app access after an RFC 8693 token
+          exchange at the identity provider (SEP-990)
       ->  Finished(token) | Failed(error)
+
+Every token request carries a fresh client assertion when the client authenticates with
+``private_key_jwt`` and a fresh DPoP proof when the source has a DPoP key; an
+authorization server's ``use_dpop_nonce`` sends the same request again once per new
+nonce (RFC 9449 §8), at most ``MAX_DPOP_NONCE_RETRIES`` times.
 
 Server behaviour never raises out of the flow: every ``OAuthError`` becomes
 ``Failed(error)``. Only API misuse raises (``LocalProtocolError``).
@@ -32,20 +39,33 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import attrs
 
 from .._actions import Reason, RequestToken
+from .._dpop import dpop_proof
 from .._errors import LocalProtocolError
 from .._scopes import format_scope
+from .._token import Token
 from .._urls import origin
+from ._assertions import (
+    ID_JAG_TYPE,
+    ID_TOKEN_TYPE,
+    JWT_BEARER_GRANT,
+    TOKEN_EXCHANGE_GRANT,
+    client_assertion,
+    id_token_expiry,
+    parse_id_jag_response,
+)
 from ._clients import (
     RegisteredClient,
     registration_request,
     registration_response,
 )
 from ._errors import (
+    AssertionRejectedError,
     AuthorizationError,
     InvalidResponseError,
     MetadataError,
     OAuthError,
     RegistrationError,
+    SignInRequiredError,
     TokenEndpointError,
 )
 from ._messages import (
@@ -58,7 +78,7 @@ from ._messages import (
     Step,
 )
 from ._metadata import AuthorizationServerMetadata, ProtectedResourceMetadata
-from ._sources import AuthorizationCode, ClientCredentials
+from ._sources import AuthorizationCode, ClientCredentials, CrossAppAccess, JwtBearer, TokenSource
 from ._tokens import choose_auth_method, parse_token_response, token_request
 from ._urls import (
     authorization_server_metadata_urls,
@@ -66,7 +86,10 @@ from ._urls import (
     protected_resource_metadata_urls,
 )
 
-__all__ = ["Phase", "TokenFlow"]
+__all__ = ["MAX_DPOP_NONCE_RETRIES", "Phase", "TokenFlow"]
+
+#: Times one token request is sent again for a new ``use_dpop_nonce`` (RFC 9449 §8).
+MAX_DPOP_NONCE_RETRIES = 2
 
 
 def _log(message: str, *args: object) -> None:
@@ -84,6 +107,7 @@ class Phase(enum.Enum):
     SERVER_METADATA = "server_metadata"
     REGISTRATION = "registration"
     AUTHORIZATION = "authorization"
+    TOKEN_EXCHANGE = "token_exchange"
     TOKEN = "token"
     DONE = "done"
 
@@ -105,7 +129,7 @@ class TokenFlow:
 
     def __init__(
         self,
-        source: ClientCredentials | AuthorizationCode,
+        source: TokenSource,
         request_token: RequestToken,
         *,
         now: float | None = None,
@@ -136,6 +160,10 @@ class TokenFlow:
         self._state = ""
         self._verifier = ""
         self._code: str | None = None
+        self._id_jag: str | None = None
+        self._exchange_endpoint = ""
+        self._sent_dpop_nonce: str | None = None
+        self._dpop_nonce_retries = 0
 
     def __repr__(self) -> str:
         return f"<TokenFlow {type(self._source).__name__} phase={self.phase.value}>"
@@ -207,6 +235,12 @@ class TokenFlow:
             return self._refresh_request(current.refresh_token)
         if isinstance(source, ClientCredentials):
             return self._client_credentials_request()
+        if isinstance(source, JwtBearer):
+            return self._jwt_bearer_request(_current(source.assertion))
+        if isinstance(source, CrossAppAccess):
+            if self._id_jag is None:
+                return self._token_exchange_request(source)
+            return self._jwt_bearer_request(self._id_jag)
         if self._code is None:
             return self._authorization_step()
         return self._code_request(self._code)
@@ -476,13 +510,86 @@ class TokenFlow:
         # RFC 6749 §4.1.3: the code exchange has no scope; the authorization request set it.
         if scopes and grant_type != "authorization_code":
             form.append(("scope", format_scope(scopes)))
-        method = choose_auth_method(self._source.auth_method, self._client, self._server)
+        source = self._source
+        method = choose_auth_method(
+            source.auth_method,
+            self._client,
+            self._server,
+            private_key=source._client_key is not None,
+        )
+        self._check_jws_algorithms(method)
+        assertion = None
+        if method == "private_key_jwt":
+            assert source._client_key is not None
+            # RFC 7523 §3: aud identifies the authorization server: its issuer
+            # identifier (RFC 7523bis), else the token endpoint URL that is all we know.
+            audience = self._issuer or endpoint
+            assertion = client_assertion(
+                self._client.client_id, audience, source._client_key, now=self._clock()
+            )
+        proof = None
+        if source._dpop_key is not None:
+            # RFC 9449 §5: a proof for this POST; §8: the nonce this server gave last.
+            self._sent_dpop_nonce = source._dpop_nonces.get(endpoint)
+            proof = dpop_proof(
+                source._dpop_key,
+                method="POST",
+                url=endpoint,
+                now=self._clock(),
+                nonce=self._sent_dpop_nonce,
+            )
         _log("token request grant_type=%s auth=%s to %s", grant_type, method, endpoint)
         self.phase = Phase.TOKEN
         self._token_endpoint = endpoint
         self._grant_type = grant_type
         self._sent_scopes = scopes or None
-        return token_request(endpoint, form, self._client, method)
+        return token_request(
+            endpoint, form, self._client, method, client_assertion=assertion, dpop_proof=proof
+        )
+
+    def _check_jws_algorithms(self, auth_method: str) -> None:
+        """Before any token request: a resource that requires DPoP gets it, and the keys
+        this client signs with fit what the authorization server says it takes."""
+        source, server, prm = self._source, self._server, self._prm
+        if prm is not None and prm.dpop_bound_access_tokens_required and not source._dpop_key:
+            raise MetadataError(
+                f"The protected resource {prm.resource} requires DPoP-bound tokens "
+                f"(dpop_bound_access_tokens_required, RFC 9728 §2), and this token source "
+                f"does not use DPoP",
+                advice="Set dpop=True (or dpop=SigningKey...) on the token source.",
+            )
+        if server is None:
+            return
+        checks = (
+            (
+                source._client_key if auth_method == "private_key_jwt" else None,
+                server.token_endpoint_auth_signing_alg_values_supported,
+                "token_endpoint_auth_signing_alg_values_supported",
+                "the client's private_key",
+            ),
+            (
+                source._dpop_key,
+                server.dpop_signing_alg_values_supported,
+                "dpop_signing_alg_values_supported",
+                "the DPoP key",
+            ),
+        )
+        for key, listed, member, whose in checks:
+            if key is not None and listed is not None and key.alg not in listed:
+                raise MetadataError(
+                    f"The authorization server {server.issuer} lists {list(listed)} in "
+                    f"{member}; {whose} signs with {key.alg}",
+                    advice="Use a key for one of the algorithms the server lists, or allow "
+                    "this one at the server.",
+                )
+
+    def _clock(self) -> float:
+        if self._now is None:
+            raise LocalProtocolError(
+                "signing a JWT (client assertion, DPoP proof) needs the current time: "
+                "pass now= to source.flow() and flow.receive()"
+            )
+        return self._now
 
     def _refresh_request(self, refresh_token: str) -> HttpRequest:
         # RFC 6749 §6: only scopes already granted; the core set can_refresh so.
@@ -514,12 +621,26 @@ class TokenFlow:
                 previous=self._request.current_token if refreshing else None,
             )
         except TokenEndpointError as error:
+            if self._take_dpop_nonce(error):
+                return self._advance()  # the same request again, with the nonce
             if refreshing and error.error == "invalid_grant":
                 # The refresh token expired or was revoked: a new grant can still serve.
                 _log("refresh token refused (invalid_grant); starting a new grant")
                 self._refresh_failed = True
                 return self._advance()
+            if self._grant_type == JWT_BEARER_GRANT and error.error == "invalid_grant":
+                raise _as(
+                    AssertionRejectedError,
+                    error,
+                    "The authorization server refused the "
+                    + ("ID-JAG" if isinstance(self._source, CrossAppAccess) else "assertion")
+                    + " of the jwt-bearer grant (RFC 7523 §3.1)",
+                ) from None
             raise
+        nonce = response.header("dpop-nonce")
+        if nonce is not None and self._source._dpop_key is not None:
+            self._source._remember_dpop_nonce(self._token_endpoint, nonce)  # RFC 9449 §8.2
+        token = self._bind_dpop_key(token)
         if self._prm is not None:
             # Rule 11: the token is for the protected resource the metadata named; the
             # core sends it only to URLs that resource covers.
@@ -528,6 +649,95 @@ class TokenFlow:
             self._source._remember_refresh_token(token.refresh_token, self._authorization_server())
         _log("token issued, type=%s", token.token_type)
         return Finished(token=token)
+
+    def _take_dpop_nonce(self, error: TokenEndpointError) -> bool:
+        """RFC 9449 §8: ``use_dpop_nonce`` with a nonce this request did not carry means
+        send it again with that nonce; the same nonce again, or too many, is final."""
+        nonce = error.dpop_nonce
+        if (
+            self._source._dpop_key is None
+            or error.error != "use_dpop_nonce"
+            or nonce is None
+            or nonce == self._sent_dpop_nonce
+            or self._dpop_nonce_retries >= MAX_DPOP_NONCE_RETRIES
+        ):
+            return False
+        self._dpop_nonce_retries += 1
+        self._source._remember_dpop_nonce(self._token_endpoint, nonce)
+        _log("token endpoint asked for a DPoP nonce; sending the request again")
+        return True
+
+    def _bind_dpop_key(self, token: Token) -> Token:
+        """A DPoP token carries the key its proofs are signed with (RFC 9449 §6); a
+        Bearer token from a server that ignored the proof is used as Bearer (§5)."""
+        if token.token_type != "DPoP":
+            return token
+        key = self._source._dpop_key
+        if key is None:
+            raise InvalidResponseError(
+                "The token endpoint issued a DPoP-bound token, but this client sent no DPoP "
+                "proof: it cannot use the token",
+                url=self._token_endpoint,
+                advice="Set dpop=True on the token source, or have the authorization "
+                "server issue Bearer tokens to this client.",
+            )
+        return attrs.evolve(token, dpop_key=key)
+
+    # -- JWT grants: jwt-bearer (RFC 7523) and cross-app access (SEP-990) --------------
+
+    def _jwt_bearer_request(self, assertion: str) -> HttpRequest:
+        # RFC 7523 §2.1: grant_type and assertion; scope and resource as for any grant.
+        return self._token_endpoint_request(
+            JWT_BEARER_GRANT, [("assertion", assertion)], self._scopes()
+        )
+
+    def _token_exchange_request(self, source: CrossAppAccess) -> HttpRequest:
+        now = self._clock()
+        id_token = _current(source.id_token)
+        expiry = id_token_expiry(id_token)
+        if expiry is not None and now >= expiry:
+            raise SignInRequiredError(
+                f"The user's ID token expired {int(now - expiry)} s ago; cross-app access "
+                f"cannot exchange it at the identity provider"
+            )
+        endpoint = source.idp_token_endpoint
+        problem = check_url(endpoint, "identity provider token endpoint")
+        if problem:
+            raise problem
+        assert self._issuer is not None
+        # RFC 8693 §2.1 with SEP-990's profile: an ID-JAG for this authorization server
+        # (audience = its issuer) and this resource, with the scopes the core asks for.
+        form = [
+            ("grant_type", TOKEN_EXCHANGE_GRANT),
+            ("requested_token_type", ID_JAG_TYPE),
+            ("audience", self._issuer),
+            ("resource", self._resource),
+            ("subject_token", id_token),
+            ("subject_token_type", ID_TOKEN_TYPE),
+        ]
+        scopes = self._scopes()
+        if scopes:
+            form.append(("scope", format_scope(scopes)))
+        client = RegisteredClient(
+            client_id=source.idp_client_id, client_secret=source.idp_client_secret
+        )
+        _log("token exchange for an ID-JAG at %s", endpoint)
+        self.phase = Phase.TOKEN_EXCHANGE
+        self._exchange_endpoint = endpoint
+        return token_request(endpoint, form, client, choose_auth_method(None, client, None))
+
+    def _exchange_received(self, response: HttpResponse) -> Step:
+        try:
+            self._id_jag = parse_id_jag_response(response, self._exchange_endpoint)
+        except TokenEndpointError as error:
+            if error.error == "invalid_grant":
+                raise _as(
+                    SignInRequiredError,
+                    error,
+                    "The identity provider refused the user's ID token in the token exchange",
+                ) from None
+            raise
+        return self._advance()
 
     # -- authorization code + PKCE -----------------------------------------------------
 
@@ -619,5 +829,23 @@ class TokenFlow:
         Phase.SERVER_METADATA: _server_metadata_received,
         Phase.REGISTRATION: _registration_received,
         Phase.AUTHORIZATION: _redirect_received,
+        Phase.TOKEN_EXCHANGE: _exchange_received,
         Phase.TOKEN: _token_received,
     }
+
+
+def _current(value: str | Callable[[], str]) -> str:
+    """A configured credential, or the current one from its callable."""
+    return value() if callable(value) else value
+
+
+def _as(kind: type[OAuthError], error: TokenEndpointError, what: str) -> OAuthError:
+    """``error`` as the more precise ``kind``, quoting the same server answer."""
+    return kind(
+        what,
+        error=error.error,
+        error_description=error.error_description,
+        error_uri=error.error_uri,
+        status_code=error.status_code,
+        url=error.url,
+    )

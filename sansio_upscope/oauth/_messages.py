@@ -36,7 +36,16 @@ _SECRET_HEADERS = frozenset(
 )
 #: Form fields that are credentials (RFC 6749 §2.3.1, §4.1.3, §6; RFC 7636 §4.5).
 _SECRET_FIELDS = frozenset(
-    {"client_secret", "code", "code_verifier", "refresh_token", "assertion", "client_assertion"}
+    {
+        "client_secret",
+        "code",
+        "code_verifier",
+        "refresh_token",
+        "assertion",
+        "client_assertion",
+        "subject_token",  # RFC 8693 §2.1: the ID token in a token exchange
+        "actor_token",
+    }
 )
 
 Headers = tuple[tuple[str, str], ...]

@@ -80,6 +80,8 @@ class ProtectedResourceMetadata:
     resource: str
     authorization_servers: tuple[str, ...]
     scopes_supported: frozenset[str] | None = None
+    #: RFC 9728 §2: the resource always requires DPoP-bound tokens (RFC 9449).
+    dpop_bound_access_tokens_required: bool = False
 
     @classmethod
     def from_response(
@@ -133,6 +135,9 @@ class ProtectedResourceMetadata:
             resource=resource,
             authorization_servers=servers,
             scopes_supported=_scopes(_strings(document, "scopes_supported", what, url)),
+            dpop_bound_access_tokens_required=(
+                document.get("dpop_bound_access_tokens_required") is True
+            ),
         )
 
 
@@ -149,6 +154,10 @@ class AuthorizationServerMetadata:
     token_endpoint_auth_methods_supported: tuple[str, ...] | None = None
     authorization_response_iss_parameter_supported: bool = False
     client_id_metadata_document_supported: bool = False
+    #: RFC 8414 §2: the JWS algorithms the token endpoint takes for client assertions.
+    token_endpoint_auth_signing_alg_values_supported: tuple[str, ...] | None = None
+    #: RFC 9449 §5.1: the JWS algorithms it takes for DPoP proofs.
+    dpop_signing_alg_values_supported: tuple[str, ...] | None = None
 
     @classmethod
     def from_response(
@@ -201,6 +210,12 @@ class AuthorizationServerMetadata:
             ),
             client_id_metadata_document_supported=(
                 document.get("client_id_metadata_document_supported") is True
+            ),
+            token_endpoint_auth_signing_alg_values_supported=_strings(
+                document, "token_endpoint_auth_signing_alg_values_supported", what, url
+            ),
+            dpop_signing_alg_values_supported=_strings(
+                document, "dpop_signing_alg_values_supported", what, url
             ),
             token_endpoint=token_endpoint,
             authorization_endpoint=authorization_endpoint,

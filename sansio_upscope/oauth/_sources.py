@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from .._actions import RequestToken
+from .._jose import SigningKey, require_extra
 from .._urls import covers
 from ._clients import ClientStore, InMemoryClientStore
 from ._metadata import AuthorizationServerMetadata, ProtectedResourceMetadata
@@ -23,7 +24,14 @@ from ._tokens import AUTH_METHODS
 if TYPE_CHECKING:
     from ._flow import TokenFlow
 
-__all__ = ["MAX_REMEMBERED_REFRESH_TOKENS", "AuthorizationCode", "ClientCredentials"]
+__all__ = [
+    "MAX_REMEMBERED_REFRESH_TOKENS",
+    "AuthorizationCode",
+    "ClientCredentials",
+    "CrossAppAccess",
+    "JwtBearer",
+    "TokenSource",
+]
 
 
 def _check_auth_method(instance: Any, _attribute: object, value: str | None) -> None:
@@ -31,11 +39,17 @@ def _check_auth_method(instance: Any, _attribute: object, value: str | None) -> 
         raise ValueError(f"auth_method must be one of {AUTH_METHODS}, not {value!r}")
     if value in ("client_secret_basic", "client_secret_post") and instance.client_secret is None:
         raise ValueError(f"auth_method={value!r} needs a client_secret")
+    if value == "private_key_jwt" and instance.private_key is None:
+        raise ValueError("auth_method='private_key_jwt' needs a private_key")
 
 
 #: How many refresh tokens a source remembers the issuer of (oldest forgotten first; a
 #: forgotten one is not used: the flow starts a new grant instead).
 MAX_REMEMBERED_REFRESH_TOKENS = 1024
+
+
+#: How many token endpoints' DPoP nonces a source remembers.
+MAX_REMEMBERED_DPOP_NONCES = 64
 
 
 def _fingerprint(refresh_token: str) -> bytes:
@@ -66,6 +80,37 @@ class _TokenSource:
     #: each refresh token, by the token's SHA-256.
     _refresh_issuers: dict[bytes, str] = attrs.field(init=False, factory=dict, repr=False)
 
+    #: RFC 7523 §2.2 client authentication (``private_key_jwt``): a PEM (str or bytes)
+    #: or a ``cryptography`` private key, signing with ``signing_alg``; ``kid`` names it.
+    private_key: object = attrs.field(default=None, repr=False)
+    signing_alg: str = "ES256"
+    kid: str | None = None
+    #: RFC 9449 DPoP: True makes a key in memory; a ``SigningKey`` is the application's.
+    dpop: bool | SigningKey = attrs.field(default=False, repr=False)
+    _client_key: SigningKey | None = attrs.field(init=False, default=None, repr=False)
+    _dpop_key: SigningKey | None = attrs.field(init=False, default=None, repr=False)
+    #: The newest DPoP-Nonce each token endpoint gave (RFC 9449 §8), by endpoint URL.
+    _dpop_nonces: dict[str, str] = attrs.field(init=False, factory=dict, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        # Loaded now, so a missing extra or an unusable key shows up at configuration.
+        what = f"{type(self).__name__}(private_key=...)"
+        if self.private_key is not None:
+            self._client_key = SigningKey.load(
+                self.private_key, alg=self.signing_alg, kid=self.kid, what=what
+            )
+        if isinstance(self.dpop, SigningKey):
+            self._dpop_key = self.dpop
+        elif self.dpop:
+            self._dpop_key = SigningKey.generate(what=f"{type(self).__name__}(dpop=True)")
+
+    def _remember_dpop_nonce(self, endpoint: str, nonce: str) -> None:
+        nonces = self._dpop_nonces
+        nonces.pop(endpoint, None)
+        nonces[endpoint] = nonce
+        while len(nonces) > MAX_REMEMBERED_DPOP_NONCES:
+            del nonces[next(iter(nonces))]
+
     def _remember_refresh_token(self, refresh_token: str, issuer: str) -> None:
         issuers = self._refresh_issuers
         issuers.pop(_fingerprint(refresh_token), None)
@@ -95,15 +140,19 @@ class ClientCredentials(_TokenSource):
     With ``token_endpoint`` nothing is discovered; with ``issuer`` the authorization server
     is fixed and only its metadata is discovered; with neither, everything is discovered
     from the challenge (RFC 9728, then RFC 8414). ``auth_method`` forces one of
-    ``client_secret_basic``, ``client_secret_post``, ``none``; otherwise it is chosen from
-    the server's metadata.
+    ``client_secret_basic``, ``client_secret_post``, ``none``, ``private_key_jwt``;
+    otherwise it is chosen from the server's metadata. With ``private_key`` (PEM) the
+    client authenticates with a fresh RFC 7523 assertion per request (``signing_alg``
+    ES256 or RS256, the ``jwt`` extra). ``dpop=True`` binds the tokens to a key
+    (RFC 9449).
     The resource's metadata may name a resource that covers the URL called (same origin,
     path prefix on a segment boundary); ``strict_resource=True`` accepts only metadata
     naming exactly the URL called (RFC 9728 §3.3 read literally).
     With a discovered server, ``client_id`` and ``client_secret`` are sent only to the
     first authorization server they were used at: a resource that moves to another one
     fails with ``RegistrationError`` (SEP-2352).
-    Raises ``ValueError`` for an unknown ``auth_method`` or one that needs a missing secret.
+    Raises ``ValueError`` for an unknown ``auth_method`` or one that needs a missing
+    secret or key, or a key that cannot sign; ``ImportError`` without the ``jwt`` extra.
     """
 
     client_id: str
@@ -167,3 +216,86 @@ class AuthorizationCode(_TokenSource):
         from ._flow import TokenFlow  # here: the planner imports this module
 
         return TokenFlow(self, request_token, now=now, redirect_uri=redirect_uri)
+
+
+def _check_url_set(_instance: Any, attribute: attrs.Attribute[str], value: str) -> None:
+    if not value:
+        raise ValueError(f"{attribute.name} must not be empty")
+
+
+@attrs.define(eq=False)  # identity: it holds caches
+class JwtBearer(_TokenSource):
+    """Tokens for a workload that holds a JWT its platform issued (RFC 7523 §2.1, the
+    jwt-bearer grant; SEP-1933 workload identity federation).
+
+    ``assertion`` is the JWT, or a callable returning the current one (workload tokens
+    rotate: it is called for every token request). The client authenticates as
+    configured (``client_secret``, ``private_key``, or not at all: RFC 7523 §3.1 makes
+    client authentication optional for this grant). Endpoints and
+    ``strict_resource`` as for ``ClientCredentials``. A refused assertion is
+    ``AssertionRejectedError``.
+    """
+
+    client_id: str
+    assertion: str | Callable[[], str] = attrs.field(kw_only=True, repr=False)
+    client_secret: str | None = attrs.field(default=None, kw_only=True, repr=False)
+    token_endpoint: str | None = attrs.field(default=None, kw_only=True)
+    auth_method: str | None = attrs.field(default=None, kw_only=True, validator=_check_auth_method)
+    issuer: str | None = attrs.field(default=None, kw_only=True)
+    strict_resource: bool = attrs.field(default=False, kw_only=True)
+
+    def flow(self, request_token: RequestToken, *, now: float | None = None) -> TokenFlow:
+        """A new flow answering ``request_token``; ``now`` dates ``expires_in``."""
+        from ._flow import TokenFlow  # here: the planner imports this module
+
+        return TokenFlow(self, request_token, now=now)
+
+
+@attrs.define(eq=False)  # identity: it holds caches
+class CrossAppAccess(_TokenSource):
+    """Tokens for a user signed in at an enterprise identity provider (SEP-990,
+    draft-ietf-oauth-identity-assertion-authz-grant).
+
+    Two token requests per token: an RFC 8693 token exchange at ``idp_token_endpoint``
+    (as ``idp_client_id``, with ``idp_client_secret`` when given) turns the user's
+    ``id_token`` into an ID-JAG whose audience is the authorization server's issuer and
+    whose resource is the protected resource; then the RFC 7523 jwt-bearer grant at the
+    authorization server (as ``client_id`` / ``client_secret``) turns the ID-JAG into the
+    access token. ``id_token`` is the token, or a callable returning the current one.
+    An expired or refused ID token is ``SignInRequiredError``; a refused ID-JAG is
+    ``AssertionRejectedError``. A step-up repeats both with the wider scope.
+    Raises ``ValueError`` when the authorization server's issuer cannot be known (a
+    ``token_endpoint`` without ``issuer``): it is the ID-JAG's audience.
+    """
+
+    client_id: str
+    client_secret: str | None = attrs.field(repr=False)
+    id_token: str | Callable[[], str] = attrs.field(kw_only=True, repr=False)
+    idp_token_endpoint: str = attrs.field(kw_only=True, validator=_check_url_set)
+    idp_client_id: str = attrs.field(kw_only=True)
+    idp_client_secret: str | None = attrs.field(default=None, kw_only=True, repr=False)
+    token_endpoint: str | None = attrs.field(default=None, kw_only=True)
+    auth_method: str | None = attrs.field(default=None, kw_only=True, validator=_check_auth_method)
+    issuer: str | None = attrs.field(default=None, kw_only=True)
+    strict_resource: bool = attrs.field(default=False, kw_only=True)
+
+    def __attrs_post_init__(self) -> None:
+        if self.token_endpoint is not None and self.issuer is None:
+            raise ValueError(
+                "CrossAppAccess with token_endpoint=... also needs issuer=...: the "
+                "authorization server's issuer is the ID-JAG's audience (SEP-990)"
+            )
+        require_extra("CrossAppAccess (it reads the ID token's exp)")
+        super().__attrs_post_init__()
+
+    def flow(self, request_token: RequestToken, *, now: float | None = None) -> TokenFlow:
+        """A new flow answering ``request_token``; ``now`` dates ``expires_in`` and
+        tells whether the ID token has expired."""
+        from ._flow import TokenFlow  # here: the planner imports this module
+
+        return TokenFlow(self, request_token, now=now)
+
+
+#: Every built-in OAuth token source: what the drivers (``drive_sync``/``drive_async``)
+#: and the adapters accept besides a plain callable.
+TokenSource = ClientCredentials | AuthorizationCode | JwtBearer | CrossAppAccess

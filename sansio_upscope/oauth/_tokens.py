@@ -7,6 +7,7 @@ import base64
 from urllib.parse import quote, urlencode
 
 from .._abnf import TOKEN68
+from .._dpop import DPOP_HEADER
 from .._scopes import format_scope, parse_scope
 from .._token import Token
 from ._clients import RegisteredClient
@@ -14,16 +15,31 @@ from ._errors import InvalidResponseError, MetadataError, TokenEndpointError
 from ._messages import HttpRequest, HttpResponse
 from ._metadata import AuthorizationServerMetadata, json_object
 
-__all__ = ["AUTH_METHODS", "choose_auth_method", "parse_token_response", "token_request"]
+__all__ = [
+    "AUTH_METHODS",
+    "CLIENT_ASSERTION_TYPE",
+    "choose_auth_method",
+    "parse_token_response",
+    "token_request",
+]
 
-#: Client authentication methods we implement (RFC 7591 §2 names).
-AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
+#: Client authentication methods without a key, in the order a client with a secret
+#: prefers them (RFC 7591 §2 names).
+SECRET_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
+#: Every client authentication method we implement (``private_key_jwt``: OpenID Connect
+#: Core §9, RFC 7523 §2.2; it needs a private key).
+AUTH_METHODS = (*SECRET_AUTH_METHODS, "private_key_jwt")
+
+#: RFC 7523 §2.2: ``client_assertion_type`` for a JWT client assertion.
+CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 
 def choose_auth_method(
     explicit: str | None,
     client: RegisteredClient,
     server: AuthorizationServerMetadata | None,
+    *,
+    private_key: bool = False,
 ) -> str:
     """How to authenticate at the token endpoint (RFC 6749 §2.3).
 
@@ -35,23 +51,37 @@ def choose_auth_method(
     ``client_secret_basic``, ``client_secret_post``, ``none`` that the server lists in
     ``token_endpoint_auth_methods_supported`` (absent: ``client_secret_basic``,
     RFC 8414 §2).
+    A client with a ``private_key`` uses ``private_key_jwt`` (RFC 7523 §2.2) unless the
+    server lists methods without it; then its secret, if it has one.
     Raises ``MetadataError``, naming both lists, when nothing fits.
     """
     if explicit is not None:
         return explicit
     if client.token_endpoint_auth_method in AUTH_METHODS:
         return client.token_endpoint_auth_method
+    if private_key:
+        listed = server.token_endpoint_auth_methods_supported if server is not None else None
+        if listed is None or "private_key_jwt" in listed:
+            return "private_key_jwt"
+        if client.client_secret is None:
+            raise MetadataError(
+                f"The authorization server does not list private_key_jwt among its "
+                f"client authentication methods ({list(listed)}), and this client has "
+                f"only a private key",
+                advice="Enable private_key_jwt for this client at the authorization "
+                "server, or configure a client secret.",
+            )
     if client.client_secret is None:
         return "none"
     listed = server.token_endpoint_auth_methods_supported if server is not None else None
     supported = listed if listed is not None else ("client_secret_basic",)
-    for method in AUTH_METHODS:
+    for method in SECRET_AUTH_METHODS:
         if method in supported:
             return method
     raise MetadataError(
         f"No client authentication method fits: the authorization server lists "
         f"{list(supported)} in token_endpoint_auth_methods_supported, this client can "
-        f"use {list(AUTH_METHODS)}",
+        f"use {list(SECRET_AUTH_METHODS)}",
         advice=(
             "Configure a client the server accepts: a client_secret for client_secret_basic "
             "or client_secret_post, or a public client (none) where the server allows one."
@@ -60,13 +90,23 @@ def choose_auth_method(
 
 
 def token_request(
-    endpoint: str, form: list[tuple[str, str]], client: RegisteredClient, auth_method: str
+    endpoint: str,
+    form: list[tuple[str, str]],
+    client: RegisteredClient,
+    auth_method: str,
+    *,
+    client_assertion: str | None = None,
+    dpop_proof: str | None = None,
 ) -> HttpRequest:
-    """A POST to the token endpoint with the client authenticated by ``auth_method``."""
+    """A POST to the token endpoint with the client authenticated by ``auth_method``
+    (``private_key_jwt`` sends ``client_assertion``) and, when given, a DPoP proof
+    (RFC 9449 §5)."""
     headers = [
         ("Content-Type", "application/x-www-form-urlencoded"),
         ("Accept", "application/json"),
     ]
+    if dpop_proof is not None:
+        headers.append((DPOP_HEADER, dpop_proof))
     secret = client.client_secret or ""
     if auth_method == "client_secret_basic":
         # RFC 6749 §2.3.1: id and secret are form-encoded (Appendix B) before Basic.
@@ -74,6 +114,15 @@ def token_request(
         headers.append(("Authorization", "Basic " + base64.b64encode(pair.encode()).decode()))
     elif auth_method == "client_secret_post":
         form = [*form, ("client_id", client.client_id), ("client_secret", secret)]
+    elif auth_method == "private_key_jwt":
+        # RFC 7523 §2.2; client_id too, which the assertion's sub repeats (RFC 6749 §3.2.1).
+        assert client_assertion is not None
+        form = [
+            *form,
+            ("client_id", client.client_id),
+            ("client_assertion_type", CLIENT_ASSERTION_TYPE),
+            ("client_assertion", client_assertion),
+        ]
     else:
         # RFC 6749 §3.2.1: a public client identifies itself with client_id.
         form = [*form, ("client_id", client.client_id)]

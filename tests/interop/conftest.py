@@ -15,14 +15,18 @@ Fixture names (session-scoped unless noted):
     OpenID discovery at ``/.well-known/openid-configuration``), ``token_endpoint``,
     ``authorization_endpoint``, ``introspection_endpoint``; clients:
     ``service_client_id``/``service_client_secret`` (client_credentials,
-    client_secret_basic), ``native_client_id`` (public, PKCE S256 required, redirect URI
-    ``native_redirect_uri`` = ``http://127.0.0.1/callback``), ``introspection_client_id``/
+    client_secret_basic), ``key_client_id``/``key_client_pem`` (client_credentials,
+    private_key_jwt with an ES256 key made for the session), ``native_client_id``
+    (public, PKCE S256 required, redirect URI ``native_redirect_uri`` =
+    ``http://127.0.0.1/callback``), ``introspection_client_id``/
     ``introspection_client_secret``. ``token_requests()`` counts POSTs to the token endpoint
     since start, as the server saw them. Behaviour: access tokens are opaque and bound to
     the RFC 8707 ``resource`` as audience (any ``http://127.0.0.1:*`` URL); resource scopes
     ``read write admin``, only ``read`` for paths starting with ``/readonly`` (a narrower
     grant); ``forbidden`` is always ``invalid_scope``; login and consent are approved
-    without a person (follow the redirects with cookies: ``headless_authorize``).
+    without a person (follow the redirects with cookies: ``headless_authorize``). DPoP
+    (RFC 9449) is on and every proof must carry the server's nonce (``use_dpop_nonce``
+    first); a DPoP-bound token introspects with ``token_type`` DPoP and ``cnf.jkt``.
 
 ``oidc_provider_public_only`` -> ``AuthorizationServer``
     A second oidc-provider whose ``token_endpoint_auth_methods_supported`` is ``["none"]``
@@ -62,6 +66,7 @@ Fixture names (session-scoped unless noted):
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import urllib.parse
@@ -104,16 +109,32 @@ def interop_node() -> Path:
 def oidc_provider(
     interop_node: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[AuthorizationServer]:
+    key_pem, public_jwk = _client_key_pair()
     server = start_server(
         "oidc-provider",
         [str(interop_node), str(SERVERS / "authorization-server.mjs")],
         log_path=tmp_path_factory.mktemp("oidc-provider") / "server.log",
+        env={"INTEROP_KEY_CLIENT_JWK": public_jwk},
         ready_key="issuer",
     )
     try:
-        yield AuthorizationServer(issuer=server.info["issuer"])
+        yield AuthorizationServer(issuer=server.info["issuer"], key_client_pem=key_pem)
     finally:
         server.stop()
+
+
+def _client_key_pair() -> tuple[bytes, str]:
+    """An ES256 key for the private_key_jwt client: (private PEM, public JWK as JSON)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from jwt.algorithms import ECAlgorithm
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    jwk = ECAlgorithm.to_jwk(key.public_key(), as_dict=True)
+    return pem, json.dumps({**jwk, "alg": "ES256", "use": "sig"})
 
 
 @pytest.fixture(scope="session")

@@ -156,6 +156,9 @@ class AuthorizationServer:
     native_redirect_uri: str = "http://127.0.0.1/callback"
     introspection_client_id: str = "resource-server"
     introspection_client_secret: str = attrs.field(default="resource-server-secret", repr=False)
+    #: The private_key_jwt client (RFC 7523) and its ES256 private key (PKCS#8 PEM).
+    key_client_id: str = "upscope-key"
+    key_client_pem: bytes = attrs.field(default=b"", repr=False)
 
     @property
     def token_endpoint(self) -> str:

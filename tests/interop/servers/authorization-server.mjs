@@ -17,6 +17,12 @@
 //   login and consent are approved without a person, and a client the resource servers use
 //   to introspect tokens.
 // * Open RFC 7591 dynamic client registration at /reg (registration_endpoint).
+// * A client_credentials client that authenticates with private_key_jwt (RFC 7523 §2.2),
+//   `upscope-key`, whose public key (a JWK) the test session passes in the environment
+//   variable INTEROP_KEY_CLIENT_JWK; its private half never leaves the test process.
+// * DPoP (RFC 9449): on (oidc-provider 9's default), ES256, and every proof must carry a
+//   server nonce (requireNonce), so clients meet `use_dpop_nonce` first. Only requests
+//   that send a DPoP proof are affected.
 //
 // With UPSCOPE_PROFILE=public-only (a second instance, for issue 13): the server lists only
 // `none` in token_endpoint_auth_methods_supported (no confidential client exists), and its
@@ -71,6 +77,16 @@ const confidentialClients = [
     response_types: [],
     redirect_uris: [],
   },
+  ...(process.env.INTEROP_KEY_CLIENT_JWK ? [{
+    client_id: 'upscope-key',
+    token_endpoint_auth_method: 'private_key_jwt',
+    token_endpoint_auth_signing_alg: 'ES256',
+    jwks: { keys: [JSON.parse(process.env.INTEROP_KEY_CLIENT_JWK)] },
+    grant_types: ['client_credentials'],
+    response_types: [],
+    redirect_uris: [],
+    scope: 'openid',
+  }] : []),
 ];
 
 const provider = new Provider(issuer, {
@@ -96,6 +112,12 @@ const provider = new Provider(issuer, {
   pkce: { required: () => true },
   features: {
     devInteractions: { enabled: false },
+    dPoP: {
+      enabled: true,
+      // 32 bytes for the HMAC of stateless nonces; a test value, not a secret of anyone's.
+      nonceSecret: Buffer.alloc(32, 7),
+      requireNonce: () => true,
+    },
     clientCredentials: { enabled: true },
     introspection: {
       enabled: true,
