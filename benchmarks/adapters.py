@@ -1,32 +1,48 @@
-"""Loopback keep-alive requests per second: each adapter against a named baseline.
+"""Loopback keep-alive requests per second: each adapter beside named baselines.
 
-* asyncio: ``upscope_asyncio.Client`` vs ``httpx.AsyncClient`` vs a bare h11 loop on
-  asyncio streams (the floor: what HTTP/1.1 costs with no client around it);
-* trio: ``upscope_trio.Client`` vs ``httpx.AsyncClient`` on trio;
-* requests: a ``Session`` with ``UpscopeAuth`` vs a plain ``Session``.
+* asyncio: ``upscope_asyncio.Client`` beside aiohttp, httpx, httpx2 and a bare h11 loop
+  on asyncio streams (the floor: what HTTP/1.1 costs with no client around it; it builds
+  its request event once and sends it again and again);
+* trio: ``upscope_trio.Client`` beside httpx, httpx2 (both on trio) and a bare h11 loop
+  on trio streams;
+* each at one connection and at 10 concurrent requests;
+* defaults: 50 concurrent requests to a server that answers in 100 ms, with the client's
+  default limits beside the same client with an unlimited pool (and the old default, 10
+  connections per origin, for scale);
+* requests: a ``Session`` with ``UpscopeAuth`` beside a plain ``Session``, both with
+  ``trust_env=False`` (no ``.netrc`` or proxy lookups on either side), first in-process
+  (a stub transport adapter mounted on both sessions answers at once, so the overhead is
+  not hidden under socket time), then over loopback.
 
 The server runs in a separate process (its own interpreter, so it does not share the
-client's GIL) and answers every request with a canned 200; so every client measures
-its steady state: the request goes out, the machine (for ours) says ``Deliver``.
-Each measurement is repeated and the best run kept; ratios compare runs made in the
-same process, interleaved, so machine load affects both sides alike.
+client's GIL) and answers every request with a canned 200 (``/slow``: after 100 ms).
+Every client is built, and its connections opened, outside the timed part. Each round
+runs every contender once, in an order rotated from round to round, so a load drift on a
+shared machine hits them alike; the best round of each is kept. Every ratio is printed,
+then the targets (issue 15) and whether this run met them.
 
-    python benchmarks/adapters.py [--requests N] [--concurrency C] [--rounds R]
+    python benchmarks/adapters.py [--requests N] [--rounds R] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import io
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from functools import partial
+from typing import Any
 
+import aiohttp
 import h11
 import httpx
+import httpx2
 import requests
+import requests.adapters
 import trio
 
 import upscope_asyncio
@@ -37,7 +53,7 @@ from upscope_requests import UpscopeAuth
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: application/json\r\n\r\n{}"
 
 SERVER = """
-import asyncio, sys
+import asyncio
 
 RESPONSE = @RESPONSE@
 
@@ -46,18 +62,30 @@ class Answer(asyncio.Protocol):
         self.transport, self.buffer = transport, b""
     def data_received(self, data):
         self.buffer += data
-        count = self.buffer.count(b"\\r\\n\\r\\n")
-        if count:
-            self.buffer = self.buffer[self.buffer.rfind(b"\\r\\n\\r\\n") + 4:]
-            self.transport.write(RESPONSE * count)
+        while b"\\r\\n\\r\\n" in self.buffer:
+            head, self.buffer = self.buffer.split(b"\\r\\n\\r\\n", 1)
+            if head.startswith(b"GET /slow "):
+                asyncio.get_running_loop().call_later(0.1, self.answer)
+            else:
+                self.answer()
+    def answer(self):
+        if not self.transport.is_closing():
+            self.transport.write(RESPONSE)
 
 async def main():
-    server = await asyncio.get_running_loop().create_server(Answer, "127.0.0.1", 0)
+    server = await asyncio.get_running_loop().create_server(
+        Answer, "127.0.0.1", 0, backlog=1024
+    )
     print(server.sockets[0].getsockname()[1], flush=True)
     await server.serve_forever()
 
 asyncio.run(main())
 """.replace("@RESPONSE@", repr(RESPONSE))
+
+#: ``send()``: one request, body read.
+Send = Callable[[], Awaitable[object]]
+#: Gives each worker its ``send`` (bare h11: each its own connection).
+Contender = Callable[[str, int], contextlib.AbstractAsyncContextManager[Callable[[], Send]]]
 
 
 async def never_called(request: RequestToken) -> Token:  # the server never challenges
@@ -68,152 +96,375 @@ def never_called_sync(request: RequestToken) -> Token:
     raise AssertionError("no token should be needed")
 
 
-# -- asyncio -------------------------------------------------------------------------
+# -- contenders: each builds its client, then hands out send() ------------------------
 
 
-async def asyncio_ours(url: str, n: int, concurrency: int) -> None:
-    async with upscope_asyncio.Client(never_called) as client:
-        await _spread(lambda: client.request("GET", url), n, concurrency, asyncio_gather)
+@contextlib.asynccontextmanager
+async def ours_asyncio(
+    url: str, concurrency: int, **limits: Any
+) -> AsyncIterator[Callable[[], Send]]:
+    async with upscope_asyncio.Client(never_called, **limits) as client:
+
+        async def send() -> object:
+            return (await client.request("GET", url)).content
+
+        yield lambda: send
 
 
-async def asyncio_httpx(url: str, n: int, concurrency: int) -> None:
+@contextlib.asynccontextmanager
+async def ours_trio(url: str, concurrency: int, **limits: Any) -> AsyncIterator[Callable[[], Send]]:
+    async with upscope_trio.Client(never_called, **limits) as client:
+
+        async def send() -> object:
+            return (await client.request("GET", url)).content
+
+        yield lambda: send
+
+
+@contextlib.asynccontextmanager
+async def with_aiohttp(url: str, concurrency: int) -> AsyncIterator[Callable[[], Send]]:
+    async with aiohttp.ClientSession() as session:
+
+        async def send() -> object:
+            async with session.get(url) as response:
+                return await response.read()
+
+        yield lambda: send
+
+
+@contextlib.asynccontextmanager
+async def with_httpx(url: str, concurrency: int) -> AsyncIterator[Callable[[], Send]]:
     async with httpx.AsyncClient() as client:
-        await _spread(lambda: client.get(url), n, concurrency, asyncio_gather)
+
+        async def send() -> object:
+            return (await client.get(url)).content
+
+        yield lambda: send
 
 
-async def asyncio_bare_h11(url: str, n: int, concurrency: int) -> None:
-    port = int(url.rsplit(":", 1)[1].split("/")[0])
+@contextlib.asynccontextmanager
+async def with_httpx2(url: str, concurrency: int) -> AsyncIterator[Callable[[], Send]]:
+    async with httpx2.AsyncClient() as client:
 
-    async def worker(count: int) -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        conn = h11.Connection(h11.CLIENT)
-        request = h11.Request(method="GET", target="/", headers=[("Host", "127.0.0.1")])
-        for _ in range(count):
-            writer.write(conn.send(request) + conn.send(h11.EndOfMessage()))
+        async def send() -> object:
+            return (await client.get(url)).content
+
+        yield lambda: send
+
+
+class _BareH11:
+    """One keep-alive connection driven by h11 alone: the floor."""
+
+    def __init__(self, url: str) -> None:
+        self.port = int(url.rsplit(":", 1)[1].split("/")[0])
+        self.h11 = h11.Connection(h11.CLIENT)
+        self.request = h11.Request(method="GET", target="/", headers=[("Host", "127.0.0.1")])
+        self.end = h11.EndOfMessage()
+
+    def head(self) -> bytes:
+        return self.h11.send(self.request) + self.h11.send(self.end)
+
+    def body_done(self, receive: bytes | None) -> bool:
+        """Feed what arrived; True once the response has ended (ready for the next)."""
+        if receive is not None:
+            self.h11.receive_data(receive)
+        while True:
+            event = self.h11.next_event()
+            if event is h11.NEED_DATA:
+                return False
+            if type(event) is h11.EndOfMessage:
+                self.h11.start_next_cycle()
+                return True
+
+
+@contextlib.asynccontextmanager
+async def bare_h11_asyncio(url: str, concurrency: int) -> AsyncIterator[Callable[[], Send]]:
+    sends: list[Send] = []
+    writers: list[asyncio.StreamWriter] = []
+    for _ in range(concurrency):
+        bare = _BareH11(url)
+        reader, writer = await asyncio.open_connection("127.0.0.1", bare.port)
+        writers.append(writer)
+
+        async def send(bare: _BareH11 = bare, reader: Any = reader, writer: Any = writer) -> None:
+            writer.write(bare.head())
             await writer.drain()
-            while True:
-                event = conn.next_event()
-                if event is h11.NEED_DATA:
-                    conn.receive_data(await reader.read(65536))
-                elif isinstance(event, h11.EndOfMessage):
-                    break
-            conn.start_next_cycle()
-        writer.close()
+            done = bare.body_done(None)
+            while not done:
+                done = bare.body_done(await reader.read(65536))
 
-    await asyncio.gather(*(worker(n // concurrency) for _ in range(concurrency)))
+        sends.append(send)
+    try:
+        yield iter(sends).__next__
+    finally:
+        for writer in writers:
+            writer.close()
 
 
-async def asyncio_gather(calls: list[Callable[[], Awaitable[object]]]) -> None:
+@contextlib.asynccontextmanager
+async def bare_h11_trio(url: str, concurrency: int) -> AsyncIterator[Callable[[], Send]]:
+    sends: list[Send] = []
+    streams: list[trio.SocketStream] = []
+    for _ in range(concurrency):
+        bare = _BareH11(url)
+        stream = await trio.open_tcp_stream("127.0.0.1", bare.port)
+        streams.append(stream)
+
+        async def send(bare: _BareH11 = bare, stream: trio.SocketStream = stream) -> None:
+            await stream.send_all(bare.head())
+            done = bare.body_done(None)
+            while not done:
+                done = bare.body_done(await stream.receive_some(65536))
+
+        sends.append(send)
+    try:
+        yield iter(sends).__next__
+    finally:
+        for stream in streams:
+            await stream.aclose()
+
+
+# -- running -----------------------------------------------------------------------
+
+
+async def _asyncio_gather(calls: list[Callable[[], Awaitable[object]]]) -> None:
     await asyncio.gather(*(call() for call in calls))
 
 
-# -- trio ----------------------------------------------------------------------------
-
-
-async def trio_ours(url: str, n: int, concurrency: int) -> None:
-    async with upscope_trio.Client(never_called) as client:
-        await _spread(lambda: client.request("GET", url), n, concurrency, trio_gather)
-
-
-async def trio_httpx(url: str, n: int, concurrency: int) -> None:
-    async with httpx.AsyncClient() as client:
-        await _spread(lambda: client.get(url), n, concurrency, trio_gather)
-
-
-async def trio_gather(calls: list[Callable[[], Awaitable[object]]]) -> None:
+async def _trio_gather(calls: list[Callable[[], Awaitable[object]]]) -> None:
     async with trio.open_nursery() as nursery:
         for call in calls:
             nursery.start_soon(call)
 
 
-async def _spread(
-    send: Callable[[], Awaitable[object]],
+async def _timed(
+    contender: Contender,
+    url: str,
     n: int,
     concurrency: int,
     gather: Callable[[list[Callable[[], Awaitable[object]]]], Awaitable[None]],
-) -> None:
-    async def worker() -> None:
-        for _ in range(n // concurrency):
-            await send()
+) -> float:
+    """Requests per second of ``concurrency`` workers sending ``n`` requests in all."""
+    async with contender(url, concurrency) as make_send:
+        sends = [make_send() for _ in range(concurrency)]
+        await gather(list(sends))  # connections opened outside the timed part
 
-    await gather([worker] * concurrency)
+        def worker(send: Send) -> Callable[[], Awaitable[None]]:
+            async def run() -> None:
+                for _ in range(n // concurrency):
+                    await send()
 
+            return run
 
-# -- requests ------------------------------------------------------------------------
-
-
-def requests_session(url: str, n: int, auth: UpscopeAuth | None) -> None:
-    with requests.Session() as session:
-        session.auth = auth
-        for _ in range(n):
-            session.get(url).content  # noqa: B018 - read the body, as a caller would
-
-
-# -- measuring -----------------------------------------------------------------------
+        start = time.perf_counter()
+        await gather([worker(send) for send in sends])
+        return (n // concurrency * concurrency) / (time.perf_counter() - start)
 
 
-def rate(run: Callable[[], object], n: int) -> float:
-    start = time.perf_counter()
-    run()
-    return n / (time.perf_counter() - start)
+def run_async(framework: str, contender: Contender, url: str, n: int, concurrency: int) -> float:
+    if framework == "asyncio":
+        return asyncio.run(_timed(contender, url, n, concurrency, _asyncio_gather))
+    return trio.run(_timed, contender, url, n, concurrency, _trio_gather)
 
 
-def report(title: str, rates: dict[str, float], baseline: str) -> None:
+def best_of(rounds: int, contenders: dict[str, Callable[[], float]]) -> dict[str, float]:
+    """Best rate of each contender over ``rounds`` rounds, the order rotated each round."""
+    names = list(contenders)
+    best = dict.fromkeys(names, 0.0)
+    for index in range(rounds):
+        shift = index % len(names)
+        for name in names[shift:] + names[:shift]:
+            best[name] = max(best[name], contenders[name]())
+    return best
+
+
+def report(title: str, rates: dict[str, float], ours: str) -> None:
     print(f"\n{title}")
     for name, value in rates.items():
-        print(f"  {name:<34} {value:>9,.0f} req/s   x{value / rates[baseline]:.2f} vs {baseline}")
+        print(f"  {name:<34} {value:>9,.0f} req/s")
+    for name, value in rates.items():
+        if name != ours:
+            print(f"  {ours} / {name:<30} x{rates[ours] / value:.2f}")
+
+
+# -- requests --------------------------------------------------------------------------
+
+
+class StubTransport(requests.adapters.HTTPAdapter):
+    """Answers every request at once with the canned 200, without a socket."""
+
+    def send(
+        self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        response = requests.Response()
+        response.status_code = 200
+        response.headers = requests.structures.CaseInsensitiveDict(
+            {"Content-Length": "2", "Content-Type": "application/json"}
+        )
+        response.raw = io.BytesIO(b"{}")
+        response.url = request.url or ""
+        response.request = request
+        response.connection = self
+        return response
+
+
+def _session(auth: UpscopeAuth | None, *, stub: bool) -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False
+    session.auth = auth
+    if stub:
+        session.mount("http://", StubTransport())
+    return session
+
+
+def requests_rate(url: str, n: int, auth: UpscopeAuth | None, *, stub: bool) -> float:
+    with _session(auth, stub=stub) as session:
+        session.get(url).content  # noqa: B018 - a connection opened outside the timed part
+        start = time.perf_counter()
+        for _ in range(n):
+            session.get(url).content  # noqa: B018 - read the body, as a caller would
+        return n / (time.perf_counter() - start)
+
+
+# -- main --------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def server() -> Iterator[str]:
+    process = subprocess.Popen([sys.executable, "-c", SERVER], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        yield f"http://127.0.0.1:{int(process.stdout.readline())}/"
+    finally:
+        process.terminate()
+        process.wait()
+
+
+def _on(
+    framework: str, contender: Contender, *, url: str, n: int, concurrency: int
+) -> Callable[[], float]:
+    return partial(run_async, framework, contender, url, n, concurrency)
+
+
+def throughput(url: str, n: int, rounds: int) -> dict[str, float]:
+    """asyncio and trio at 1 and 10 concurrent; returns the ratios the targets name."""
+    found: dict[str, float] = {}
+    for concurrency in (1, 10):
+        on = partial(_on, url=url, n=n, concurrency=concurrency)
+
+        rates = best_of(
+            rounds,
+            {
+                "upscope_asyncio.Client": on("asyncio", ours_asyncio),
+                "bare h11 on asyncio": on("asyncio", bare_h11_asyncio),
+                "aiohttp.ClientSession": on("asyncio", with_aiohttp),
+                "httpx.AsyncClient": on("asyncio", with_httpx),
+                "httpx2.AsyncClient": on("asyncio", with_httpx2),
+            },
+        )
+        report(f"asyncio, {concurrency} concurrent", rates, "upscope_asyncio.Client")
+        found[f"asyncio/bare {concurrency}"] = (
+            rates["upscope_asyncio.Client"] / rates["bare h11 on asyncio"]
+        )
+        found[f"asyncio/aiohttp {concurrency}"] = (
+            rates["upscope_asyncio.Client"] / rates["aiohttp.ClientSession"]
+        )
+        rates = best_of(
+            rounds,
+            {
+                "upscope_trio.Client": on("trio", ours_trio),
+                "bare h11 on trio": on("trio", bare_h11_trio),
+                "httpx.AsyncClient (trio)": on("trio", with_httpx),
+                "httpx2.AsyncClient (trio)": on("trio", with_httpx2),
+            },
+        )
+        report(f"trio, {concurrency} concurrent", rates, "upscope_trio.Client")
+        found[f"trio/bare {concurrency}"] = rates["upscope_trio.Client"] / rates["bare h11 on trio"]
+    return found
+
+
+def defaults(url: str, rounds: int) -> float:
+    """50 concurrent requests, 3 waves' worth, to a server that answers in 100 ms."""
+    slow, n, concurrency = url + "slow", 150, 50
+
+    def ours(framework: str, **limits: Any) -> Callable[[], float]:
+        client = ours_asyncio if framework == "asyncio" else ours_trio
+
+        def contender(url: str, concurrency: int) -> Any:
+            return client(url, concurrency, **limits)
+
+        return lambda: run_async(framework, contender, slow, n, concurrency)
+
+    unlimited = {"max_connections": 1_000_000}
+    old = {"max_connections_per_origin": 10}
+    rates = best_of(
+        rounds,
+        {
+            "asyncio, defaults": ours("asyncio"),
+            "asyncio, unlimited pool": ours("asyncio", **unlimited),
+            "asyncio, 10 per origin (old default)": ours("asyncio", **old),
+            "trio, defaults": ours("trio"),
+            "trio, unlimited pool": ours("trio", **unlimited),
+        },
+    )
+    print("\n50 concurrent requests to a server that answers in 100 ms")
+    for name, value in rates.items():
+        print(f"  {name:<38} {value:>7,.0f} req/s")
+    ratios = [
+        rates[f"{fw}, defaults"] / rates[f"{fw}, unlimited pool"] for fw in ("asyncio", "trio")
+    ]
+    print(f"  defaults / unlimited pool: asyncio x{ratios[0]:.2f}, trio x{ratios[1]:.2f}")
+    return min(ratios)
+
+
+def requests_overhead(url: str, n: int, rounds: int) -> dict[str, float]:
+    """UpscopeAuth's cost over a plain Session, in-process and over loopback."""
+    overheads = {}
+    for where, stub, count in (("in-process", True, n * 3), ("loopback", False, n)):
+        rates = best_of(
+            rounds,
+            {
+                "requests.Session": partial(requests_rate, url, count, None, stub=stub),
+                "requests.Session + UpscopeAuth": partial(
+                    requests_rate, url, count, UpscopeAuth(never_called_sync), stub=stub
+                ),
+            },
+        )
+        report(f"requests, {where}, sequential", rates, "requests.Session + UpscopeAuth")
+        plain, ours = rates["requests.Session"], rates["requests.Session + UpscopeAuth"]
+        overheads[where] = plain / ours - 1
+        extra_us = (1 / ours - 1 / plain) * 1e6
+        print(f"  UpscopeAuth overhead: {overheads[where]:+.1%} ({extra_us:+.1f} µs per request)")
+    return overheads
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=3000)
-    parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--requests", type=int, default=3000, help="requests per timed run")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="500 requests, 2 rounds")
     args = parser.parse_args()
-    n, rounds = args.requests, args.rounds
-    server = subprocess.Popen([sys.executable, "-c", SERVER], stdout=subprocess.PIPE, text=True)
-    try:
-        assert server.stdout is not None
-        url = f"http://127.0.0.1:{int(server.stdout.readline())}/"
-        print(f"{n} keep-alive GET requests per run, best of {rounds}, server in a subprocess")
-        for concurrency in (1, args.concurrency):
-            asyncio_rates: dict[str, float] = {}
-            trio_rates: dict[str, float] = {}
-            for _ in range(rounds):  # interleave, so load drifts hit all alike
-                for name, fn in (
-                    ("bare h11 on asyncio", asyncio_bare_h11),
-                    ("httpx.AsyncClient (asyncio)", asyncio_httpx),
-                    ("upscope_asyncio.Client", asyncio_ours),
-                ):
-                    got = rate(partial(asyncio.run, fn(url, n, concurrency)), n)
-                    asyncio_rates[name] = max(asyncio_rates.get(name, 0.0), got)
-                for name, fn in (
-                    ("httpx.AsyncClient (trio)", trio_httpx),
-                    ("upscope_trio.Client", trio_ours),
-                ):
-                    got = rate(partial(trio.run, fn, url, n, concurrency), n)
-                    trio_rates[name] = max(trio_rates.get(name, 0.0), got)
-            report(
-                f"asyncio, {concurrency} concurrent", asyncio_rates, "httpx.AsyncClient (asyncio)"
-            )
-            report(f"trio, {concurrency} concurrent", trio_rates, "httpx.AsyncClient (trio)")
-        requests_rates: dict[str, float] = {}
-        for _ in range(rounds):
-            for name, auth in (
-                ("requests.Session", None),
-                ("requests.Session + UpscopeAuth", UpscopeAuth(never_called_sync)),
-            ):
-                got = rate(partial(requests_session, url, n, auth), n)
-                requests_rates[name] = max(requests_rates.get(name, 0.0), got)
-        report("requests, sequential", requests_rates, "requests.Session")
-        overhead = (
-            1
-            - requests_rates["requests.Session + UpscopeAuth"] / requests_rates["requests.Session"]
-        )
-        print(f"\nUpscopeAuth overhead: {overhead:.1%} (target <= 5%)")
-    finally:
-        server.terminate()
-        server.wait()
+    n, rounds = (500, 2) if args.quick else (args.requests, args.rounds)
+    print(f"{n} keep-alive GET requests per timed run, best of {rounds} rotated rounds")
+    with server() as url:
+        found = throughput(url, n, rounds)
+        found["defaults/unlimited"] = defaults(url, rounds)
+        overheads = requests_overhead(url, n, rounds)
+    print("\nTargets (issue 15)")
+    for label, value, target in (
+        ("asyncio, 1 connection, vs bare h11", found["asyncio/bare 1"], 0.9),
+        ("asyncio, 10 concurrent, vs aiohttp", found["asyncio/aiohttp 10"], 1.0),
+        ("trio, 1 connection, vs bare h11 on trio", found["trio/bare 1"], 0.9),
+        ("50 concurrent to 100 ms, defaults vs unlimited", found["defaults/unlimited"], 0.95),
+    ):
+        print(f"  {label:<48} x{value:.2f} (target >= {target})  {_met(value >= target)}")
+    for where, overhead in overheads.items():
+        label = f"requests adapter overhead, {where}"
+        print(f"  {label:<48} {overhead:+.1%} (target <= 5%)  {_met(overhead <= 0.05)}")
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "NOT met"
 
 
 if __name__ == "__main__":

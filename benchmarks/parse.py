@@ -13,6 +13,11 @@ Baselines (measured in the same run, on the same headers):
 Ratios are ours / baseline time: below 1.0 means we are faster. The target: at most
 1.0 against werkzeug on single-challenge Bearer headers.
 
+Two costs of ours are reported: the parse alone (``parse_www_authenticate``), and the
+parse plus the ``BearerChallenge`` view of each Bearer or DPoP challenge, which is what
+the machine builds for every 401 and 403 it reads (werkzeug's result is a view already:
+its parameters are a dict). Both are compared with werkzeug.
+
 Then 1 kB vs 1 MB adversarial inputs, lenient and strict: a linear parser takes about
 1000x longer on the 1 MB input, so the cost per character stays flat.
 
@@ -78,7 +83,11 @@ def ours(value: str) -> object:
 
 def ours_bearer(value: str) -> object:
     """Parse and build the BearerChallenge view: what the machine does per 401/403."""
-    return [BearerChallenge.from_challenge(c) for c in parse_www_authenticate(value)]
+    return [
+        BearerChallenge.from_challenge(c)
+        for c in parse_www_authenticate(value)
+        if c.scheme in ("bearer", "dpop")
+    ]
 
 
 def werkzeug(value: str) -> object:
@@ -105,12 +114,16 @@ def per_call(func: Callable[[str], object], value: str, budget: float) -> float:
     return min(rounds)
 
 
-def compare(budget: float) -> bool:
+def compare(budget: float) -> tuple[bool, list[float], list[float]]:
+    """The table; whether every single-challenge Bearer parse is at most werkzeug's
+    time, and the ours/werkzeug ratios on those headers without and with the view."""
     print(
         f"{'header':<18} {'ours µs':>8} {'+view µs':>9} {'werkzeug':>9} {'mcp-regex':>10}"
-        f" {'ours/wz':>8} {'ours/mcp':>9}"
+        f" {'ours/wz':>8} {'+view/wz':>9} {'ours/mcp':>9}"
     )
     ok = True
+    parse_ratios: list[float] = []
+    view_ratios: list[float] = []
     for group, headers in (("single Bearer", SINGLE_BEARER), ("multi-challenge", MULTI)):
         print(f"-- {group}")
         for name, value in headers.items():
@@ -119,13 +132,15 @@ def compare(budget: float) -> bool:
             t_wz = per_call(werkzeug, value, budget)
             t_mcp = per_call(mcp_regex, value, budget)
             ratio = t_ours / t_wz
-            if headers is SINGLE_BEARER and ratio > 1.0:
-                ok = False
+            if headers is SINGLE_BEARER:
+                ok = ok and ratio <= 1.0
+                parse_ratios.append(ratio)
+                view_ratios.append(t_view / t_wz)
             print(
                 f"{name:<18} {t_ours * 1e6:8.2f} {t_view * 1e6:9.2f} {t_wz * 1e6:9.2f}"
-                f" {t_mcp * 1e6:10.2f} {ratio:8.2f} {t_ours / t_mcp:9.2f}"
+                f" {t_mcp * 1e6:10.2f} {ratio:8.2f} {t_view / t_wz:9.2f} {t_ours / t_mcp:9.2f}"
             )
-    return ok
+    return ok, parse_ratios, view_ratios
 
 
 ADVERSARIAL: dict[str, Callable[[int], str]] = {
@@ -186,9 +201,14 @@ def main() -> int:
     args = parser.parse_args()
     budget = 0.1 if args.quick else 0.5
     print(f"Python {sys.version.split()[0]}; best of 5 rounds; ratio = ours / baseline")
-    fast = compare(budget)
+    fast, parse_ratios, view_ratios = compare(budget)
     linear = linearity(budget)
     print()
+    print(
+        "single-challenge Bearer vs werkzeug: parse alone "
+        f"x{min(parse_ratios):.2f}-x{max(parse_ratios):.2f}, with the BearerChallenge view "
+        f"x{min(view_ratios):.2f}-x{max(view_ratios):.2f}"
+    )
     print("single-challenge Bearer at least as fast as werkzeug:", "yes" if fast else "NO")
     print(
         "1 MB adversarial inputs linear (cost per character within 5x):", "yes" if linear else "NO"

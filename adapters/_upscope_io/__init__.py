@@ -14,7 +14,8 @@ from ._drive import MAX_OAUTH_RESPONSE, drive_async, drive_sync
 from ._errors import TransportError
 from ._http11 import DEFAULT_MAX_HEADER_SIZE, Http11, Origin, ResponseHead
 from ._loopback import LoopbackReceiver
-from ._pool import ByteStream, Connection, ConnectionPool, Content, Response, Slots
+from ._pool import ByteStream, Connection, ConnectionPool, Content, Response
+from ._slots import Slots
 from ._sockets import socket_is_readable
 from ._tokens import AsyncTokenSource, obtain_token
 

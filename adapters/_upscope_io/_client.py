@@ -4,7 +4,7 @@ An adapter subclasses ``AsyncClient`` and writes one thing with its own framewor
 ``_connect(origin)`` (a socket, TLS). Everything else (the loop over the core's
 actions, the context manager, ``request()`` and ``stream()``, the pool, waking requests
 that wait for a token) is the same code for asyncio and trio, built from the adapter's
-own semaphore and event types: it only awaits objects the adapter made.
+own event type: it only awaits objects the adapter made.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from types import TracebackType
-from typing import ClassVar, Protocol, TypeVar
+from typing import ClassVar, TypeVar
 
 import attrs
 
@@ -35,7 +35,8 @@ from sansio_upscope import (
 from sansio_upscope.dpop import CREDENTIAL_FIELDS, authorization_fields
 
 from ._http11 import DEFAULT_MAX_HEADER_SIZE, Origin
-from ._pool import ByteStream, ConnectionPool, Content, Response, Slots
+from ._pool import DEFAULT_MAX_CONNECTIONS, ByteStream, ConnectionPool, Content, Response
+from ._slots import Event
 from ._tokens import AsyncTokenSource, RunInThread, obtain_token
 
 __all__ = ["AsyncClient", "Framework", "Headers", "with_authorization"]
@@ -46,20 +47,10 @@ Headers = Mapping[str, str] | Iterable[tuple[str, str]] | None
 Self = TypeVar("Self", bound="AsyncClient")
 
 
-class Event(Protocol):
-    """``asyncio.Event`` or ``trio.Event``."""
-
-    def set(self) -> None: ...
-
-    async def wait(self) -> object: ...
-
-
 @attrs.frozen
 class Framework:
     """An event loop's primitives, as the shared client uses them."""
 
-    #: ``asyncio.Semaphore`` or ``trio.Semaphore``.
-    new_slots: Callable[[int], Slots]
     #: ``asyncio.Event`` or ``trio.Event``.
     new_event: Callable[[], Event]
     #: Runs a blocking call off the loop: ``asyncio.to_thread``, ``trio.to_thread``.
@@ -81,7 +72,8 @@ class AsyncClient:
         *,
         policy: Policy | None = None,
         ssl_context: ssl.SSLContext | None = None,
-        max_connections_per_origin: int = 10,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_connections_per_origin: int | None = None,
         max_header_size: int = DEFAULT_MAX_HEADER_SIZE,
         resource_for: Callable[[str], str] | None = None,
     ) -> None:
@@ -90,7 +82,8 @@ class AsyncClient:
         self._ssl_context = ssl_context
         self._pool = ConnectionPool(
             self._connect,
-            self.framework.new_slots,
+            self.framework.new_event,
+            max_connections=max_connections,
             max_per_origin=max_connections_per_origin,
             max_header_size=max_header_size,
         )
@@ -126,8 +119,7 @@ class AsyncClient:
         be sent again: a needed retry raises ``BodyNotReplayableError``). Raises the
         core's ``StepUpError`` on give-up and ``TransportError`` on a connection failure.
         """
-        pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
-        response = await self._drive(method, url, list(pairs), content)
+        response = await self._drive(method, url, _pairs(headers), content)
         try:
             await response.aread()
         finally:
@@ -140,8 +132,7 @@ class AsyncClient:
     ) -> AsyncIterator[Response]:
         """Like ``request()``, but the body arrives with ``response.aiter_bytes()``; the
         connection is released when the block ends (reused only if the body was read)."""
-        pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
-        response = await self._drive(method, url, list(pairs), content)
+        response = await self._drive(method, url, _pairs(headers), content)
         try:
             yield response
         finally:
@@ -216,6 +207,12 @@ class AsyncClient:
         event = self._token_request_ended.pop(upscope, None)
         if event is not None:
             event.set()
+
+
+def _pairs(headers: Headers) -> list[tuple[str, str]]:
+    if headers is None:  # the common case, without the slow isinstance() on an ABC
+        return []
+    return list(headers.items() if isinstance(headers, Mapping) else headers)
 
 
 def with_authorization(

@@ -30,6 +30,8 @@ DEFAULT_MAX_HEADER_SIZE = 128 * 1024
 NEED_DATA = h11.NEED_DATA
 END = h11.EndOfMessage
 
+_END_OF_MESSAGE = h11.EndOfMessage()
+
 # RFC 9110 §5.1: field-name = token.
 _TOKEN = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
 
@@ -42,7 +44,7 @@ def _split(url: str) -> tuple[Origin, str]:
     return origin(url), f"{target}?{parts.query}" if parts.query else target
 
 
-@attrs.frozen(kw_only=True)
+@attrs.define(kw_only=True)
 class ResponseHead:
     """Status line and header fields of a final (non-1xx) response."""
 
@@ -66,6 +68,8 @@ class Http11:
         self.url = ""
         #: True once any byte of a response to the current request has arrived.
         self.response_started = False
+        # The last request head sent, with what it was built from (see _request_event).
+        self._last_request: tuple[tuple[str, str, list[tuple[str, str]]], h11.Request] | None = None
 
     def request(
         self,
@@ -79,9 +83,10 @@ class Http11:
         self.url = url
         self.response_started = False
         url_origin, target = _split(url)
-        has_host = any(name.lower() == "host" for name, _ in headers)
-        fields = [] if has_host else [("Host", url_origin.authority)]
-        fields.extend(headers)
+        if headers and any(name.lower() == "host" for name, _ in headers):
+            fields = headers.copy()
+        else:
+            fields = [("Host", url_origin.authority), *headers]
         if content_length is None:
             fields.append(("Transfer-Encoding", "chunked"))
         elif content_length or method.upper() not in ("GET", "HEAD", "OPTIONS", "DELETE"):
@@ -89,18 +94,28 @@ class Http11:
             # that usually carry one, so the server does not wait for a body.
             fields.append(("Content-Length", str(content_length)))
         try:
-            event = h11.Request(method=method, target=target, headers=fields)
+            event = self._request_event(method, target, fields)
         except h11.LocalProtocolError as exc:
             # h11 quotes the offending value, which may be a credential (an Authorization
             # field built from a token): name the field, never its value.
             raise TransportError(url, _refused_request(method, target, fields)) from exc
         return self._send(event)
 
+    def _request_event(
+        self, method: str, target: str, fields: list[tuple[str, str]]
+    ) -> h11.Request:
+        # A keep-alive connection often sends the same head again: reuse the event h11
+        # validated last time (events are immutable) instead of validating it anew.
+        key = (method, target, fields)
+        if self._last_request is None or self._last_request[0] != key:
+            self._last_request = key, h11.Request(method=method, target=target, headers=fields)
+        return self._last_request[1]
+
     def body(self, data: bytes) -> bytes:
         return self._send(h11.Data(data=data)) if data else b""
 
     def end(self) -> bytes:
-        return self._send(h11.EndOfMessage())
+        return self._send(_END_OF_MESSAGE)
 
     def receive_data(self, data: bytes) -> None:
         """Feed bytes read from the socket; ``b""`` means the peer closed it."""
@@ -115,29 +130,34 @@ class Http11:
                 event = self._h11.next_event()
             except h11.RemoteProtocolError as exc:
                 raise TransportError(self.url, self._broken_because(exc)) from exc
-            if isinstance(event, h11.Response):
-                # h11 bounds only a head still arriving; one that came in a single read
-                # is measured here, so the limit holds however the bytes were split.
-                raw = event.headers.raw_items()
-                if sum(len(name) + len(value) + 4 for name, value in raw) > self.max_header_size:
-                    raise TransportError(self.url, self._too_large())
-                return ResponseHead(
-                    status_code=event.status_code,
-                    reason=event.reason.decode("latin-1"),
-                    headers=[
-                        (name.decode("latin-1"), value.decode("latin-1"))
-                        for name, value in event.headers.raw_items()
-                    ],
-                )
-            if isinstance(event, h11.Data):
+            # Exact types, most frequent first: h11's event classes are ABCs, and an
+            # isinstance() that fails on an ABC is slow.
+            if type(event) is h11.Data:
                 return bytes(event.data)
-            if isinstance(event, h11.EndOfMessage):
-                return END
             if event is h11.NEED_DATA:
                 return NEED_DATA
-            if isinstance(event, h11.ConnectionClosed):
+            if type(event) is h11.EndOfMessage:
+                return END
+            if type(event) is h11.Response:
+                return self._head(event)
+            if type(event) is h11.ConnectionClosed:
                 raise TransportError(self.url, "the server closed the connection")
             # h11.InformationalResponse (1xx, RFC 9110 §15.2): not final, skip it.
+
+    def _head(self, response: h11.Response) -> ResponseHead:
+        headers = [
+            (name.decode("latin-1"), value.decode("latin-1"))
+            for name, value in response.headers.raw_items()
+        ]
+        # h11 bounds only a head still arriving; one that came in a single read is
+        # measured here, so the limit holds however the bytes were split.
+        if sum(len(name) + len(value) + 4 for name, value in headers) > self.max_header_size:
+            raise TransportError(self.url, self._too_large())
+        return ResponseHead(
+            status_code=response.status_code,
+            reason=response.reason.decode("latin-1"),
+            headers=headers,
+        )
 
     def _broken_because(self, exc: h11.RemoteProtocolError) -> str:
         if not self.response_started:

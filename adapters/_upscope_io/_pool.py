@@ -2,7 +2,8 @@
 
 No event loop is imported here. Each adapter gives the pool two things of its own: a
 ``connect(origin)`` coroutine returning a ``ByteStream`` (asyncio streams, trio
-streams) and a semaphore factory (``asyncio.Semaphore``, ``trio.Semaphore``).
+streams) and its event type (``asyncio.Event``, ``trio.Event``), for requests that
+wait for a free connection.
 
 Connection reuse (RFC 9112 §9.3): a connection goes back to the idle list only when
 the response was read to its end and h11 says both sides keep it open. After any error,
@@ -11,7 +12,6 @@ any cancellation, or a response closed before its end, the connection is closed.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable
 from typing import Protocol
 
@@ -19,8 +19,16 @@ from sansio_upscope._urls import display_url, origin
 
 from ._errors import TransportError
 from ._http11 import DEFAULT_MAX_HEADER_SIZE, END, NEED_DATA, Http11, Origin, ResponseHead
+from ._slots import Event, Slots
 
-__all__ = ["ByteStream", "Connection", "ConnectionPool", "Content", "Response", "Slots"]
+__all__ = [
+    "DEFAULT_MAX_CONNECTIONS",
+    "ByteStream",
+    "Connection",
+    "ConnectionPool",
+    "Content",
+    "Response",
+]
 
 #: A request body: bytes (can be sent again) or an async iterable of chunks (cannot).
 Content = bytes | AsyncIterable[bytes] | None
@@ -44,14 +52,6 @@ class ByteStream(Protocol):
     async def aclose(self) -> None: ...
 
 
-class Slots(Protocol):
-    """A semaphore: ``asyncio.Semaphore`` or ``trio.Semaphore``."""
-
-    async def acquire(self) -> object: ...
-
-    def release(self) -> None: ...
-
-
 class Connection:
     def __init__(self, stream: ByteStream, origin: Origin, *, max_header_size: int) -> None:
         self.stream = stream
@@ -73,70 +73,140 @@ class Connection:
         self.http.receive_data(data)
 
 
+#: Connections open at once, in use or idle, across all origins (as httpx and aiohttp).
+DEFAULT_MAX_CONNECTIONS = 100
+
+
+class _OriginSlots:
+    """What a request to one origin holds while it uses a connection: a slot of the
+    origin's own cap (when there is one), then a slot of the pool's total."""
+
+    def __init__(self, total: Slots, own: Slots | None) -> None:
+        self.total = total
+        self.own = own
+        #: Kept-alive connections to this origin, the most recently used last.
+        self.idle: list[Connection] = []
+
+    async def acquire(self) -> None:
+        if self.own is not None:
+            await self.own.acquire()
+        try:
+            await self.total.acquire()
+        except BaseException:
+            if self.own is not None:
+                self.own.release()
+            raise
+
+    def release(self) -> None:
+        self.total.release()
+        if self.own is not None:
+            self.own.release()
+
+
 class ConnectionPool:
-    """Keep-alive connections per origin, at most ``max_per_origin`` open at once."""
+    """Keep-alive connections: at most ``max_connections`` open at once (in use or idle,
+    all origins together), at most ``max_per_origin`` (None: no cap of its own) in use
+    to one origin.
+
+    A connection goes back to the idle list after use; the idle list can hold every
+    open connection. When a new connection is needed and ``max_connections`` are open,
+    an idle one to another origin is closed to make room.
+    """
 
     def __init__(
         self,
         connect: Callable[[Origin], Awaitable[ByteStream]],
-        new_slots: Callable[[int], Slots],
+        new_event: Callable[[], Event],
         *,
-        max_per_origin: int = 10,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_per_origin: int | None = None,
         max_header_size: int = DEFAULT_MAX_HEADER_SIZE,
     ) -> None:
-        if max_header_size < 1:
-            raise ValueError(f"max_header_size must be at least 1, not {max_header_size}")
+        for name, value in (
+            ("max_connections", max_connections),
+            ("max_header_size", max_header_size),
+        ):
+            if value < 1:
+                raise ValueError(f"{name} must be at least 1, not {value}")
+        if max_per_origin is not None and max_per_origin < 1:
+            raise ValueError(
+                f"max_connections_per_origin must be at least 1 or None, not {max_per_origin}"
+            )
         self._max_header_size = max_header_size
         self._connect = connect
-        self._new_slots = new_slots
-        self._max = max_per_origin
-        self._slots: dict[Origin, Slots] = {}
-        self._idle: dict[Origin, list[Connection]] = {}
+        self._new_event = new_event
+        self._max_connections = max_connections
+        self._max_per_origin = max_per_origin
+        self._total = Slots(max_connections, new_event)
+        self._origins: dict[Origin, _OriginSlots] = {}
+        self._open = 0  # connections open or opening, in use or idle
+
+    def _slots_for(self, origin: Origin) -> _OriginSlots:
+        slots = self._origins.get(origin)
+        if slots is None:
+            own = (
+                None
+                if self._max_per_origin is None
+                else Slots(self._max_per_origin, self._new_event)
+            )
+            slots = self._origins[origin] = _OriginSlots(self._total, own)
+        return slots
 
     async def acquire(self, origin: Origin, url: str) -> Connection:
         """An idle connection to ``origin`` or a new one; waits while all slots are busy.
         Raises ``TransportError`` when connecting fails."""
-        slots = self._slots.get(origin)
-        if slots is None:
-            slots = self._slots[origin] = self._new_slots(self._max)
+        slots = self._slots_for(origin)
         await slots.acquire()
-        idle = self._idle.get(origin)
-        while idle:
-            connection = idle.pop()
-            if not _dropped(connection.stream):
-                connection.reused = True
-                return connection
-            # RFC 9112 §9.3.1: a server may close an idle connection at any time; a
-            # request sent on it would fail, and a POST could not be sent again.
-            try:
-                await connection.stream.aclose()
-            except BaseException:
-                slots.release()
-                raise
         try:
-            stream = await self._connect(origin)
-        except OSError as exc:
-            slots.release()
-            raise TransportError(url, f"cannot connect to {origin.authority}: {exc}") from exc
+            while slots.idle:
+                connection = slots.idle.pop()
+                if not _dropped(connection.stream):
+                    connection.reused = True
+                    return connection
+                # RFC 9112 §9.3.1: a server may close an idle connection at any time; a
+                # request sent on it would fail, and a POST could not be sent again.
+                await self._close(connection)
+            await self._make_room()
+            self._open += 1  # counted while connecting, so others make room for it too
+            try:
+                stream = await self._connect(origin)
+            except OSError as exc:
+                self._open -= 1
+                raise TransportError(url, f"cannot connect to {origin.authority}: {exc}") from exc
+            except BaseException:
+                self._open -= 1
+                raise
         except BaseException:
             slots.release()
             raise
         return Connection(stream, origin, max_header_size=self._max_header_size)
 
+    async def _make_room(self) -> None:
+        """Close idle connections to other origins while ``max_connections`` are open.
+        (Fewer than that are in use, this request's slot included, so one is idle.)"""
+        while self._open >= self._max_connections:
+            idle = next(slots.idle for slots in self._origins.values() if slots.idle)
+            await self._close(idle.pop(0))
+
+    async def _close(self, connection: Connection) -> None:
+        self._open -= 1
+        await connection.stream.aclose()
+
     async def release(self, connection: Connection, *, reuse: bool) -> None:
         """Give a connection back: kept when ``reuse`` and h11 agree, else closed."""
-        self._slots[connection.origin].release()
+        slots = self._origins[connection.origin]
+        slots.release()
         if reuse and connection.http.reusable:
-            self._idle.setdefault(connection.origin, []).append(connection)
+            slots.idle.append(connection)
         else:
-            await connection.stream.aclose()
+            await self._close(connection)
 
     async def aclose(self) -> None:
         """Close every idle connection (connections in use close when released)."""
-        idle, self._idle = self._idle, {}
-        for connections in idle.values():
-            for connection in connections:
-                await connection.stream.aclose()
+        for slots in self._origins.values():
+            idle, slots.idle = slots.idle, []
+            for connection in idle:
+                await self._close(connection)
 
     async def send(
         self, method: str, url: str, headers: list[tuple[str, str]], content: Content
@@ -182,8 +252,8 @@ async def _request(
     http = connection.http
     if content is None or isinstance(content, bytes):
         body = content or b""
-        data = http.request(method, url, headers, content_length=len(body))
-        await connection.send(data + http.body(body) + http.end())
+        head = http.request(method, url, headers, content_length=len(body))
+        await connection.send(head + http.body(body) + http.end() if body else head + http.end())
     else:
         await connection.send(http.request(method, url, headers, content_length=None))
         async for chunk in content:
@@ -251,24 +321,11 @@ class Response:
             if self._content:
                 yield self._content
             return
-        connection = self._connection
-        if connection is None:
-            raise RuntimeError(f"the body of {self!r} was already consumed or closed")
         try:
-            while True:
-                event = connection.http.next_event()
-                if event is NEED_DATA:
-                    await connection.receive()
-                elif event is END:
-                    self._complete = True
-                    await self.aclose()
-                    return
-                elif isinstance(event, bytes):
-                    yield event
+            while (chunk := await self._next_chunk()) is not None:
+                yield chunk
         except BaseException:
-            # A broken, cancelled or abandoned read leaves the connection mid-response
-            # (RFC 9112 §9.3: it cannot carry another request): close it and free its
-            # slot now, whether or not the caller ever calls aclose().
+            # Stopped before the end (GeneratorExit included): see _next_chunk.
             await self._abort()
             raise
 
@@ -278,15 +335,14 @@ class Response:
         cancellation included, the connection is closed (not reused) and its slot freed."""
         if self._content is None:
             chunks, size = [], 0
-            async with contextlib.aclosing(self.aiter_bytes()) as body:
-                async for chunk in body:
-                    size += len(chunk)
-                    if limit is not None and size > limit:
-                        await self._abort()
-                        raise TransportError(
-                            self.url, f"the response body is larger than {limit} bytes"
-                        )
-                    chunks.append(chunk)
+            while (chunk := await self._next_chunk()) is not None:
+                size += len(chunk)
+                if limit is not None and size > limit:
+                    await self._abort()
+                    raise TransportError(
+                        self.url, f"the response body is larger than {limit} bytes"
+                    )
+                chunks.append(chunk)
             self._content = b"".join(chunks)
         return self._content
 
@@ -294,13 +350,39 @@ class Response:
         """Drop the body before the request is sent again: read to its end (so the
         connection can be reused) when it is at most ``limit`` bytes, else close the
         connection, so a hostile server cannot make a retry download without end."""
+        if self._content is not None:
+            return
         size = 0
-        async with contextlib.aclosing(self.aiter_bytes()) as body:
-            async for chunk in body:
-                size += len(chunk)
-                if size > limit:
-                    await self._abort()
-                    return
+        while (chunk := await self._next_chunk()) is not None:
+            size += len(chunk)
+            if size > limit:
+                await self._abort()
+                return
+
+    async def _next_chunk(self) -> bytes | None:
+        """The next piece of the body, or None at its end (the connection is then given
+        back for reuse). ``RuntimeError`` when the body was already consumed or closed."""
+        connection = self._connection
+        if connection is None:
+            raise RuntimeError(f"the body of {self!r} was already consumed or closed")
+        try:
+            while True:
+                event = connection.http.next_event()
+                if event is NEED_DATA:
+                    await connection.receive()
+                elif event is END:
+                    break
+                elif isinstance(event, bytes):
+                    return event
+        except BaseException:
+            # A broken or cancelled read leaves the connection mid-response (RFC 9112
+            # §9.3: it cannot carry another request): close it and free its slot now,
+            # whether or not the caller ever calls aclose().
+            await self._abort()
+            raise
+        self._complete = True
+        await self.aclose()
+        return None
 
     async def _abort(self) -> None:
         connection, self._connection = self._connection, None

@@ -1,7 +1,7 @@
 """The asyncio adapter: asyncio's sockets and primitives under the shared client.
 
 The loop over the core's actions is written once, in ``_upscope_io.AsyncClient``; this
-module gives it asyncio connections (TLS included) and asyncio's semaphore, event
+module gives it asyncio connections (TLS included) and asyncio's event
 (``asyncio.Event``) and worker thread. Every protocol decision is the core's.
 """
 
@@ -58,11 +58,13 @@ class Client(AsyncClient):
     when the connection fails. Bound the time with ``asyncio.timeout()``: a cancelled
     request closes its connection and releases any token request it owned, so the
     requests waiting for that token ask again instead of hanging.
+
+    Connections: at most ``max_connections`` (default 100) open at once across all
+    origins, idle ones included, each kept alive for reuse; ``max_connections_per_origin``
+    (default None: no cap of its own) bounds those to one origin.
     """
 
-    framework = Framework(
-        new_slots=asyncio.Semaphore, new_event=asyncio.Event, run_in_thread=asyncio.to_thread
-    )
+    framework = Framework(new_event=asyncio.Event, run_in_thread=asyncio.to_thread)
 
     async def _connect(self, origin: Origin) -> _Stream:
         context = self._tls_context() if origin.scheme == "https" else None

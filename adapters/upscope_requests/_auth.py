@@ -7,14 +7,13 @@ keep the old response in ``history``. Every protocol decision is the core's.
 
 Thread safety: every call into the (not thread-safe) core happens under one
 ``threading.Condition``, which threads waiting for another's token request wait on.
-Per-request state is keyed by the prepared request, never kept on ``self``.
+Per-request state lives in the prepared request's own response hook, never on ``self``.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-import weakref
 from collections.abc import Callable
 from functools import partial
 from typing import IO, Any
@@ -40,6 +39,7 @@ from sansio_upscope import (
 )
 
 from ._prepared import (
+    OnFirstResponse,
     authorize,
     body_position,
     discard_body,
@@ -50,9 +50,6 @@ from ._prepared import (
 from ._tokens import DEFAULT_OAUTH_TIMEOUT, SyncTokenSource, obtain_token
 
 __all__ = ["UpscopeAuth"]
-
-#: What the response hook needs to know about one prepared request.
-_Pending = tuple[Exchange, int | None]
 
 
 class UpscopeAuth(AuthBase):
@@ -85,9 +82,6 @@ class UpscopeAuth(AuthBase):
         self.upscopes = Upscopes(policy, resource_for=resource_for)
         self._tokens = tokens
         self._lock = threading.Condition()
-        self._pending: weakref.WeakKeyDictionary[requests.PreparedRequest, _Pending] = (
-            weakref.WeakKeyDictionary()
-        )
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         method, url, body = request.method or "GET", request.url or "", request.body
@@ -100,17 +94,17 @@ class UpscopeAuth(AuthBase):
             raise action.error
         assert isinstance(action, Send)
         authorize(request, action)
-        with self._lock:
-            self._pending[request] = (exchange, position)
-        request.register_hook("response", self._on_response)  # type: ignore[no-untyped-call]
+        hook = OnFirstResponse(request, partial(self._on_response, exchange, position))
+        request.register_hook("response", hook)  # type: ignore[no-untyped-call]
         return request
 
-    def _on_response(self, response: requests.Response, **kwargs: Any) -> requests.Response:
-        with self._lock:
-            pending = self._pending.pop(response.request, None)
-        if pending is None:  # a redirect's copy of the request, or already answered
-            return response
-        exchange, position = pending
+    def _on_response(
+        self,
+        exchange: Exchange,
+        position: int | None,
+        response: requests.Response,
+        kwargs: dict[str, Any],
+    ) -> requests.Response:
         while True:
             if head_too_large(response, self.max_header_size):
                 with self._lock:
@@ -118,7 +112,9 @@ class UpscopeAuth(AuthBase):
                     self._lock.notify_all()
                 raise_head_too_large(response, self.max_header_size)
             received = ResponseReceived(
-                status_code=response.status_code, headers=response.headers.items(), now=time.time()
+                status_code=response.status_code,
+                headers=response.headers.lower_items(),
+                now=time.time(),
             )
             match self._run(exchange, received, kwargs):
                 case Deliver():

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import time
+import weakref
+from collections.abc import Callable
+from typing import Any
 
 import requests
 
@@ -10,6 +13,7 @@ from sansio_upscope import Retry, Send, StepUpError
 from sansio_upscope.dpop import CREDENTIAL_FIELDS, DPOP_HEADER, authorization_fields
 
 __all__ = [
+    "OnFirstResponse",
     "authorize",
     "body_position",
     "discard_body",
@@ -36,6 +40,29 @@ def body_position(body: object) -> int | None:
     except (AttributeError, OSError):
         return None
     return position if isinstance(position, int) else None
+
+
+class OnFirstResponse:
+    """A response hook that hands ``answer`` the first response to its own request, and
+    lets any other through: requests gives a redirect's copy of a request the same hook
+    list, and a prepared request sent twice is answered once."""
+
+    def __init__(
+        self,
+        request: requests.PreparedRequest,
+        answer: Callable[[requests.Response, dict[str, Any]], requests.Response],
+    ) -> None:
+        self._request = weakref.ref(request)  # no cycle through request.hooks
+        self._answer: Callable[[requests.Response, dict[str, Any]], requests.Response] | None = (
+            answer
+        )
+
+    def __call__(self, response: requests.Response, **kwargs: Any) -> requests.Response:
+        answer = self._answer
+        if answer is None or response.request is not self._request():
+            return response
+        self._answer = None
+        return answer(response, kwargs)
 
 
 def authorize(request: requests.PreparedRequest, action: Send | Retry) -> None:

@@ -1,7 +1,7 @@
 """The trio adapter: trio's sockets and primitives under the shared client.
 
 The loop over the core's actions is written once, in ``_upscope_io.AsyncClient``; this
-module gives it trio connections (TLS included) and trio's semaphore, event
+module gives it trio connections (TLS included) and trio's event
 (``trio.Event``) and worker thread. Every protocol decision is the core's. No asyncio
 primitive is used here (trio code must not touch asyncio's).
 """
@@ -76,11 +76,13 @@ class Client(AsyncClient):
     when the connection fails. Bound the time with a cancel scope (``trio.fail_after``): a cancelled
     request closes its connection and releases any token request it owned, so the
     requests waiting for that token ask again instead of hanging.
+
+    Connections: at most ``max_connections`` (default 100) open at once across all
+    origins, idle ones included, each kept alive for reuse; ``max_connections_per_origin``
+    (default None: no cap of its own) bounds those to one origin.
     """
 
-    framework = Framework(
-        new_slots=trio.Semaphore, new_event=trio.Event, run_in_thread=_run_in_thread
-    )
+    framework = Framework(new_event=trio.Event, run_in_thread=_run_in_thread)
 
     async def _connect(self, origin: Origin) -> _Stream:
         stream: trio.abc.Stream = await trio.open_tcp_stream(origin.host, origin.port)
