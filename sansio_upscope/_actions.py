@@ -14,6 +14,7 @@ __all__ = [
     "Action",
     "Deliver",
     "GiveUp",
+    "REFRESHABLE",
     "Reason",
     "RequestToken",
     "Retry",
@@ -35,6 +36,11 @@ class Reason(enum.Enum):
     INSUFFICIENT_SCOPE = "insufficient_scope"
     #: ``insufficient_user_authentication`` (RFC 9470 §3).
     INSUFFICIENT_USER_AUTHENTICATION = "insufficient_user_authentication"
+
+
+#: Why a token is needed, when a refresh grant can answer (RFC 6749 §6): the token was
+#: refused or has expired. A wider scope or a new authentication needs a new grant.
+REFRESHABLE = frozenset({Reason.INVALID_TOKEN, Reason.EXPIRED})
 
 
 @attrs.frozen(kw_only=True)
@@ -81,6 +87,20 @@ class RequestToken:
     challenge: BearerChallenge | None = None
     can_refresh: bool = False
     current_token: Token | None = attrs.field(default=None, repr=False)
+
+    def with_current_token(self, token: Token) -> RequestToken:
+        """This request with ``token`` as the token held now (a token store's newer token
+        for the same resource, whose refresh token a fleet shares). ``can_refresh`` is
+        decided again for it: RFC 6749 §6, a refresh serves only scopes already granted,
+        and only for the reasons a refresh can answer (RFC 9470 §4 needs a new
+        authentication)."""
+        can_refresh = (
+            self.reason in REFRESHABLE
+            and token.refresh_token is not None
+            and token.scopes is not None
+            and self.scopes <= token.scopes
+        )
+        return attrs.evolve(self, current_token=token, can_refresh=can_refresh)
 
 
 @attrs.frozen(kw_only=True)

@@ -48,6 +48,7 @@ import attrs
 from ._actions import (
     Action,
     Deliver,
+    REFRESHABLE,
     GiveUp,
     Reason,
     RequestToken,
@@ -724,7 +725,7 @@ class Exchange:
         token = up.token
         challenge = self._challenge
         # RFC 6749 §6: a refresh cannot widen scope; RFC 9470 §4 needs a new authentication.
-        refreshable = need.reason in (Reason.INVALID_TOKEN, Reason.EXPIRED)
+        refreshable = need.reason in REFRESHABLE
         self._request = RequestToken(
             scopes=scopes,
             resource=need.resource,

@@ -1116,3 +1116,33 @@ def test_headers_as_bytes_like_h11_gives_them() -> None:
         )
     )
     assert isinstance(action, RequestToken) and action.scopes == frozenset({"w"})
+
+
+@pytest.mark.parametrize(
+    ("reason", "token", "scopes", "can_refresh"),
+    [
+        (Reason.EXPIRED, Token("t", scopes={"a", "b"}, refresh_token="r"), {"a"}, True),
+        (Reason.INVALID_TOKEN, Token("t", scopes={"a"}, refresh_token="r"), {"a"}, True),
+        # RFC 6749 §6: a refresh cannot widen scope.
+        (Reason.EXPIRED, Token("t", scopes={"a"}, refresh_token="r"), {"a", "b"}, False),
+        # Granted scopes unknown: a refresh might not cover them.
+        (Reason.EXPIRED, Token("t", refresh_token="r"), {"a"}, False),
+        (Reason.EXPIRED, Token("t", scopes={"a"}), {"a"}, False),
+        # RFC 9470 §4: a new authentication, never a refresh; a step-up needs a new grant.
+        (
+            Reason.INSUFFICIENT_USER_AUTHENTICATION,
+            Token("t", scopes={"a"}, refresh_token="r"),
+            {"a"},
+            False,
+        ),
+        (Reason.INSUFFICIENT_SCOPE, Token("t", scopes={"a"}, refresh_token="r"), {"a"}, False),
+    ],
+)
+def test_a_request_given_a_stores_newer_token_decides_refresh_again(
+    reason: Reason, token: Token, scopes: set[str], can_refresh: bool
+) -> None:
+    request = RequestToken(scopes=frozenset(scopes), resource=URL, reason=reason, can_refresh=True)
+    again = request.with_current_token(token)
+    assert again.current_token is token
+    assert again.can_refresh is can_refresh
+    assert (again.scopes, again.resource, again.reason) == (request.scopes, URL, reason)

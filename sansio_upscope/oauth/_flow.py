@@ -131,6 +131,18 @@ class _TokenSource:
     def _refresh_token_issuer(self, refresh_token: str) -> str | None:
         return self._refresh_issuers.get(_fingerprint(refresh_token))
 
+    def refresh_token_issuer(self, refresh_token: str) -> str | None:
+        """The authorization server that issued ``refresh_token`` through this source
+        (its issuer, or the configured token endpoint), or None when unknown. A token
+        store keeps it beside the refresh token."""
+        return self._refresh_token_issuer(refresh_token)
+
+    def remember_refresh_token(self, refresh_token: str, issuer: str) -> None:
+        """Record that ``issuer`` issued ``refresh_token`` (a token store hands this source
+        a refresh token another process obtained): the flow then refreshes with it at
+        that authorization server, and only there (RFC 6749 §10.4)."""
+        self._remember_refresh_token(refresh_token, issuer)
+
 
 @attrs.define(eq=False)  # identity: it holds caches
 class ClientCredentials(_TokenSource):
