@@ -11,10 +11,10 @@ from ._errors import StepUpError
 from ._token import Token
 
 __all__ = [
+    "REFRESHABLE",
     "Action",
     "Deliver",
     "GiveUp",
-    "REFRESHABLE",
     "Reason",
     "RequestToken",
     "Retry",

@@ -46,9 +46,9 @@ from urllib.parse import urlsplit
 import attrs
 
 from ._actions import (
+    REFRESHABLE,
     Action,
     Deliver,
-    REFRESHABLE,
     GiveUp,
     Reason,
     RequestToken,

@@ -491,7 +491,13 @@ def test_adapter_page_example_prints_what_the_page_says(page: str) -> None:
     assert run.stdout == expected
 
 
-ADAPTER_SOURCES = ["upscope_asyncio", "upscope_trio", "upscope_requests", "_upscope_io"]
+ADAPTER_SOURCES = [
+    "upscope_asyncio",
+    "upscope_trio",
+    "upscope_requests",
+    "upscope_store",
+    "_upscope_io",
+]
 
 
 @pytest.mark.parametrize("package", ADAPTER_SOURCES)
@@ -507,7 +513,7 @@ def test_adapters_make_no_protocol_decision(package: str) -> None:
 
 def test_trio_adapter_uses_no_asyncio() -> None:
     root = Path(__file__).parent.parent / "adapters"
-    for package in ("upscope_trio", "_upscope_io"):
+    for package in ("upscope_trio", "_upscope_io", "upscope_store"):
         for source in (root / package).glob("*.py"):
             assert not re.search(r"^\s*(import|from) asyncio", source.read_text(), re.M), source
 

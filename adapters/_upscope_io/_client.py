@@ -32,6 +32,7 @@ from sansio_upscope import (
     Upscopes,
     WaitForToken,
 )
+from upscope_store import Flight, TokenStore
 
 from ._http11 import DEFAULT_MAX_HEADER_SIZE, Origin
 from ._pool import ByteStream, ConnectionPool, Content, Response, Slots
@@ -83,9 +84,11 @@ class AsyncClient:
         max_connections_per_origin: int = 10,
         max_header_size: int = DEFAULT_MAX_HEADER_SIZE,
         resource_for: Callable[[str], str] | None = None,
+        store: TokenStore | None = None,
     ) -> None:
         self.upscopes = Upscopes(policy, resource_for=resource_for)
         self._tokens = tokens
+        self._flight = None if store is None else Flight(store)
         self._ssl_context = ssl_context
         self._pool = ConnectionPool(
             self._connect,
@@ -176,7 +179,11 @@ class AsyncClient:
                     case RequestToken():
                         try:
                             token = await obtain_token(
-                                self._tokens, action, self._pool, self.framework.run_in_thread
+                                self._tokens,
+                                action,
+                                self._pool,
+                                self.framework.run_in_thread,
+                                self._flight,
                             )
                         except Exception as exc:
                             action = exchange.receive(TokenFailed(error=exc))

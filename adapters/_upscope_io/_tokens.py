@@ -13,6 +13,7 @@ from sansio_upscope.oauth import (
     HttpRequest,
     HttpResponse,
 )
+from upscope_store import Flight
 
 from ._drive import drive_async
 from ._pool import ConnectionPool
@@ -37,15 +38,24 @@ async def obtain_token(
     request: RequestToken,
     pool: ConnectionPool,
     run_in_thread: RunInThread | None = None,
+    flight: Flight | None = None,
 ) -> Token:
     """Ask ``tokens`` for a token; an OAuth flow talks HTTP over ``pool`` (plain
     requests: the authorization server's answers are not step-up challenges).
 
     An ``AuthorizationCode`` flow with no ``authorize`` hook waits for the system
     browser on a loopback receiver through ``run_in_thread``.
+    With a token store's ``flight``, a kept or published token answers first, and the
+    token source is asked under the fleet's lease (``upscope_store.Flight``).
     Raises whatever the token source raises (``OAuthError``, ``TransportError``...);
     the caller feeds it back to the machine as ``TokenFailed``.
     """
+    if flight is not None and run_in_thread is not None:
+
+        def fetch(request: RequestToken) -> Awaitable[Token]:
+            return obtain_token(tokens, request, pool, run_in_thread)
+
+        return await flight.obtain_async(request, fetch, run_in_thread, tokens)
     if isinstance(tokens, (ClientCredentials, AuthorizationCode)):
 
         async def send(http_request: HttpRequest) -> HttpResponse:

@@ -17,6 +17,7 @@ from sansio_upscope.oauth import (
     HttpRequest,
     HttpResponse,
 )
+from upscope_store import Flight
 
 from ._prepared import read_limited
 
@@ -42,12 +43,18 @@ def obtain_token(
     request: RequestToken,
     options: Mapping[str, Any],
     default_timeout: float | tuple[float, float] | None = DEFAULT_OAUTH_TIMEOUT,
+    flight: Flight | None = None,
 ) -> Token:
     """Ask ``tokens`` for a token. An OAuth flow talks HTTP through a plain
     ``requests.Session`` (the authorization server's answers are not step-up
     challenges) with the caller's ``timeout``, ``verify``, ``proxies`` and ``cert``;
     ``default_timeout`` when the caller's timeout is None or absent.
+    With a token store's ``flight``, the fleet's single flight runs first.
     Raises whatever the token source raises."""
+    if flight is not None:
+        return flight.obtain_sync(
+            request, lambda again: obtain_token(tokens, again, options, default_timeout), tokens
+        )
     if not isinstance(tokens, (ClientCredentials, AuthorizationCode)):
         return tokens(request)
     if options.get("timeout") is None:

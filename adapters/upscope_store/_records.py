@@ -1,0 +1,166 @@
+"""What a token store keeps, and when a kept token answers a token request.
+
+A record is a token as the authorization server issued it (granted scopes, expiry,
+refresh token) plus what a later reader must know to reuse it: when it was obtained,
+for which RFC 9470 authentication need, and which authorization server issued its
+refresh token (RFC 6749 §10.4: the refresh token goes back there and nowhere else).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from sansio_upscope import RequestToken, Token
+from sansio_upscope.oauth import AuthorizationCode, ClientCredentials, RegisteredClient
+
+__all__ = ["Lease", "StoredToken", "client_from_json", "client_to_json"]
+
+
+@attrs.frozen(kw_only=True)
+class StoredToken:
+    """A token kept for one (namespace, protected resource). Secrets stay out of the repr
+    (``Token`` hides them)."""
+
+    token: Token
+    #: When it was obtained (``time.time()``), for RFC 9470 ``max_age``.
+    obtained_at: float
+    #: The RFC 9470 need it was obtained for.
+    acr_values: tuple[str, ...] = ()
+    max_age: int | None = None
+    #: The authorization server that issued ``token.refresh_token``, when known.
+    refresh_issuer: str | None = None
+    #: The fencing value of the lease it was published under (0: none).
+    fence: int = 0
+
+    @classmethod
+    def obtained(
+        cls, token: Token, request: RequestToken, source: object, *, now: float
+    ) -> StoredToken:
+        """The record of ``token``, just obtained from ``source`` for ``request``."""
+        issuer = None
+        if token.refresh_token and isinstance(source, (ClientCredentials, AuthorizationCode)):
+            issuer = source.refresh_token_issuer(token.refresh_token)
+        return cls(
+            token=token,
+            obtained_at=now,
+            acr_values=request.acr_values,
+            max_age=request.max_age,
+            refresh_issuer=issuer,
+        )
+
+    def remember(self, source: object) -> Token:
+        """The token, after telling an OAuth ``source`` which authorization server its
+        refresh token goes back to (RFC 6749 §10.4)."""
+        token = self.token
+        if (
+            token.refresh_token
+            and self.refresh_issuer
+            and isinstance(source, (ClientCredentials, AuthorizationCode))
+        ):
+            source.remember_refresh_token(token.refresh_token, self.refresh_issuer)
+        return token
+
+    def answers(self, request: RequestToken, now: float) -> bool:
+        """Can this token answer ``request`` instead of a token request? It has not
+        expired, it is not the very token the request carried (that one was refused or
+        is stale), it holds every scope asked for (RFC 6749 §3.3), and for an RFC 9470
+        need it was obtained for the same ``acr_values`` within ``max_age``."""
+        token, current = self.token, request.current_token
+        if token.expired(now):
+            return False
+        if current is not None and current.access_token == token.access_token:
+            return False
+        if token.scopes is None or not request.scopes <= token.scopes:
+            return False
+        if request.acr_values and request.acr_values != self.acr_values:
+            return False
+        return request.max_age is None or now - self.obtained_at <= request.max_age
+
+    def to_json(self) -> dict[str, Any]:
+        token = self.token
+        return {
+            "access_token": token.access_token,
+            "token_type": token.token_type,
+            "scopes": None if token.scopes is None else sorted(token.scopes),
+            "expires_at": token.expires_at,
+            "refresh_token": token.refresh_token,
+            "obtained_at": self.obtained_at,
+            "acr_values": list(self.acr_values),
+            "max_age": self.max_age,
+            "refresh_issuer": self.refresh_issuer,
+            "fence": self.fence,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> StoredToken:
+        """Raises ``ValueError`` (or ``TypeError``, ``KeyError``) for anything that is not
+        a record this module wrote."""
+        if not isinstance(data, dict):
+            raise ValueError("a token record is not a JSON object")
+        token = Token(
+            _text(data["access_token"]),
+            token_type=_text(data["token_type"]),
+            scopes=None if data["scopes"] is None else [_text(s) for s in data["scopes"]],
+            expires_at=_number_or_none(data["expires_at"]),
+            refresh_token=_text_or_none(data["refresh_token"]),
+        )
+        max_age = data["max_age"]
+        if max_age is not None and not isinstance(max_age, int):
+            raise ValueError("max_age is not an integer")
+        return cls(
+            token=token,
+            obtained_at=float(_number_or_none(data["obtained_at"]) or 0.0),
+            acr_values=tuple(_text(value) for value in data["acr_values"]),
+            max_age=max_age,
+            refresh_issuer=_text_or_none(data["refresh_issuer"]),
+            fence=int(data["fence"]),
+        )
+
+
+@attrs.frozen(kw_only=True)
+class Lease:
+    """The right to make the one token request for (namespace, ``resource``), until
+    ``expires_at``. ``fence`` grows with every lease: a store refuses a token published
+    under a lease older than the one the stored token came with."""
+
+    resource: str
+    fence: int
+    expires_at: float
+    holder: str = attrs.field(repr=False)
+
+
+def client_to_json(client: RegisteredClient) -> dict[str, Any]:
+    return {
+        "client_id": client.client_id,
+        "client_secret": client.client_secret,
+        "token_endpoint_auth_method": client.token_endpoint_auth_method,
+    }
+
+
+def client_from_json(data: Any) -> RegisteredClient:
+    """Raises ``ValueError``, ``TypeError`` or ``KeyError`` for a malformed record."""
+    if not isinstance(data, dict):
+        raise ValueError("a client record is not a JSON object")
+    return RegisteredClient(
+        client_id=_text(data["client_id"]),
+        client_secret=_text_or_none(data["client_secret"]),
+        token_endpoint_auth_method=_text_or_none(data["token_endpoint_auth_method"]),
+    )
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("a text field is not a string")
+    return value
+
+
+def _text_or_none(value: Any) -> str | None:
+    return None if value is None else _text(value)
+
+
+def _number_or_none(value: Any) -> float | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise ValueError("a time field is not a number")
+    return value

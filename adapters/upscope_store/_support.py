@@ -1,0 +1,59 @@
+"""Small things the stores share: is the store answering, and URLs without passwords."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from urllib.parse import urlsplit, urlunsplit
+
+from ._protocol import StoreUnavailableError
+
+__all__ = ["Health", "without_password"]
+
+log = logging.getLogger("upscope_store")
+
+
+class Health:
+    """Whether a store answers, as one client saw it: after ``unavailable()`` it is left
+    alone for ``retry_after`` seconds (one warning), then tried again; ``answered()``
+    rejoins it (one warning that it is back)."""
+
+    def __init__(self, store: object, retry_after: float) -> None:
+        self._store = store
+        self._retry_after = retry_after
+        self._lock = threading.Lock()
+        self._down_until: float | None = None
+
+    def usable(self) -> bool:
+        with self._lock:
+            return self._down_until is None or time.monotonic() >= self._down_until
+
+    def unavailable(self, error: StoreUnavailableError) -> None:
+        with self._lock:
+            first = self._down_until is None
+            self._down_until = time.monotonic() + self._retry_after
+        if first:
+            log.warning(
+                "token store %r unavailable, going on alone (tried again every %g s): %s",
+                self._store,
+                self._retry_after,
+                error,
+            )
+
+    def answered(self) -> None:
+        with self._lock:
+            was_down, self._down_until = self._down_until is not None, None
+        if was_down:
+            log.warning("token store %r answers again; using it", self._store)
+
+
+def without_password(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (never in a repr or a message)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
