@@ -15,7 +15,7 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -60,14 +60,14 @@ class FileStore:
 
     def load_token(self, resource: str) -> StoredToken | None:
         data = self._space(self._read()).get("tokens", {}).get(resource)
-        return None if data is None else self._decode(StoredToken.from_json, data)
+        return None if data is None else StoredToken.from_json(data)
 
     def take_lease(self, resource: str) -> Lease | None:
         now = time.time()
         with self._writing() as state:
             leases = self._space(state, create=True).setdefault("leases", {})
             held = leases.get(resource)
-            if held is not None and self._decode(lambda d: float(d["expires_at"]), held) > now:
+            if held is not None and float(held["expires_at"]) > now:
                 return None
             state["fence"] = fence = int(state.get("fence", 0)) + 1
             lease = Lease(
@@ -87,7 +87,7 @@ class FileStore:
         with self._writing() as state:
             tokens = self._space(state, create=True).setdefault("tokens", {})
             kept = tokens.get(lease.resource)
-            if kept is not None and self._decode(lambda d: int(d["fence"]), kept) > lease.fence:
+            if kept is not None and int(kept["fence"]) > lease.fence:
                 return False
             tokens[lease.resource] = {**record.to_json(), "fence": lease.fence}
             return True
@@ -103,7 +103,7 @@ class FileStore:
 
     def get(self, issuer: str) -> RegisteredClient | None:
         data = self._space(self._read()).get("clients", {}).get(issuer)
-        return None if data is None else self._decode(client_from_json, data)
+        return None if data is None else client_from_json(data)
 
     def set(self, issuer: str, client: RegisteredClient) -> None:
         with self._writing() as state:
@@ -118,12 +118,6 @@ class FileStore:
         if create:
             return spaces.setdefault(self.namespace, {})  # type: ignore[no-any-return]
         return spaces.get(self.namespace, {})  # type: ignore[no-any-return]
-
-    def _decode(self, decode: Callable[[Any], Any], data: Any) -> Any:
-        try:
-            return decode(data)
-        except (ValueError, TypeError, KeyError) as exc:
-            raise StoreFileError(str(self.path), f"a record is malformed ({exc})") from None
 
     def _read(self) -> State:
         try:
@@ -142,11 +136,10 @@ class FileStore:
             raise StoreFileError(
                 str(self.path), f"it has format version {state.get('version')!r}, not {VERSION}"
             )
-        if not isinstance(state.get("namespaces", {}), dict) or not all(
-            isinstance(space, dict) and all(isinstance(part, dict) for part in space.values())
-            for space in state.get("namespaces", {}).values()
-        ):
-            raise StoreFileError(str(self.path), "its namespaces are malformed")
+        try:
+            _check(state)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise StoreFileError(str(self.path), f"a record is malformed ({exc})") from None
         return state
 
     @contextlib.contextmanager
@@ -180,3 +173,16 @@ class FileStore:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
             raise StoreFileError(str(self.path), f"cannot write it ({exc.strerror})") from None
+
+
+def _check(state: State) -> None:
+    """Raises ``ValueError`` (or ``TypeError``...) unless every record decodes: a broken
+    file is refused as a whole, on the first read, and never written over."""
+    int(state.get("fence", 0))
+    for space in state.get("namespaces", {}).values():
+        for data in space.get("tokens", {}).values():
+            StoredToken.from_json(data)
+        for data in space.get("clients", {}).values():
+            client_from_json(data)
+        for data in space.get("leases", {}).values():
+            float(data["expires_at"]), int(data["fence"]), str(data["holder"])
