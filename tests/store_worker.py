@@ -30,7 +30,9 @@ from upscope_store import FileStore, RedisStore, TokenStore
 Result = dict[str, list[Any]]
 
 
-def make_store(config: dict[str, Any]) -> TokenStore:
+def make_store(config: dict[str, Any]) -> TokenStore | None:
+    if config["store"] == "none":  # the baseline: each process on its own
+        return None
     options = {"namespace": config["namespace"], "lease_seconds": config["lease_seconds"]}
     if config["store"] == "file":
         return FileStore(config["target"], **options)
@@ -69,7 +71,9 @@ async def trio_all(calls: list[Any]) -> None:
             nursery.start_soon(call)
 
 
-def serve_async(config: dict[str, Any], store: TokenStore, source: ClientCredentials) -> None:
+def serve_async(
+    config: dict[str, Any], store: TokenStore | None, source: ClientCredentials
+) -> None:
     flavour = config["adapter"]
     client_type = upscope_asyncio.Client if flavour == "asyncio" else upscope_trio.Client
     gather = asyncio_all if flavour == "asyncio" else trio_all
@@ -94,7 +98,9 @@ def serve_async(config: dict[str, Any], store: TokenStore, source: ClientCredent
         trio.run(main)
 
 
-def serve_requests(config: dict[str, Any], store: TokenStore, source: ClientCredentials) -> None:
+def serve_requests(
+    config: dict[str, Any], store: TokenStore | None, source: ClientCredentials
+) -> None:
     auth = UpscopeAuth(source, store=store)
     print("ready", flush=True)
     with ThreadPoolExecutor(max_workers=32) as pool:

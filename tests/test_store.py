@@ -5,6 +5,7 @@ The fleet across processes is tests/test_store_fleet.py."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -16,16 +17,23 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import requests
 import trio
 
+import upscope_asyncio
+import upscope_trio
 from sansio_upscope import Reason, RequestToken, Token
 from sansio_upscope.oauth import AuthorizationCode, ClientStore, RegisteredClient
 from tests.store_support import ROOT, RedisServer, free_port, require_redis_server
+from upscope_cli.servers import AuthorizationServer, ResourceServer
+from upscope_requests import UpscopeAuth
 from upscope_store import (
     FileStore,
     Flight,
+    Lease,
     RedisStore,
     StoredToken,
     StoreFileError,
@@ -348,3 +356,58 @@ def test_a_failed_token_request_releases_the_lease(tmp_path: Path) -> None:
     assert store.take_lease(RESOURCE) is not None
     assert json.loads(store.path.read_text())["format"] == "sansio-upscope token store"
     assert os.stat(store.path).st_size > 0
+
+
+class CountingStore(FileStore):
+    """A ``FileStore`` that counts the calls made to it."""
+
+    calls = 0
+
+    def load_token(self, resource: str) -> StoredToken | None:
+        self.calls += 1
+        return super().load_token(resource)
+
+    def take_lease(self, resource: str) -> Lease | None:
+        self.calls += 1
+        return super().take_lease(resource)
+
+
+@pytest.mark.parametrize("adapter", ["asyncio", "trio", "requests"])
+def test_the_fast_path_never_touches_the_store(
+    adapter: str,
+    tmp_path: Path,
+    authorization_server: AuthorizationServer,
+    resource_server: ResourceServer,
+) -> None:
+    store = CountingStore(tmp_path / "tokens.json")
+    url = resource_server.url + "/files"
+
+    async def tokens(request: RequestToken) -> Token:
+        return authorization_server.issue_token(request.scopes)
+
+    async def run_async(client_type: Any) -> list[int]:
+        async with client_type(tokens, store=store) as client:
+            first = await client.request("GET", url)
+            touched.append(store.calls)
+            return [first.status_code] + [
+                (await client.request("GET", url)).status_code for _ in range(20)
+            ]
+
+    touched: list[int] = []
+    if adapter == "requests":
+        auth = UpscopeAuth(
+            lambda request: authorization_server.issue_token(request.scopes), store=store
+        )
+        with requests.Session() as session:
+            session.auth = auth
+            statuses = [session.get(url).status_code]
+            touched.append(store.calls)
+            statuses += [session.get(url).status_code for _ in range(20)]
+    elif adapter == "asyncio":
+        statuses = asyncio.run(run_async(upscope_asyncio.Client))
+    else:
+        statuses = trio.run(run_async, upscope_trio.Client)
+    assert statuses == [200] * 21
+    assert touched[0] >= 2  # the token request went through the store
+    assert store.calls == touched[0]  # and nothing since
+    assert authorization_server.token_request_count == 1

@@ -4,6 +4,7 @@ process counts every token request; Redis is a real ``redis-server`` on loopback
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -225,3 +226,16 @@ def test_redis_down_at_start_and_killed_mid_run_fails_no_request(
     assert log.count("answers again") == 2, log
     for record_ in auth.token_requests:
         assert record_.client_id == "demo-client"
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_the_store_demo_shows_the_second_process_making_no_token_request(adapter: str) -> None:
+    from upscope_cli.__main__ import main
+
+    out = io.StringIO()
+    assert main(["demo", "--store", "--adapter", adapter], stdout=out) == 0, out.getvalue()
+    text = out.getvalue()
+    assert "process 1: GET /files -> 200; token requests it made: 1\n" in text
+    assert "process 2: GET /files -> 200; token requests it made: 0 (the token came" in text
+    assert text.endswith("The second process made no token request.\n")
+    assert "demo-secret" not in text
