@@ -48,7 +48,7 @@ class FileStore:
         namespace: str = "default",
         lease_seconds: float = 30.0,
     ) -> None:
-        self.path = Path(path)
+        self.path = Path(path).expanduser()
         self.namespace = namespace
         self.lease_seconds = lease_seconds
         self._lock_path = self.path.with_name(self.path.name + ".lock")
