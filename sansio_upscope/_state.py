@@ -350,7 +350,7 @@ class Upscope:
         self.generation += 1
         self.requested_scopes = request.scopes
         # RFC 6749 §5.1: no ``scope`` in the response means the scope requested.
-        self.granted_scopes = token.scopes if token.scopes is not None else request.scopes
+        self.granted_scopes = request.granted_by(token)
         self.refused_scopes = (
             self.refused_scopes | (request.scopes - self.granted_scopes)
         ) - self.granted_scopes

@@ -411,3 +411,22 @@ def test_the_fast_path_never_touches_the_store(
     assert touched[0] >= 2  # the token request went through the store
     assert store.calls == touched[0]  # and nothing since
     assert authorization_server.token_request_count == 1
+
+
+def test_a_narrower_grant_for_the_same_scopes_settles_without_answering() -> None:
+    # RFC 6749 §3.3: asked read+write, granted read. It does not answer the request, but
+    # it is the fleet's answer to that very request: the core gives up, no new request.
+    narrow = StoredToken(
+        token=token("narrow"), obtained_at=time.time(), requested=frozenset({"read", "write"})
+    )
+    asked = need({"read", "write"})
+    assert not narrow.answers(asked, time.time())
+    assert narrow.settles(asked, time.time())
+    assert not narrow.settles(need({"read", "write", "admin"}), time.time())
+    assert not narrow.settles(need({"read", "write"}, current_token=token("narrow")), time.time())
+    expired = StoredToken(
+        token=Token("old", scopes={"read"}, expires_at=1.0),
+        obtained_at=0,
+        requested=frozenset({"read", "write"}),
+    )
+    assert not expired.settles(asked, time.time())

@@ -239,3 +239,20 @@ def test_the_store_demo_shows_the_second_process_making_no_token_request(adapter
     assert "process 2: GET /files -> 200; token requests it made: 0 (the token came" in text
     assert text.endswith("The second process made no token request.\n")
     assert "demo-secret" not in text
+
+
+def test_a_narrower_grant_is_answered_once_fleet_wide(
+    store_kind: tuple[str, str], servers: tuple[AuthorizationServer, ResourceServer], tmp_path: Path
+) -> None:
+    # RFC 6749 §3.3: the server grants less than asked. The waiters take the holder's
+    # answer, and their own machine gives up, as the waiters of one process do.
+    auth, resource = servers
+    auth.grant_only = READ
+    resource.routes["/api"] = Route(scopes=READ_WRITE)
+    configs = [config(adapter, store_kind, resource.url) for adapter in ADAPTERS * 2]
+    with Fleet(configs, tmp_path) as fleet:
+        results = fleet.run("GET", "/api", 5)
+    assert auth.token_request_count == 1
+    for result in results:
+        assert 200 not in result["statuses"], result
+        assert any(error.startswith("ScopeNotGrantedError") for error in result["errors"]), result

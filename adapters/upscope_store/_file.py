@@ -154,8 +154,10 @@ class FileStore:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX)
             state = self._read()
+            before = json.dumps(state, sort_keys=True)
             yield state
-            self._replace(state)
+            if json.dumps(state, sort_keys=True) != before:  # a refused lease writes nothing
+                self._replace(state)
         finally:
             os.close(lock)  # releases the flock
 

@@ -49,7 +49,7 @@ class Flight:
     ``wait_seconds``: the longest a worker waits for others (default: two lease times
     and a second: a dead holder's lease expires, and the taker's request completes).
     ``retry_after``: seconds a store that did not answer is left alone (default: the
-    store's ``retry_after``, else 5).
+    store's own ``retry_after``, else 5).
     """
 
     def __init__(
@@ -63,12 +63,8 @@ class Flight:
         self.store = store
         self.poll_interval = poll_interval
         self.wait_seconds = 2 * store.lease_seconds + 1 if wait_seconds is None else wait_seconds
-        # A store may say how long to leave it alone when it does not answer.
         self.retry_after = retry_after or float(getattr(store, "retry_after", 5.0))
         self._health = Health(store, self.retry_after)
-
-    def __repr__(self) -> str:
-        return f"Flight({self.store!r})"
 
     def obtain_sync(
         self, request: RequestToken, fetch: Callable[[RequestToken], Token], source: object = None
@@ -128,7 +124,7 @@ class Flight:
         try:
             kept = store.load_token(resource)
             self._health.answered()
-            if kept is not None and kept.answers(request, time.time()):
+            if kept is not None and kept.settles(request, time.time()):
                 log.debug("kept token answers for %s", resource)
                 return kept.remember(source)
             deadline = time.monotonic() + self.wait_seconds
@@ -140,22 +136,27 @@ class Flight:
                     raise StoreWaitTimeoutError(self.wait_seconds, resource, store.namespace)
                 time.sleep(self.poll_interval)
                 kept = store.load_token(resource)
-                if kept is not None and kept.answers(request, time.time()):
-                    log.debug("published token answers for %s", resource)
+                if kept is not None and kept.settles(request, time.time()):
+                    log.debug("published token ends the wait for %s", resource)
                     return kept.remember(source)
         except StoreUnavailableError as exc:
             self._health.unavailable(exc)
         return (None, request)
 
     def _under_lease(
-        self, lease: Lease, request: RequestToken, source: object, cancelled: threading.Event
+        self,
+        lease: Lease,
+        request: RequestToken,
+        source: object,
+        cancelled: threading.Event,
     ) -> Claim:
         store = self.store
         try:
             kept = store.load_token(request.resource)
-            if cancelled.is_set() or (kept is not None and kept.answers(request, time.time())):
+            settled = kept is not None and kept.settles(request, time.time())
+            if cancelled.is_set() or settled:
                 store.release_lease(lease)
-                return kept.remember(source) if kept is not None else (None, request)
+                return kept.remember(source) if settled and kept else (None, request)
         except BaseException:
             self._release(lease)
             raise
@@ -170,8 +171,7 @@ class Flight:
     def _publish(
         self, lease: Lease | None, request: RequestToken, token: Token, source: object
     ) -> Token:
-        if token.scopes is None:  # RFC 6749 §5.1: no scope in the response = as requested
-            token = attrs.evolve(token, scopes=request.scopes)
+        token = attrs.evolve(token, scopes=request.granted_by(token))  # kept explicit
         if lease is None:
             return token
         record = StoredToken.obtained(token, request, source, now=time.time())

@@ -33,6 +33,8 @@ class StoredToken:
     refresh_issuer: str | None = None
     #: The fencing value of the lease it was published under (0: none).
     fence: int = 0
+    #: The scopes the token request asked for (None: not known).
+    requested: frozenset[str] | None = None
 
     @classmethod
     def obtained(
@@ -48,6 +50,7 @@ class StoredToken:
             acr_values=request.acr_values,
             max_age=request.max_age,
             refresh_issuer=issuer,
+            requested=request.scopes,
         )
 
     def remember(self, source: object) -> Token:
@@ -63,20 +66,26 @@ class StoredToken:
         return token
 
     def answers(self, request: RequestToken, now: float) -> bool:
-        """Can this token answer ``request`` instead of a token request? It has not
-        expired, it is not the very token the request carried (that one was refused or
-        is stale), it holds every scope asked for (RFC 6749 §3.3), and for an RFC 9470
-        need it was obtained for the same ``acr_values`` within ``max_age``."""
-        token, current = self.token, request.current_token
-        if token.expired(now):
-            return False
-        if current is not None and current.access_token == token.access_token:
-            return False
-        if token.scopes is None or not request.scopes <= token.scopes:
-            return False
-        if request.acr_values and request.acr_values != self.acr_values:
-            return False
-        return request.max_age is None or now - self.obtained_at <= request.max_age
+        """Can this token answer ``request`` instead of a token request (the core's
+        ``RequestToken.answered_by``: unexpired, not the token the request carried, every
+        scope asked for, the same RFC 9470 need)?"""
+        return request.answered_by(
+            self.token, now=now, acr_values=self.acr_values, obtained_at=self.obtained_at
+        )
+
+    def settles(self, request: RequestToken, now: float) -> bool:
+        """Is it the fleet's answer to ``request``? It answers it, or it is the unexpired
+        token obtained for the very scopes asked, granted narrower (RFC 6749 §3.3): the
+        core then gives up (``ScopeNotGrantedError``) with no token request, as it does in
+        one process for a scope the authorization server already refused."""
+        if self.answers(request, now):
+            return True
+        current = request.current_token
+        return (
+            self.requested == request.scopes
+            and not self.token.expired(now)
+            and (current is None or current.access_token != self.token.access_token)
+        )
 
     def to_json(self) -> dict[str, Any]:
         token = self.token
@@ -91,6 +100,7 @@ class StoredToken:
             "max_age": self.max_age,
             "refresh_issuer": self.refresh_issuer,
             "fence": self.fence,
+            "requested": None if self.requested is None else sorted(self.requested),
         }
 
     @classmethod
@@ -116,6 +126,9 @@ class StoredToken:
             max_age=max_age,
             refresh_issuer=_text_or_none(data["refresh_issuer"]),
             fence=int(data["fence"]),
+            requested=None
+            if data["requested"] is None
+            else frozenset(map(_text, data["requested"])),
         )
 
 

@@ -7,9 +7,8 @@ Keys, per namespace (quoted, so no namespace can reach into another's keys)::
     upscope:<ns>:fence              INCR: the fencing values
     upscope:<ns>:clients            hash issuer -> registered client (JSON)
 
-Publishing and releasing are Lua scripts: one atomic step each on the server. Every
-Redis failure is ``StoreUnavailableError``: the clients work alone until Redis answers.
-"""
+Publishing and releasing are Lua scripts (atomic). Any Redis failure is
+``StoreUnavailableError``: the clients work alone until Redis answers."""
 
 from __future__ import annotations
 
@@ -45,6 +44,14 @@ else
   redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[3])
 end
 return 1
+"""
+
+# Take the lease if free: KEYS lease key, fence counter; ARGV holder, milliseconds.
+_TAKE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local fence = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], fence .. ':' .. ARGV[1], 'PX', ARGV[2])
+return fence
 """
 
 # Delete the lease only if it is still ours: KEYS[1] lease key; ARGV[1] its value.
@@ -86,6 +93,7 @@ class RedisStore:
             url, socket_timeout=timeout, socket_connect_timeout=timeout
         )
         self._errors = (redis.RedisError, OSError)
+        self._take = self._redis.register_script(_TAKE)
         self._publish = self._redis.register_script(_PUBLISH)
         self._release = self._redis.register_script(_RELEASE)
         self._clients: dict[str, RegisteredClient] = {}
@@ -121,25 +129,14 @@ class RedisStore:
             ) from None
 
     def take_lease(self, resource: str) -> Lease | None:
-        fence = int(self._call("a lease", self._redis.incr, self._key("fence")))
         holder = secrets.token_hex(16)
         milliseconds = max(1, int(self.lease_seconds * 1000))
-        taken = self._call(
-            "a lease",
-            self._redis.set,
-            self._key("lease", resource),
-            f"{fence}:{holder}",
-            nx=True,
-            px=milliseconds,
-        )
-        if not taken:
+        keys = [self._key("lease", resource), self._key("fence")]
+        fence = int(self._call("a lease", self._take, keys=keys, args=[holder, milliseconds]))
+        if not fence:
             return None
-        return Lease(
-            resource=resource,
-            fence=fence,
-            expires_at=time.time() + self.lease_seconds,
-            holder=holder,
-        )
+        expires_at = time.time() + self.lease_seconds
+        return Lease(resource=resource, fence=fence, expires_at=expires_at, holder=holder)
 
     def publish_token(self, lease: Lease, record: StoredToken) -> bool:
         token = record.token
@@ -171,20 +168,22 @@ class RedisStore:
     # Inside an OAuth flow, which must not fail for Redis: memory serves when it is down.
 
     def get(self, issuer: str) -> RegisteredClient | None:
-        try:
-            raw = self._call("a client read", self._redis.hget, self._key("clients"), issuer)
-        except StoreUnavailableError as exc:
-            log.warning("%s", exc)
-            return self._clients.get(issuer)
-        if raw is None:
-            return self._clients.get(issuer)
-        try:
-            return client_from_json(json.loads(raw))
-        except (ValueError, TypeError, KeyError) as exc:
-            raise StoreError(
-                f"The client kept in Redis for {issuer} (namespace {self.namespace!r}) is "
-                f"malformed ({exc}); delete it from the hash {self._key('clients')!r}"
-            ) from None
+        if issuer not in self._clients:  # one Redis read per issuer (on the event loop)
+            try:
+                raw = self._call("a client read", self._redis.hget, self._key("clients"), issuer)
+            except StoreUnavailableError as exc:
+                log.warning("%s", exc)
+                return None
+            if raw is None:
+                return None
+            try:
+                self._clients[issuer] = client_from_json(json.loads(raw))
+            except (ValueError, TypeError, KeyError) as exc:
+                raise StoreError(
+                    f"The client kept in Redis for {issuer} (namespace {self.namespace!r}) is "
+                    f"malformed ({exc}); delete it from the hash {self._key('clients')!r}"
+                ) from None
+        return self._clients[issuer]
 
     def set(self, issuer: str, client: RegisteredClient) -> None:
         self._clients[issuer] = client
@@ -194,6 +193,5 @@ class RedisStore:
         except StoreUnavailableError as exc:
             log.warning("%s", exc)
 
-    def close(self) -> None:
-        """Close the connections to Redis."""
+    def close(self) -> None:  # the connections to Redis
         self._redis.close()
