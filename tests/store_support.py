@@ -84,9 +84,19 @@ class RedisServer:
                 time.sleep(0.05)
         raise RuntimeError(f"redis-server did not start on port {self.port}")
 
+    def pause(self) -> None:
+        """Freeze it (SIGSTOP): connections open, nothing answered, as a server that hangs."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self._process is not None
+        self._process.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
         """Kill it (SIGKILL: as a crash, nothing saved)."""
         if self._process is not None:
+            self._process.send_signal(signal.SIGCONT)
             self._process.send_signal(signal.SIGKILL)
             self._process.wait()
             self._process = None

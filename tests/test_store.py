@@ -280,6 +280,9 @@ def test_flight_serves_a_kept_token_and_refreshes_with_the_kept_refresh_token(
         return token(f"new-{len(asked)}", refresh_token=f"refresh-{len(asked)}")
 
     first = flight.obtain_sync(need(), fetch)
+    kept = store.load_token(RESOURCE)  # kept, refresh token included, before it is used
+    assert kept is not None and kept.token.refresh_token == "refresh-1"
+    assert kept.requested == {"read"} and kept.token.access_token == first.access_token
     assert flight.obtain_sync(need(), fetch) is not None and len(asked) == 1  # kept, served
     # This process holds an expired token whose refresh token another worker rotated.
     held = Token("in-memory", scopes={"read"}, expires_at=1.0, refresh_token="stale")

@@ -256,3 +256,36 @@ def test_a_narrower_grant_is_answered_once_fleet_wide(
     for result in results:
         assert 200 not in result["statuses"], result
         assert any(error.startswith("ScopeNotGrantedError") for error in result["errors"]), result
+
+
+def test_a_redis_that_hangs_at_start_and_mid_run_fails_no_request(
+    redis_server: RedisServer, servers: tuple[AuthorizationServer, ResourceServer], tmp_path: Path
+) -> None:
+    # A frozen Redis accepts connections and never answers: every call times out
+    # (RedisStore timeout=0.5 s) and the worker goes on alone.
+    auth, resource = servers
+    store = ("redis", redis_server.url)
+    redis_server.pause()  # hangs at start
+    worker = Worker(config("trio", store, resource.url, retry_after=0.3), tmp_path / "w.log")
+    try:
+        worker.wait_ready()
+        worker.send("GET", "/api", 20)
+        assert worker.result() == {"statuses": [200] * 20, "errors": []}
+        redis_server.resume()
+        time.sleep(0.4)
+        resource.routes["/api"] = Route(scopes=READ_WRITE)
+        worker.send("GET", "/api", 20)  # rejoined: the token goes through Redis
+        assert worker.result() == {"statuses": [200] * 20, "errors": []}
+        redis_server.pause()  # hangs mid-run
+        resource.routes["/api"] = Route(scopes=READ_WRITE | {"files:share"})
+        worker.send("GET", "/api", 20)
+        assert worker.result() == {"statuses": [200] * 20, "errors": []}
+    finally:
+        redis_server.resume()
+        worker.close()
+    assert auth.token_request_count == 3
+    record = RedisStore(redis_server.url).load_token(resource.url + "/api")
+    assert record is not None and record.token.scopes == READ_WRITE  # the one made via Redis
+    log = worker.stderr()
+    assert log.count("unavailable, going on alone") == 2, log
+    assert "TimeoutError" in log
