@@ -44,7 +44,7 @@ from upscope_store import (
 RESOURCE = "https://api.example/mcp"
 
 #: ``make_store(namespace=..., lease_seconds=...)``
-MakeStore = Callable[..., TokenStore]
+MakeStore = Callable[..., FileStore | RedisStore]
 SECRET = "SECRET-access-token"
 
 
@@ -98,6 +98,39 @@ def test_one_lease_at_a_time_and_a_dead_holders_expires(make_store: MakeStore) -
     assert kept is not None and kept.token.access_token == "newer" and kept.fence == second.fence
     store.release_lease(second)
     assert store.take_lease(RESOURCE) is not None
+
+
+def test_a_lease_is_renewed_by_its_holder_only(make_store: MakeStore) -> None:
+    store = make_store(lease_seconds=0.3)
+    lease = store.take_lease(RESOURCE)
+    assert lease is not None
+    for _ in range(3):  # renewed: alive past its first expiry
+        time.sleep(0.15)
+        assert store.renew_lease(lease)
+    assert store.take_lease(RESOURCE) is None
+    time.sleep(0.4)  # not renewed: expired, and taken over
+    assert store.take_lease(RESOURCE) is not None
+    assert not store.renew_lease(lease)
+
+
+def test_a_living_holder_keeps_its_lease_however_long_its_token_request_takes(
+    tmp_path: Path,
+) -> None:
+    store = FileStore(tmp_path / "tokens.json", lease_seconds=0.3)
+    asked: list[str] = []
+
+    def slow(request: RequestToken) -> Token:  # a person signing in, five lease times
+        asked.append("holder")
+        time.sleep(1.5)
+        return token("signed-in")
+
+    holder = threading.Thread(target=lambda: Flight(store).obtain_sync(need(), slow))
+    holder.start()
+    while not asked:
+        time.sleep(0.01)
+    waited = Flight(store, poll_interval=0.01).obtain_sync(need(), refuse)
+    holder.join(5)
+    assert waited.access_token == "signed-in" and asked == ["holder"]
 
 
 def test_namespaces_are_isolated(make_store: MakeStore) -> None:
@@ -282,7 +315,7 @@ def test_flight_serves_a_kept_token_and_refreshes_with_the_kept_refresh_token(
     first = flight.obtain_sync(need(), fetch)
     kept = store.load_token(RESOURCE)  # kept, refresh token included, before it is used
     assert kept is not None and kept.token.refresh_token == "refresh-1"
-    assert kept.requested == {"read"} and kept.token.access_token == first.access_token
+    assert kept.requested == frozenset({"read"}) and kept.token.access_token == first.access_token
     assert flight.obtain_sync(need(), fetch) is not None and len(asked) == 1  # kept, served
     # This process holds an expired token whose refresh token another worker rotated.
     held = Token("in-memory", scopes={"read"}, expires_at=1.0, refresh_token="stale")
@@ -312,7 +345,7 @@ def test_flight_waits_for_the_holder_and_its_wait_is_bounded(tmp_path: Path) -> 
     flight = Flight(store, wait_seconds=0.3, poll_interval=0.01)
     with pytest.raises(StoreWaitTimeoutError) as caught:
         flight.obtain_sync(need(), refuse)
-    assert RESOURCE in str(caught.value) and "lease_seconds" in str(caught.value)
+    assert RESOURCE in str(caught.value) and "wait_seconds" in str(caught.value)
     # The holder publishes while a second worker waits: the waiter uses its token.
     waiter = Flight(store, poll_interval=0.01)
     got: list[Token] = []

@@ -46,11 +46,12 @@ class FileStore:
         path: str | os.PathLike[str],
         *,
         namespace: str = "default",
-        lease_seconds: float = 30.0,
+        lease_seconds: float = 10.0,
+        wait_seconds: float = 120.0,
     ) -> None:
         self.path = Path(path).expanduser()
         self.namespace = namespace
-        self.lease_seconds = lease_seconds
+        self.lease_seconds, self.wait_seconds = lease_seconds, wait_seconds
         self._lock_path = self.path.with_name(self.path.name + ".lock")
 
     def __repr__(self) -> str:
@@ -92,11 +93,19 @@ class FileStore:
             tokens[lease.resource] = {**record.to_json(), "fence": lease.fence}
             return True
 
+    def renew_lease(self, lease: Lease) -> bool:
+        with self._writing() as state:
+            held = self._space(state, create=True).get("leases", {}).get(lease.resource)
+            if held is None or held["holder"] != lease.holder:
+                return False  # expired, and another worker took it
+            held["expires_at"] = time.time() + self.lease_seconds
+            return True
+
     def release_lease(self, lease: Lease) -> None:
         with self._writing() as state:
             leases = self._space(state, create=True).setdefault("leases", {})
             held = leases.get(lease.resource)
-            if isinstance(held, dict) and held.get("holder") == lease.holder:
+            if held is not None and held["holder"] == lease.holder:
                 del leases[lease.resource]
 
     # -- ClientStore --------------------------------------------------------------------

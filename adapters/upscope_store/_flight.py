@@ -31,7 +31,7 @@ from sansio_upscope import RequestToken, Token
 
 from ._protocol import StoreError, StoreUnavailableError, StoreWaitTimeoutError, TokenStore
 from ._records import Lease, StoredToken
-from ._support import Health
+from ._support import Health, LeaseKeeper
 
 __all__ = ["Flight"]
 
@@ -46,8 +46,8 @@ class Flight:
     the store answers). ``obtain_sync`` for sync clients, ``obtain_async`` for async ones.
 
     ``poll_interval``: how often a waiting worker looks for the published token.
-    ``wait_seconds``: the longest a worker waits for others (default: two lease times
-    and a second: a dead holder's lease expires, and the taker's request completes).
+    ``wait_seconds``: the longest a worker waits for another's token request (default:
+    the store's own ``wait_seconds``, else 120: a person signing in, elsewhere).
     ``retry_after``: seconds a store that did not answer is left alone (default: the
     store's own ``retry_after``, else 5).
     """
@@ -62,7 +62,7 @@ class Flight:
     ) -> None:
         self.store = store
         self.poll_interval = poll_interval
-        self.wait_seconds = 2 * store.lease_seconds + 1 if wait_seconds is None else wait_seconds
+        self.wait_seconds = wait_seconds or float(getattr(store, "wait_seconds", 120.0))
         self.retry_after = retry_after or float(getattr(store, "retry_after", 5.0))
         self._health = Health(store, self.retry_after)
 
@@ -79,7 +79,8 @@ class Flight:
             return claim
         lease, request = claim
         try:
-            token = fetch(request)
+            with LeaseKeeper(self.store, lease):
+                token = fetch(request)
         except BaseException:
             self._release(lease)
             raise
@@ -105,7 +106,8 @@ class Flight:
             return claim
         lease, request = claim
         try:
-            token = await fetch(request)
+            with LeaseKeeper(self.store, lease):
+                token = await fetch(request)
         except Exception:
             await run_in_thread(lambda: self._release(lease))
             raise

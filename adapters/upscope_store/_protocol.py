@@ -35,8 +35,11 @@ class TokenStore(Protocol):
 
     #: Isolates principals: nothing stored under one namespace is served to another.
     namespace: str
-    #: How long a lease lasts: the longest a token request may take (a browser sign-in
-    #: included) before another worker takes over.
+    #: How long a lease lasts unless renewed: how soon a waiter takes over from a holder
+    #: that died. Optional, besides: ``renew_lease(lease) -> bool`` (a living holder
+    #: keeps its lease: False once another took it), ``wait_seconds`` (how long a worker
+    #: waits for another's token request) and ``retry_after`` (seconds a store that did
+    #: not answer is left alone).
     lease_seconds: float
 
     def load_token(self, resource: str) -> StoredToken | None:
@@ -95,6 +98,6 @@ class StoreWaitTimeoutError(StoreError):
         super().__init__(
             f"Waited {waited:g} s for another worker's token request for {resource} "
             f"(namespace {namespace!r}); its lease was held all that time. Raise "
-            f"lease_seconds on the store if token requests take that long (a browser "
+            f"wait_seconds on the store if token requests take that long (a browser "
             f"sign-in), or look at that worker."
         )

@@ -23,42 +23,12 @@ from sansio_upscope.oauth import RegisteredClient
 
 from ._protocol import StoreError, StoreUnavailableError
 from ._records import Lease, StoredToken, client_from_json, client_to_json
+from ._scripts import PUBLISH, RELEASE, RENEW, TAKE
 from ._support import without_password
 
 __all__ = ["RedisStore"]
 
 log = logging.getLogger("upscope_store")
-
-# Keep the record under a newer lease's: KEYS[1] token key; ARGV fence, record, expiry ms.
-_PUBLISH = """
-local kept = redis.call('GET', KEYS[1])
-if kept then
-  local ok, record = pcall(cjson.decode, kept)
-  if ok and type(record) == 'table' and tonumber(record['fence'] or 0) > tonumber(ARGV[1]) then
-    return 0
-  end
-end
-if ARGV[3] == '' then
-  redis.call('SET', KEYS[1], ARGV[2])
-else
-  redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[3])
-end
-return 1
-"""
-
-# Take the lease if free: KEYS lease key, fence counter; ARGV holder, milliseconds.
-_TAKE = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-local fence = redis.call('INCR', KEYS[2])
-redis.call('SET', KEYS[1], fence .. ':' .. ARGV[1], 'PX', ARGV[2])
-return fence
-"""
-
-# Delete the lease only if it is still ours: KEYS[1] lease key; ARGV[1] its value.
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 
 
 class RedisStore:
@@ -76,7 +46,8 @@ class RedisStore:
         url: str,
         *,
         namespace: str = "default",
-        lease_seconds: float = 30.0,
+        lease_seconds: float = 10.0,
+        wait_seconds: float = 120.0,
         timeout: float = 0.5,
         retry_after: float = 5.0,
     ) -> None:
@@ -87,15 +58,17 @@ class RedisStore:
                 "RedisStore needs redis-py: pip install 'sansio-upscope[redis]'"
             ) from None
         self.namespace = namespace
-        self.lease_seconds, self.retry_after = lease_seconds, retry_after
+        self.lease_seconds, self.wait_seconds = lease_seconds, wait_seconds
+        self.retry_after = retry_after
         self._url = url
         self._redis = redis.Redis.from_url(
             url, socket_timeout=timeout, socket_connect_timeout=timeout
         )
         self._errors = (redis.RedisError, OSError)
-        self._take = self._redis.register_script(_TAKE)
-        self._publish = self._redis.register_script(_PUBLISH)
-        self._release = self._redis.register_script(_RELEASE)
+        self._take = self._redis.register_script(TAKE)
+        self._publish = self._redis.register_script(PUBLISH)
+        self._release = self._redis.register_script(RELEASE)
+        self._renew = self._redis.register_script(RENEW)
         self._clients: dict[str, RegisteredClient] = {}
         self._prefix = f"upscope:{quote(namespace, safe='')}:"
 
@@ -154,6 +127,14 @@ class RedisStore:
             args=[lease.fence, document, expiry],
         )
         return bool(kept)
+
+    def renew_lease(self, lease: Lease) -> bool:
+        milliseconds = max(1, int(self.lease_seconds * 1000))
+        value = f"{lease.fence}:{lease.holder}"
+        keys = [self._key("lease", lease.resource)]
+        return bool(
+            self._call("a lease renewal", self._renew, keys=keys, args=[value, milliseconds])
+        )
 
     def release_lease(self, lease: Lease) -> None:
         self._call(

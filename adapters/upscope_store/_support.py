@@ -1,4 +1,5 @@
-"""Small things the stores share: is the store answering, and URLs without passwords."""
+"""Small things the stores share: is the store answering, keeping a lease while a token
+request runs, and URLs without passwords."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import threading
 import time
 from urllib.parse import urlsplit, urlunsplit
 
-from ._protocol import StoreUnavailableError
+from ._protocol import StoreError, StoreUnavailableError
+from ._records import Lease
 
-__all__ = ["Health", "without_password"]
+__all__ = ["Health", "LeaseKeeper", "without_password"]
 
 log = logging.getLogger("upscope_store")
 
@@ -57,3 +59,34 @@ def without_password(url: str) -> str:
     host = parts.hostname or ""
     port = f":{parts.port}" if parts.port else ""
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
+
+
+class LeaseKeeper:
+    """Renews ``lease`` every third of ``store.lease_seconds`` from a daemon thread, while
+    the token request under it runs (``with LeaseKeeper(store, lease):``): a holder that
+    lives keeps its lease however long a sign-in takes; one that dies loses it within
+    ``lease_seconds``. A store without ``renew_lease`` is left alone. Thread, not task,
+    so it serves asyncio, trio and sync clients alike; leaving the block never blocks."""
+
+    def __init__(self, store: object, lease: Lease | None) -> None:
+        self._renew = getattr(store, "renew_lease", None) if lease is not None else None
+        self._lease = lease
+        self._interval = float(getattr(store, "lease_seconds", 30.0)) / 3
+        self._done = threading.Event()
+
+    def __enter__(self) -> None:
+        if self._renew is not None:
+            threading.Thread(target=self._run, name="upscope-lease", daemon=True).start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._done.set()
+
+    def _run(self) -> None:
+        assert self._renew is not None and self._lease is not None
+        while not self._done.wait(self._interval):
+            try:
+                if not self._renew(self._lease):
+                    log.warning("lost the lease for %s to another worker", self._lease.resource)
+                    return
+            except StoreError as exc:
+                log.debug("could not renew the lease for %s: %s", self._lease.resource, exc)
