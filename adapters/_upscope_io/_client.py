@@ -14,7 +14,7 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from types import TracebackType
-from typing import ClassVar, Protocol, TypeVar
+from typing import TYPE_CHECKING, ClassVar, Protocol, TypeVar
 
 import attrs
 
@@ -32,11 +32,13 @@ from sansio_upscope import (
     Upscopes,
     WaitForToken,
 )
-from upscope_store import Flight, TokenStore
 
 from ._http11 import DEFAULT_MAX_HEADER_SIZE, Origin
 from ._pool import ByteStream, ConnectionPool, Content, Response, Slots
 from ._tokens import AsyncTokenSource, RunInThread, obtain_token
+
+if TYPE_CHECKING:
+    from upscope_store import TokenStore
 
 __all__ = ["AsyncClient", "Framework", "Headers", "with_authorization"]
 
@@ -88,7 +90,11 @@ class AsyncClient:
     ) -> None:
         self.upscopes = Upscopes(policy, resource_for=resource_for)
         self._tokens = tokens
-        self._flight = None if store is None else Flight(store)
+        self._flight = None
+        if store is not None:  # imported only when used
+            from upscope_store import Flight
+
+            self._flight = Flight(store)
         self._ssl_context = ssl_context
         self._pool = ConnectionPool(
             self._connect,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from sansio_upscope import RequestToken, Token
 from sansio_upscope.oauth import (
@@ -13,10 +14,12 @@ from sansio_upscope.oauth import (
     HttpRequest,
     HttpResponse,
 )
-from upscope_store import Flight
 
 from ._drive import drive_async
 from ._pool import ConnectionPool
+
+if TYPE_CHECKING:
+    from upscope_store import Flight
 
 __all__ = ["AsyncTokenSource", "RunInThread", "obtain_token"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
@@ -17,9 +17,11 @@ from sansio_upscope.oauth import (
     HttpRequest,
     HttpResponse,
 )
-from upscope_store import Flight
 
 from ._prepared import read_limited
+
+if TYPE_CHECKING:
+    from upscope_store import Flight
 
 __all__ = ["DEFAULT_OAUTH_TIMEOUT", "SyncTokenSource", "obtain_token"]
 

@@ -10,7 +10,6 @@ The file is created 0600, its directory 0700: it holds refresh tokens and secret
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import secrets
@@ -155,6 +154,8 @@ class FileStore:
     def _writing(self) -> Iterator[State]:
         """The state under the lock; written back (atomically) when the block ends."""
         directory = self.path.parent
+        import fcntl  # POSIX; imported here so that the adapters import anywhere
+
         try:
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             lock = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
