@@ -153,11 +153,10 @@ class FileStore:
     @contextlib.contextmanager
     def _writing(self) -> Iterator[State]:
         """The state under the lock; written back (atomically) when the block ends."""
-        directory = self.path.parent
         import fcntl  # POSIX; imported here so that the adapters import anywhere
 
         try:
-            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             lock = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
             raise StoreFileError(str(self.path), f"cannot create it ({exc.strerror})") from None
