@@ -1,17 +1,28 @@
-"""docs/stores.md's recipe, run as written against the real MCP Python SDK: a
-``TokenStorage`` (the SDK's own ``OAuthToken`` and ``OAuthClientInformationFull``)
-wrapped as an ``upscope_store.TokenStore`` keeps a token across two clients, so the
-second makes no token request."""
+"""Token stores against real third-party peers: a user's client restarted on a
+``FileStore`` against oidc-provider and the MCP TypeScript SDK's server signs in once; and
+docs/stores.md's recipe, run as written with the real MCP Python SDK: a ``TokenStorage``
+(the SDK's own ``OAuthToken`` and ``OAuthClientInformationFull``) wrapped as an
+``upscope_store.TokenStore`` keeps a token across two clients."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import subprocess
 from pathlib import Path
 
+import attrs
 import pytest
-from interop_peers import ensure_mcp_venv
+import requests
+from interop_peers import AuthorizationServer, HeadlessBrowser, ResourceServer, ensure_mcp_venv
+from test_registration_interop import query, registrations
+
+import upscope_asyncio
+from sansio_upscope import Policy
+from sansio_upscope.oauth import AuthorizationCode
+from upscope_requests import UpscopeAuth
+from upscope_store import FileStore
 
 pytestmark = pytest.mark.interop
 
@@ -88,3 +99,62 @@ def test_the_mcp_token_storage_recipe_runs_as_written(tmp_path: Path) -> None:
         "kept: OAuthToken files:read",
         "client: OAuthClientInformationFull registered",
     ]
+
+
+@pytest.mark.parametrize("adapter", ["asyncio", "requests"])
+def test_a_restarted_user_client_needs_no_sign_in_and_no_registration(
+    adapter: str,
+    tmp_path: Path,
+    oidc_provider: AuthorizationServer,
+    mcp_ts_server: ResourceServer,
+    headless_authorize: HeadlessBrowser,
+) -> None:
+    # The MCP SDK's most reported problem: a sign-in in the browser on every restart. Two
+    # "processes" (fresh clients and token sources, one FileStore) against oidc-provider
+    # (registration, authorization code with PKCE) and the MCP TypeScript SDK's server.
+    store = FileStore(tmp_path / "tokens.json")
+    notes = f"{mcp_ts_server.url}/api/notes"
+    registered, tokens_before = registrations(oidc_provider), oidc_provider.token_requests()
+    statuses = []
+    for method in ("GET", "GET", "POST"):  # three processes, one after the other
+        source = AuthorizationCode(
+            None,
+            oidc_provider.native_redirect_uri,
+            client_store=store,
+            authorize=headless_authorize,
+        )
+        statuses.append(call(adapter, source, store, method, notes))
+    assert statuses == [200, 200, 201]
+    # One sign-in for read; none on restart; one for write (a step-up needs consent).
+    scopes = [set(query(url)["scope"].split()) for url in headless_authorize.visited]
+    assert scopes == [{"read"}, {"read", "write"}]
+    assert registrations(oidc_provider) - registered == 1  # registered once, kept
+    assert oidc_provider.token_requests() - tokens_before == 2
+    client = store.get(oidc_provider.issuer)
+    assert client is not None and client.client_secret is None
+    assert {query(url)["client_id"] for url in headless_authorize.visited} == {client.client_id}
+
+
+def call(adapter: str, source: AuthorizationCode, store: FileStore, method: str, url: str) -> int:
+    policy = Policy(initial_scopes=frozenset({"read"}))
+    body = b'{"text": "kept"}' if method == "POST" else None
+    headers = {"Content-Type": "application/json"}
+    if adapter == "requests":
+        with requests.Session() as session:
+            session.auth = UpscopeAuth(source, policy=policy, store=store)
+            reply = session.request(method, url, data=body, headers=headers, timeout=30)
+            return reply.status_code
+    browser = source.authorize
+    assert browser is not None
+
+    async def authorize(url: str) -> str:
+        redirect: str = await asyncio.to_thread(browser, url)
+        return redirect
+
+    async def main() -> int:
+        async_source = attrs.evolve(source, authorize=authorize)
+        async with upscope_asyncio.Client(async_source, policy=policy, store=store) as client:
+            reply = await client.request(method, url, headers=headers, content=body)
+            return reply.status_code
+
+    return asyncio.run(main())
