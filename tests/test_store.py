@@ -230,6 +230,25 @@ def test_the_file_is_0600_in_a_0700_directory(tmp_path: Path) -> None:
             "malformed",
         ),
         (b"\xff\xfe", "not JSON"),
+        (
+            json.dumps(
+                {
+                    "format": "sansio-upscope token store",
+                    "version": 1,
+                    "namespaces": {
+                        "default": {
+                            "tokens": {
+                                RESOURCE: {
+                                    **record("SECRET-access").to_json(),
+                                    "fence": "SECRET-fence",
+                                }
+                            }
+                        }
+                    },
+                }
+            ).encode(),
+            "a field is invalid",  # never the value: it may be a secret
+        ),
     ],
 )
 def test_a_corrupt_or_foreign_file_is_a_clear_error_naming_it(
@@ -242,6 +261,7 @@ def test_a_corrupt_or_foreign_file_is_a_clear_error_naming_it(
         with pytest.raises(StoreFileError) as caught:
             call()
         assert str(path) in str(caught.value) and problem in str(caught.value)
+        assert "SECRET" not in str(caught.value)
         assert caught.value.path == str(path)
     assert path.read_bytes() == content  # never overwritten
 

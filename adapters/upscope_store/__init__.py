@@ -14,13 +14,14 @@ Give one to any client: ``upscope_asyncio.Client(tokens, store=store)``,
 from ._file import FileStore
 from ._flight import Flight
 from ._protocol import (
+    Lease,
     StoreError,
     StoreFileError,
     StoreUnavailableError,
     StoreWaitTimeoutError,
     TokenStore,
 )
-from ._records import Lease, StoredToken
+from ._records import StoredToken
 from ._redis import RedisStore
 
 __all__ = [

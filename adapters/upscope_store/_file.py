@@ -20,8 +20,8 @@ from typing import Any
 
 from sansio_upscope.oauth import RegisteredClient
 
-from ._protocol import StoreFileError
-from ._records import Lease, StoredToken, client_from_json, client_to_json
+from ._protocol import Lease, StoreFileError
+from ._records import StoredToken, check_state, client_from_json, client_to_json, malformed
 
 __all__ = ["FileStore"]
 
@@ -145,9 +145,11 @@ class FileStore:
                 str(self.path), f"it has format version {state.get('version')!r}, not {VERSION}"
             )
         try:
-            _check(state)
+            check_state(state)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise StoreFileError(str(self.path), f"a record is malformed ({exc})") from None
+            raise StoreFileError(
+                str(self.path), f"a record is malformed: {malformed(exc)}"
+            ) from None
         return state
 
     @contextlib.contextmanager
@@ -184,16 +186,3 @@ class FileStore:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
             raise StoreFileError(str(self.path), f"cannot write it ({exc.strerror})") from None
-
-
-def _check(state: State) -> None:
-    """Raises ``ValueError`` (or ``TypeError``...) unless every record decodes: a broken
-    file is refused as a whole, on the first read, and never written over."""
-    int(state.get("fence", 0))
-    for space in state.get("namespaces", {}).values():
-        for data in space.get("tokens", {}).values():
-            StoredToken.from_json(data)
-        for data in space.get("clients", {}).values():
-            client_from_json(data)
-        for data in space.get("leases", {}).values():
-            float(data["expires_at"]), int(data["fence"]), str(data["holder"])

@@ -29,8 +29,8 @@ import attrs
 
 from sansio_upscope import RequestToken, Token
 
-from ._protocol import StoreError, StoreUnavailableError, StoreWaitTimeoutError, TokenStore
-from ._records import Lease, StoredToken
+from ._protocol import Lease, StoreError, StoreUnavailableError, StoreWaitTimeoutError, TokenStore
+from ._records import StoredToken
 from ._support import Health, LeaseKeeper
 
 __all__ = ["Flight"]

@@ -9,17 +9,32 @@ from __future__ import annotations
 
 from typing import Protocol
 
+import attrs
+
 from sansio_upscope.oauth import RegisteredClient
 
-from ._records import Lease, StoredToken
+from ._records import StoredToken
 
 __all__ = [
+    "Lease",
     "StoreError",
     "StoreFileError",
     "StoreUnavailableError",
     "StoreWaitTimeoutError",
     "TokenStore",
 ]
+
+
+@attrs.frozen(kw_only=True)
+class Lease:
+    """The right to make the one token request for (namespace, ``resource``), until
+    ``expires_at``. ``fence`` grows with every lease: a store refuses a token published
+    under a lease older than the one the stored token came with."""
+
+    resource: str
+    fence: int
+    expires_at: float
+    holder: str = attrs.field(repr=False)
 
 
 class TokenStore(Protocol):

@@ -15,7 +15,13 @@ import attrs
 from sansio_upscope import RequestToken, Token
 from sansio_upscope.oauth import AuthorizationCode, ClientCredentials, RegisteredClient
 
-__all__ = ["Lease", "StoredToken", "client_from_json", "client_to_json"]
+__all__ = [
+    "StoredToken",
+    "check_state",
+    "client_from_json",
+    "client_to_json",
+    "malformed",
+]
 
 
 @attrs.frozen(kw_only=True)
@@ -132,18 +138,6 @@ class StoredToken:
         )
 
 
-@attrs.frozen(kw_only=True)
-class Lease:
-    """The right to make the one token request for (namespace, ``resource``), until
-    ``expires_at``. ``fence`` grows with every lease: a store refuses a token published
-    under a lease older than the one the stored token came with."""
-
-    resource: str
-    fence: int
-    expires_at: float
-    holder: str = attrs.field(repr=False)
-
-
 def client_to_json(client: RegisteredClient) -> dict[str, Any]:
     return {
         "client_id": client.client_id,
@@ -177,3 +171,23 @@ def _number_or_none(value: Any) -> float | None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
         raise ValueError("a time field is not a number")
     return value
+
+
+def malformed(exc: Exception) -> str:
+    """What is wrong with a record, without its values (a value may be a secret)."""
+    if isinstance(exc, KeyError):
+        return f"the field {exc} is missing"
+    return "a field has the wrong type" if isinstance(exc, TypeError) else "a field is invalid"
+
+
+def check_state(state: dict[str, Any]) -> None:
+    """Raises ``ValueError`` (or ``TypeError``...) unless every record decodes: a broken
+    file is refused as a whole, on the first read, and never written over."""
+    int(state.get("fence", 0))
+    for space in state.get("namespaces", {}).values():
+        for data in space.get("tokens", {}).values():
+            StoredToken.from_json(data)
+        for data in space.get("clients", {}).values():
+            client_from_json(data)
+        for data in space.get("leases", {}).values():
+            float(data["expires_at"]), int(data["fence"]), str(data["holder"])

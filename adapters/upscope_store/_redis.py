@@ -21,8 +21,8 @@ from urllib.parse import quote
 
 from sansio_upscope.oauth import RegisteredClient
 
-from ._protocol import StoreError, StoreUnavailableError
-from ._records import Lease, StoredToken, client_from_json, client_to_json
+from ._protocol import Lease, StoreError, StoreUnavailableError
+from ._records import StoredToken, client_from_json, client_to_json, malformed
 from ._scripts import PUBLISH, RELEASE, RENEW, TAKE
 from ._support import without_password
 
@@ -98,7 +98,7 @@ class RedisStore:
         except (ValueError, TypeError, KeyError) as exc:
             raise StoreError(
                 f"The token kept in Redis for {resource} (namespace {self.namespace!r}) is "
-                f"malformed ({exc}); delete the key {self._key('token', resource)!r}"
+                f"malformed ({malformed(exc)}); delete the key {self._key('token', resource)!r}"
             ) from None
 
     def take_lease(self, resource: str) -> Lease | None:
@@ -162,7 +162,8 @@ class RedisStore:
             except (ValueError, TypeError, KeyError) as exc:
                 raise StoreError(
                     f"The client kept in Redis for {issuer} (namespace {self.namespace!r}) is "
-                    f"malformed ({exc}); delete it from the hash {self._key('clients')!r}"
+                    f"malformed ({malformed(exc)}); delete it from the hash "
+                    f"{self._key('clients')!r}"
                 ) from None
         return self._clients[issuer]
 

@@ -8,8 +8,7 @@ import threading
 import time
 from urllib.parse import urlsplit, urlunsplit
 
-from ._protocol import StoreError, StoreUnavailableError
-from ._records import Lease
+from ._protocol import Lease, StoreError, StoreUnavailableError
 
 __all__ = ["Health", "LeaseKeeper", "without_password"]
 
