@@ -85,7 +85,8 @@ class LeaseKeeper:
         while not self._done.wait(self._interval):
             try:
                 if not self._renew(self._lease):
-                    log.warning("lost the lease for %s to another worker", self._lease.resource)
+                    if not self._done.is_set():  # (released meanwhile: not lost)
+                        log.warning("lost the lease for %s", self._lease.resource)
                     return
             except StoreError as exc:
                 log.debug("could not renew the lease for %s: %s", self._lease.resource, exc)
