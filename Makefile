@@ -36,6 +36,8 @@ state-table: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/upscope demo
+	@echo
+	$(BIN)/upscope demo --store
 
 bench: $(STAMP)
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done

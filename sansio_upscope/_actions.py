@@ -12,6 +12,7 @@ from ._jose import SigningKey
 from ._token import Token
 
 __all__ = [
+    "REFRESHABLE",
     "Action",
     "Deliver",
     "GiveUp",
@@ -40,6 +41,11 @@ class Reason(enum.Enum):
     INSUFFICIENT_SCOPE = "insufficient_scope"
     #: ``insufficient_user_authentication`` (RFC 9470 §3).
     INSUFFICIENT_USER_AUTHENTICATION = "insufficient_user_authentication"
+
+
+#: Why a token is needed, when a refresh grant can answer (RFC 6749 §6): the token was
+#: refused or has expired. A wider scope or a new authentication needs a new grant.
+REFRESHABLE = frozenset({Reason.INVALID_TOKEN, Reason.EXPIRED})
 
 
 @attrs.frozen(kw_only=True)
@@ -89,6 +95,49 @@ class RequestToken:
     challenge: BearerChallenge | None = None
     can_refresh: bool = False
     current_token: Token | None = attrs.field(default=None, repr=False)
+
+    def granted_by(self, token: Token) -> frozenset[str]:
+        """The scopes ``token``, issued for this request, grants: its own, or the scopes
+        asked for when the token response named none (RFC 6749 §5.1)."""
+        return token.scopes if token.scopes is not None else self.scopes
+
+    def answered_by(
+        self,
+        token: Token,
+        *,
+        now: float,
+        acr_values: tuple[str, ...] = (),
+        obtained_at: float | None = None,
+    ) -> bool:
+        """Can ``token``, obtained before (a token store keeps it), answer this request
+        instead of a token request? It has not expired; it is not the very token this
+        request carried (refused, or stale); it is known to hold every scope asked for
+        (RFC 6749 §3.3); for an RFC 9470 need it was obtained for the same
+        ``acr_values`` (passed in), and within ``max_age`` of ``obtained_at``."""
+        if token.expired(now) or token.scopes is None or not self.scopes <= token.scopes:
+            return False
+        current = self.current_token
+        if current is not None and current.access_token == token.access_token:
+            return False
+        if self.acr_values and self.acr_values != acr_values:
+            return False
+        return self.max_age is None or (
+            obtained_at is not None and now - obtained_at <= self.max_age
+        )
+
+    def with_current_token(self, token: Token) -> RequestToken:
+        """This request with ``token`` as the token held now (a token store's newer token
+        for the same resource, whose refresh token a fleet shares). ``can_refresh`` is
+        decided again for it: RFC 6749 §6, a refresh serves only scopes already granted,
+        and only for the reasons a refresh can answer (RFC 9470 §4 needs a new
+        authentication)."""
+        can_refresh = (
+            self.reason in REFRESHABLE
+            and token.refresh_token is not None
+            and token.scopes is not None
+            and self.scopes <= token.scopes
+        )
+        return attrs.evolve(self, current_token=token, can_refresh=can_refresh)
 
 
 @attrs.frozen(kw_only=True)

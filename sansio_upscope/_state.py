@@ -48,6 +48,7 @@ from typing import Any, Concatenate, NamedTuple, ParamSpec
 import attrs
 
 from ._actions import (
+    REFRESHABLE,
     Action,
     Deliver,
     GiveUp,
@@ -397,7 +398,7 @@ class Upscope:
         self._generation += 1
         self._requested_scopes = request.scopes
         # RFC 6749 §5.1: no ``scope`` in the response means the scope requested.
-        self._granted_scopes = token.scopes if token.scopes is not None else request.scopes
+        self._granted_scopes = request.granted_by(token)
         self._refused_scopes = (
             self._refused_scopes | (request.scopes - self._granted_scopes)
         ) - self._granted_scopes
@@ -724,7 +725,7 @@ class Exchange:
         token = up._token
         challenge = self._challenge
         # RFC 6749 §6: a refresh cannot widen scope; RFC 9470 §4 needs a new authentication.
-        refreshable = need.reason in (Reason.INVALID_TOKEN, Reason.EXPIRED)
+        refreshable = need.reason in REFRESHABLE
         self._request = RequestToken(
             scopes=scopes,
             resource=need.resource,

@@ -474,7 +474,13 @@ def test_https_verifies_certificates_by_default(
     assert authorization_server.token_request_count == 0
 
 
-ADAPTER_SOURCES = ["upscope_asyncio", "upscope_trio", "upscope_requests", "_upscope_io"]
+ADAPTER_SOURCES = [
+    "upscope_asyncio",
+    "upscope_trio",
+    "upscope_requests",
+    "upscope_store",
+    "_upscope_io",
+]
 
 
 @pytest.mark.parametrize("package", ADAPTER_SOURCES)
@@ -490,7 +496,7 @@ def test_adapters_make_no_protocol_decision(package: str) -> None:
 
 def test_trio_adapter_uses_no_asyncio() -> None:
     root = Path(__file__).parent.parent / "adapters"
-    for package in ("upscope_trio", "_upscope_io"):
+    for package in ("upscope_trio", "_upscope_io", "upscope_store"):
         for source in (root / package).glob("*.py"):
             assert not re.search(r"^\s*(import|from) asyncio", source.read_text(), re.M), source
 

@@ -1221,3 +1221,72 @@ def test_headers_as_bytes_like_h11_gives_them() -> None:
         )
     )
     assert isinstance(action, RequestToken) and action.scopes == frozenset({"w"})
+
+
+@pytest.mark.parametrize(
+    ("reason", "token", "scopes", "can_refresh"),
+    [
+        (Reason.EXPIRED, Token("t", scopes={"a", "b"}, refresh_token="r"), {"a"}, True),
+        (Reason.INVALID_TOKEN, Token("t", scopes={"a"}, refresh_token="r"), {"a"}, True),
+        # RFC 6749 §6: a refresh cannot widen scope.
+        (Reason.EXPIRED, Token("t", scopes={"a"}, refresh_token="r"), {"a", "b"}, False),
+        # Granted scopes unknown: a refresh might not cover them.
+        (Reason.EXPIRED, Token("t", refresh_token="r"), {"a"}, False),
+        (Reason.EXPIRED, Token("t", scopes={"a"}), {"a"}, False),
+        # RFC 9470 §4: a new authentication, never a refresh; a step-up needs a new grant.
+        (
+            Reason.INSUFFICIENT_USER_AUTHENTICATION,
+            Token("t", scopes={"a"}, refresh_token="r"),
+            {"a"},
+            False,
+        ),
+        (Reason.INSUFFICIENT_SCOPE, Token("t", scopes={"a"}, refresh_token="r"), {"a"}, False),
+    ],
+)
+def test_a_request_given_a_stores_newer_token_decides_refresh_again(
+    reason: Reason, token: Token, scopes: set[str], can_refresh: bool
+) -> None:
+    request = RequestToken(scopes=frozenset(scopes), resource=URL, reason=reason, can_refresh=True)
+    again = request.with_current_token(token)
+    assert again.current_token is token
+    assert again.can_refresh is can_refresh
+    assert (again.scopes, again.resource, again.reason) == (request.scopes, URL, reason)
+
+
+NOW = 1000.0
+HELD = Token("held", scopes={"a"}, expires_at=NOW + 60)
+
+
+@pytest.mark.parametrize(
+    ("token", "request_", "kwargs", "answers"),
+    [
+        (HELD, {}, {}, True),
+        (Token("t", scopes={"a", "b"}, expires_at=NOW + 1), {}, {}, True),
+        (Token("t", scopes={"a"}), {}, {}, True),  # no expiry known
+        (Token("t", scopes={"a"}, expires_at=NOW), {}, {}, False),  # expired
+        (Token("t"), {}, {}, False),  # granted scopes unknown
+        (Token("t", scopes={"b"}), {}, {}, False),  # a scope missing
+        (HELD, {"current_token": Token("held")}, {}, False),  # the very token refused
+        (HELD, {"current_token": Token("other")}, {}, True),
+        # RFC 9470: only a token obtained for the same acr_values, within max_age.
+        (HELD, {"acr_values": ("mfa",)}, {}, False),
+        (HELD, {"acr_values": ("mfa",)}, {"acr_values": ("mfa",)}, True),
+        (HELD, {"max_age": 60}, {}, False),
+        (HELD, {"max_age": 60}, {"obtained_at": NOW - 30}, True),
+        (HELD, {"max_age": 60}, {"obtained_at": NOW - 90}, False),
+    ],
+)
+def test_when_a_token_obtained_before_answers_a_token_request(
+    token: Token, request_: dict[str, Any], kwargs: dict[str, Any], answers: bool
+) -> None:
+    request = RequestToken(
+        scopes=frozenset({"a"}), resource=URL, reason=Reason.INSUFFICIENT_SCOPE, **request_
+    )
+    assert request.answered_by(token, now=NOW, **kwargs) is answers
+
+
+def test_a_token_naming_no_scope_grants_what_was_asked() -> None:
+    # RFC 6749 §5.1: scope is omitted from the response when it equals the request's.
+    request = RequestToken(scopes=frozenset({"a"}), resource=URL, reason=Reason.NO_TOKEN)
+    assert request.granted_by(Token("t")) == {"a"}
+    assert request.granted_by(Token("t", scopes={"b"})) == {"b"}

@@ -509,3 +509,22 @@ def test_log_lines_carry_no_secrets(caplog: pytest.LogCaptureFixture) -> None:
     for secret in ("s3cret", "RT-secret", "AT-secret", "old-AT"):
         assert secret not in text
     assert "s3cret" not in repr(source)
+
+
+def test_a_refresh_token_from_another_process_is_used_once_its_issuer_is_remembered() -> None:
+    # A token store hands a new process a refresh token and the authorization server that
+    # issued it (RFC 6749 §10.4): the new source refreshes there instead of a new grant.
+    first = ClientCredentials("agent", "s3cret")
+    stored = discovered_token(first, "RT-stored", first=True)
+    issuer = first.refresh_token_issuer("RT-stored")
+    assert issuer == ISSUER
+    assert first.refresh_token_issuer("RT-unknown") is None
+    for remember, grant in ((False, "client_credentials"), (True, "refresh_token")):
+        second = ClientCredentials("agent", "s3cret")
+        if remember:
+            second.remember_refresh_token("RT-stored", issuer)
+        discovery = [("GET", PRM_URL, prm()), ("GET", ASM_URL, asm())]
+        script = [(m, u, json_response(d)) for m, u, d in discovery]
+        script.append(("POST", TOKEN_URL, json_response(token_json())))
+        _, sent = run(second.flow(request_token(can_refresh=True, current_token=stored)), script)
+        assert form(sent[-1])["grant_type"] == grant

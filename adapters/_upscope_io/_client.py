@@ -14,7 +14,7 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from types import TracebackType
-from typing import ClassVar, TypeVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 import attrs
 
@@ -38,6 +38,9 @@ from ._http11 import DEFAULT_MAX_HEADER_SIZE, Origin
 from ._pool import DEFAULT_MAX_CONNECTIONS, ByteStream, ConnectionPool, Content, Response
 from ._slots import Event
 from ._tokens import AsyncTokenSource, RunInThread, obtain_token
+
+if TYPE_CHECKING:
+    from upscope_store import TokenStore
 
 __all__ = ["AsyncClient", "Framework", "Headers", "with_authorization"]
 
@@ -76,9 +79,15 @@ class AsyncClient:
         max_connections_per_origin: int | None = None,
         max_header_size: int = DEFAULT_MAX_HEADER_SIZE,
         resource_for: Callable[[str], str] | None = None,
+        store: TokenStore | None = None,
     ) -> None:
         self.upscopes = Upscopes(policy, resource_for=resource_for)
         self._tokens = tokens
+        self._flight = None
+        if store is not None:  # imported only when used
+            from upscope_store import Flight
+
+            self._flight = Flight(store)
         self._ssl_context = ssl_context
         self._pool = ConnectionPool(
             self._connect,
@@ -168,7 +177,11 @@ class AsyncClient:
                     case RequestToken():
                         try:
                             token = await obtain_token(
-                                self._tokens, action, self._pool, self.framework.run_in_thread
+                                self._tokens,
+                                action,
+                                self._pool,
+                                self.framework.run_in_thread,
+                                self._flight,
                             )
                         except Exception as exc:
                             action = exchange.receive(TokenFailed(error=exc))

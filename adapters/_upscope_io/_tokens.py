@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from sansio_upscope import RequestToken, Token
 from sansio_upscope.oauth import (
@@ -15,6 +16,9 @@ from sansio_upscope.oauth import (
 
 from ._drive import MAX_OAUTH_RESPONSE, drive_async
 from ._pool import ConnectionPool
+
+if TYPE_CHECKING:
+    from upscope_store import Flight
 
 __all__ = ["AsyncTokenSource", "RunInThread", "obtain_token"]
 
@@ -31,15 +35,24 @@ async def obtain_token(
     request: RequestToken,
     pool: ConnectionPool,
     run_in_thread: RunInThread | None = None,
+    flight: Flight | None = None,
 ) -> Token:
     """Ask ``tokens`` for a token; an OAuth flow talks HTTP over ``pool`` (plain
     requests: the authorization server's answers are not step-up challenges).
 
     An ``AuthorizationCode`` flow with no ``authorize`` hook waits for the system
     browser on a loopback receiver through ``run_in_thread``.
+    With a token store's ``flight``, a kept or published token answers first, and the
+    token source is asked under the fleet's lease (``upscope_store.Flight``).
     Raises whatever the token source raises (``OAuthError``, ``TransportError``...);
     the caller feeds it back to the machine as ``TokenFailed``.
     """
+    if flight is not None and run_in_thread is not None:
+
+        def fetch(request: RequestToken) -> Awaitable[Token]:
+            return obtain_token(tokens, request, pool, run_in_thread)
+
+        return await flight.obtain_async(request, fetch, run_in_thread, tokens)
     if isinstance(tokens, TokenSource):
 
         async def send(http_request: HttpRequest) -> HttpResponse:

@@ -11,6 +11,7 @@ from typing import TextIO
 from sansio_upscope.redaction import ROOT_LOGGER, RedactingFilter
 
 from ._demo import ADAPTERS, run_demo
+from ._demo_store import run_store_demo
 from ._exit import EXIT_USAGE, UsageError
 from ._parse import run_parse
 from ._request import run_request
@@ -71,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     d.add_argument("--adapter", choices=ADAPTERS, default="asyncio", help="default asyncio")
+    d.add_argument(
+        "--store",
+        action="store_true",
+        help="two processes share a token store (FileStore): the second makes no token request",
+    )
 
     r = commands.add_parser(
         "request",
@@ -149,6 +155,8 @@ def main(
                 granted=args.granted,
             )
         if args.command == "demo":
+            if args.store:
+                return run_store_demo(args.adapter, stdout=stdout)
             return run_demo(args.adapter, stdout=stdout)
         if args.command == "request":
             return run_request(

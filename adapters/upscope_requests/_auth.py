@@ -37,6 +37,7 @@ from sansio_upscope import (
     Upscopes,
     WaitForToken,
 )
+from upscope_store import Flight, TokenStore
 
 from ._prepared import (
     OnFirstResponse,
@@ -64,6 +65,7 @@ class UpscopeAuth(AuthBase):
 
     ``timeout`` bounds an OAuth flow's requests when the call's ``timeout=`` is None or
     not known yet (a token renewed before sending: requests calls the auth first).
+    ``store``: an ``upscope_store`` store shared with other processes (docs/stores.md).
     """
 
     def __init__(
@@ -74,6 +76,7 @@ class UpscopeAuth(AuthBase):
         max_header_size: int | None = None,
         resource_for: Callable[[str], str] | None = None,
         timeout: float | tuple[float, float] | None = DEFAULT_OAUTH_TIMEOUT,
+        store: TokenStore | None = None,
     ) -> None:
         if max_header_size is not None and max_header_size < 1:
             raise ValueError(f"max_header_size must be at least 1, not {max_header_size}")
@@ -81,6 +84,7 @@ class UpscopeAuth(AuthBase):
         self.max_header_size = max_header_size
         self.upscopes = Upscopes(policy, resource_for=resource_for)
         self._tokens = tokens
+        self._flight = None if store is None else Flight(store)
         self._lock = threading.Condition()
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
@@ -172,9 +176,8 @@ class UpscopeAuth(AuthBase):
                 if not isinstance(action, RequestToken):
                     return action
                 try:  # outside the lock: other origins and requests go on meanwhile
-                    event = TokenIssued(
-                        token=obtain_token(self._tokens, action, options, self.timeout)
-                    )
+                    token = obtain_token(self._tokens, action, options, self.timeout, self._flight)
+                    event = TokenIssued(token=token)
                 except Exception as exc:
                     event = TokenFailed(error=exc)
         except BaseException:

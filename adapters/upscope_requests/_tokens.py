@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
@@ -18,6 +18,9 @@ from sansio_upscope.oauth import (
 )
 
 from ._prepared import read_limited
+
+if TYPE_CHECKING:
+    from upscope_store import Flight
 
 __all__ = ["DEFAULT_OAUTH_TIMEOUT", "SyncTokenSource", "obtain_token"]
 
@@ -38,12 +41,18 @@ def obtain_token(
     request: RequestToken,
     options: Mapping[str, Any],
     default_timeout: float | tuple[float, float] | None = DEFAULT_OAUTH_TIMEOUT,
+    flight: Flight | None = None,
 ) -> Token:
     """Ask ``tokens`` for a token. An OAuth flow talks HTTP through a plain
     ``requests.Session`` (the authorization server's answers are not step-up
     challenges) with the caller's ``timeout``, ``verify``, ``proxies`` and ``cert``;
     ``default_timeout`` when the caller's timeout is None or absent.
+    With a token store's ``flight``, the fleet's single flight runs first.
     Raises whatever the token source raises."""
+    if flight is not None:
+        return flight.obtain_sync(
+            request, lambda again: obtain_token(tokens, again, options, default_timeout), tokens
+        )
     if not isinstance(tokens, TokenSource):
         return tokens(request)
     if options.get("timeout") is None:

@@ -121,6 +121,18 @@ class _TokenSource:
     def _refresh_token_issuer(self, refresh_token: str) -> str | None:
         return self._refresh_issuers.get(_fingerprint(refresh_token))
 
+    def refresh_token_issuer(self, refresh_token: str) -> str | None:
+        """The authorization server that issued ``refresh_token`` through this source
+        (its issuer, or the configured token endpoint), or None when unknown. A token
+        store keeps it beside the refresh token."""
+        return self._refresh_token_issuer(refresh_token)
+
+    def remember_refresh_token(self, refresh_token: str, issuer: str) -> None:
+        """Record that ``issuer`` issued ``refresh_token`` (a token store hands this source
+        a refresh token another process obtained): the flow then refreshes with it at
+        that authorization server, and only there (RFC 6749 §10.4)."""
+        self._remember_refresh_token(refresh_token, issuer)
+
     def _metadata_for(self, resource: str, *, strict: bool) -> ProtectedResourceMetadata | None:
         """The cached metadata of the protected resource ``resource`` is part of: the
         identical one when strict, else the longest that covers it (rule 11)."""

@@ -1,0 +1,92 @@
+"""Small things the stores share: is the store answering, keeping a lease while a token
+request runs, and URLs without passwords."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from urllib.parse import urlsplit, urlunsplit
+
+from ._protocol import Lease, StoreError, StoreUnavailableError
+
+__all__ = ["Health", "LeaseKeeper", "without_password"]
+
+log = logging.getLogger("upscope_store")
+
+
+class Health:
+    """Whether a store answers, as one client saw it: after ``unavailable()`` it is left
+    alone for ``retry_after`` seconds (one warning), then tried again; ``answered()``
+    rejoins it (one warning that it is back)."""
+
+    def __init__(self, store: object, retry_after: float) -> None:
+        self._store = store
+        self._retry_after = retry_after
+        self._lock = threading.Lock()
+        self._down_until: float | None = None
+
+    def usable(self) -> bool:
+        with self._lock:
+            return self._down_until is None or time.monotonic() >= self._down_until
+
+    def unavailable(self, error: StoreUnavailableError) -> None:
+        with self._lock:
+            first = self._down_until is None
+            self._down_until = time.monotonic() + self._retry_after
+        if first:
+            log.warning(
+                "token store %r unavailable, going on alone (tried again every %g s): %s",
+                self._store,
+                self._retry_after,
+                error,
+            )
+
+    def answered(self) -> None:
+        with self._lock:
+            was_down, self._down_until = self._down_until is not None, None
+        if was_down:
+            log.warning("token store %r answers again; using it", self._store)
+
+
+def without_password(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (never in a repr or a message)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
+
+
+class LeaseKeeper:
+    """Renews ``lease`` every third of ``store.lease_seconds`` from a daemon thread, while
+    the token request under it runs (``with LeaseKeeper(store, lease):``): a holder that
+    lives keeps its lease however long a sign-in takes; one that dies loses it within
+    ``lease_seconds``. A store without ``renew_lease`` is left alone. Thread, not task,
+    so it serves asyncio, trio and sync clients alike; leaving the block never blocks."""
+
+    def __init__(self, store: object, lease: Lease | None) -> None:
+        self._renew = getattr(store, "renew_lease", None) if lease is not None else None
+        self._lease = lease
+        self._interval = float(getattr(store, "lease_seconds", 30.0)) / 3
+        self._done = threading.Event()
+
+    def __enter__(self) -> None:
+        if self._renew is not None:
+            threading.Thread(target=self._run, name="upscope-lease", daemon=True).start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._done.set()
+
+    def _run(self) -> None:
+        assert self._renew is not None and self._lease is not None
+        while not self._done.wait(self._interval):
+            try:
+                if not self._renew(self._lease):
+                    if not self._done.is_set():  # (released meanwhile: not lost)
+                        log.warning("lost the lease for %s", self._lease.resource)
+                    return
+            except StoreError as exc:
+                log.debug("could not renew the lease for %s: %s", self._lease.resource, exc)
