@@ -491,7 +491,14 @@ def test_adapter_page_example_prints_what_the_page_says(page: str) -> None:
     assert run.stdout == expected
 
 
-ADAPTER_SOURCES = ["upscope_asyncio", "upscope_trio", "upscope_requests", "_upscope_io"]
+ADAPTER_SOURCES = [
+    "upscope_asyncio",
+    "upscope_trio",
+    "upscope_requests",
+    "upscope_httpx",
+    "upscope_httpx2",
+    "_upscope_io",
+]
 
 
 @pytest.mark.parametrize("package", ADAPTER_SOURCES)
@@ -507,7 +514,8 @@ def test_adapters_make_no_protocol_decision(package: str) -> None:
 
 def test_trio_adapter_uses_no_asyncio() -> None:
     root = Path(__file__).parent.parent / "adapters"
-    for package in ("upscope_trio", "_upscope_io"):
+    # The httpx adapters run on trio too (their asyncio parts come from anyio).
+    for package in ("upscope_trio", "upscope_httpx", "upscope_httpx2", "_upscope_io"):
         for source in (root / package).glob("*.py"):
             assert not re.search(r"^\s*(import|from) asyncio", source.read_text(), re.M), source
 
