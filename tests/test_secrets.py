@@ -18,7 +18,7 @@ import base64
 import io
 import logging
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -44,8 +44,8 @@ from sansio_upscope.oauth import (
     InsecureEndpointError,
     MetadataError,
 )
+from tests.driver import Call, Outcome, TokenSource, names, run
 from tests.hostile.conftest import Issuer
-from tests.hostile.drivers import ADAPTERS, Call, Outcome, TokenSource, run_scenario
 from tests.hostile.server import Reply, Request, ScriptedServer, response, routes
 from tests.hostile.world import OAuthWorld, json_reply
 
@@ -57,20 +57,6 @@ ACCESS = "AT-SECRET-"
 REFRESH = "RT-SECRET-"
 CODE = "CODE-SECRET-77aa"
 REDIRECT_URI = "http://127.0.0.1:9/callback"
-
-
-@pytest.fixture
-def serve() -> Iterator[Callable[[Script], ScriptedServer]]:
-    servers: list[ScriptedServer] = []
-
-    def make(script: Script) -> ScriptedServer:
-        server = ScriptedServer(script)
-        servers.append(server)
-        return server
-
-    yield make
-    for server in servers:
-        server.close()
 
 
 def _world(serve: Callable[[Script], ScriptedServer]) -> OAuthWorld:
@@ -146,7 +132,7 @@ def _leaks(texts: list[str], secrets: list[str]) -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize("flow", list(FLOWS))
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names())
 def test_no_secret_in_logs_errors_or_reprs(
     adapter: str,
     flow: str,
@@ -163,7 +149,7 @@ def test_no_secret_in_logs_errors_or_reprs(
         reprs.append(repr(vars(upscope)))
 
     caplog.set_level(logging.DEBUG)
-    outcomes = run_scenario(
+    outcomes = run(
         adapter,
         [Call(url=world.url + "/ok"), Call(url=world.url + "/ok"), Call(url=world.url + "/loop")],
         tokens,
@@ -184,14 +170,14 @@ def test_no_secret_in_logs_errors_or_reprs(
     assert not _leaks(texts, _secrets(world))
 
 
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names())
 def test_a_refused_client_secret_is_not_quoted(
     adapter: str, serve: Callable[[Script], ScriptedServer], caplog: pytest.LogCaptureFixture
 ) -> None:
     world = _world(serve)
     world.table["/token"] = lambda _r: json_reply(401, {"error": "invalid_client"})
     caplog.set_level(logging.DEBUG)
-    [outcome] = run_scenario(
+    [outcome] = run(
         adapter, [Call(url=world.url + "/ok")], ClientCredentials(CLIENT_ID, CLIENT_SECRET)
     )
     assert isinstance(outcome.error, TokenRequestFailedError), outcome
@@ -236,7 +222,7 @@ def _bearer_resource(request: Request) -> bytes:
 
 
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names())
 def test_a_redirect_to_another_origin_never_carries_the_token(
     adapter: str, status: int, serve: Callable[[Script], ScriptedServer]
 ) -> None:
@@ -250,9 +236,9 @@ def test_a_redirect_to_another_origin_never_carries_the_token(
         )
     )
     source = RecordingSource()
-    first, moved = run_scenario(
+    first, moved = run(
         adapter,
-        [Call(url=home.url + "/api"), Call(method="POST", url=home.url + "/moved", content=b"x")],
+        [Call(url=home.url + "/api"), Call(method="POST", url=home.url + "/moved", body=b"x")],
         source,
     )
     assert first.ok, first
@@ -262,16 +248,16 @@ def test_a_redirect_to_another_origin_never_carries_the_token(
         assert other.paths() == ["/landing"]
         assert other.requests[0].header("authorization") is None
     else:
-        assert (moved.status, other.paths()) == (status, [])
+        assert (moved.status_code, other.paths()) == (status, [])
 
 
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names())
 def test_each_origin_gets_only_its_own_tokens(
     adapter: str, serve: Callable[[Script], ScriptedServer]
 ) -> None:
     one, two = serve(_bearer_resource), serve(_bearer_resource)
     source = RecordingSource()
-    outcomes = run_scenario(
+    outcomes = run(
         adapter,
         [
             Call(url=one.url + "/a"),
@@ -305,7 +291,7 @@ def test_the_machine_hands_a_token_only_to_its_origin() -> None:
             upscope.exchange("GET", url)
 
 
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names())
 def test_a_url_whose_host_parsers_disagree_on_gets_no_other_origins_token(
     adapter: str, serve: Callable[[Script], ScriptedServer]
 ) -> None:
@@ -315,7 +301,7 @@ def test_a_url_whose_host_parsers_disagree_on_gets_no_other_origins_token(
     home, other = serve(_bearer_resource), serve(_bearer_resource)
     source = RecordingSource()
     tricky = f"http://127.0.0.1:{other.port}\\@127.0.0.1:{home.port}/api"
-    first, second = run_scenario(adapter, [Call(url=home.url + "/api"), Call(url=tricky)], source)
+    first, second = run(adapter, [Call(url=home.url + "/api"), Call(url=tricky)], source)
     assert first.ok, first
     assert second.ok or second.error is not None, second
     assert home.requests[0].header("authorization") is None
@@ -406,13 +392,13 @@ def test_drive_sync_sends_nothing_to_a_plain_http_token_endpoint() -> None:
     assert CLIENT_SECRET not in str(caught.value)
 
 
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names())
 def test_adapters_refuse_a_plain_http_token_endpoint_before_connecting(
     adapter: str, serve: Callable[[Script], ScriptedServer]
 ) -> None:
     resource = serve(_bearer_resource)
     source = ClientCredentials(CLIENT_ID, CLIENT_SECRET, token_endpoint="http://as.invalid/token")
-    [outcome] = run_scenario(adapter, [Call(url=resource.url + "/api")], source)
+    [outcome] = run(adapter, [Call(url=resource.url + "/api")], source)
     assert isinstance(outcome.error, TokenRequestFailedError), outcome
     assert isinstance(outcome.error.cause, InsecureEndpointError)
     assert resource.paths() == ["/api"]

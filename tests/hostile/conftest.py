@@ -1,16 +1,16 @@
-"""Fixtures of the hostile-server suite: scripted servers closed at teardown, a counting
-token source, and the expected exception types per adapter."""
+"""Fixtures of the hostile-server suite: a counting token source and a well-behaved
+protected resource (``serve``, the scripted servers, is in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
 from sansio_upscope import RequestToken, Token
 
-from .server import Reply, Request, ScriptedServer, response
+from .server import Reply, Request, response
 
 Script = Callable[[Request], Reply | bytes]
 
@@ -38,20 +38,6 @@ class Issuer:
 @pytest.fixture
 def issuer() -> Issuer:
     return Issuer()
-
-
-@pytest.fixture
-def serve() -> Iterator[Callable[[Script], ScriptedServer]]:
-    servers: list[ScriptedServer] = []
-
-    def make(script: Script) -> ScriptedServer:
-        server = ScriptedServer(script)
-        servers.append(server)
-        return server
-
-    yield make
-    for server in servers:
-        server.close()
 
 
 def protected(request: Request) -> bytes:

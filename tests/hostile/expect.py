@@ -1,32 +1,9 @@
-"""What counts as a clear, typed error for each adapter, and the checks every case shares."""
+"""The check every hostile case shares: a clear, typed error (each adapter's own types are
+its driver's ``transport_errors`` and ``timeout_errors``, tests/driver.py)."""
 
 from __future__ import annotations
 
-from .drivers import Outcome
-
-
-def transport_errors(adapter: str) -> tuple[type[BaseException], ...]:
-    """The adapter's documented exception for a failure below HTTP."""
-    if adapter == "requests":
-        import requests
-
-        return (requests.RequestException,)
-    from _upscope_io import TransportError
-
-    return (TransportError,)
-
-
-def timeout_errors(adapter: str) -> tuple[type[BaseException], ...]:
-    """What the caller's own timeout raises in each framework."""
-    if adapter == "requests":
-        import requests
-
-        return (requests.Timeout,)
-    if adapter == "trio":
-        import trio
-
-        return (trio.TooSlowError,)
-    return (TimeoutError,)
+from tests.driver import Outcome
 
 
 def assert_typed_error(outcome: Outcome, *types: type[BaseException]) -> BaseException:

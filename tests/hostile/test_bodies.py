@@ -10,10 +10,10 @@ import pytest
 
 from sansio_upscope import TokenRequestFailedError
 from sansio_upscope.oauth import ClientCredentials
+from tests.driver import DRIVERS, Call, names, run
 
 from .conftest import Issuer
-from .drivers import ADAPTERS, Call, run_scenario
-from .expect import assert_typed_error, transport_errors
+from .expect import assert_typed_error
 from .server import Reply, Request, ScriptedServer, response, routes
 from .world import OAuthWorld
 
@@ -28,15 +28,15 @@ def _challenge_with_a_huge_body(request: Request) -> bytes:
     return head[:-2] + b"Content-Length: %d\r\n\r\n" % HUGE + b"x" * HUGE
 
 
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names())
 def test_a_huge_challenge_body_is_dropped_with_its_connection(
     adapter: str, serve: Callable[[Script], ScriptedServer], issuer: Issuer
 ) -> None:
     server = serve(routes({"/big": _challenge_with_a_huge_body}))
-    first, second = run_scenario(
+    first, second = run(
         adapter, [Call(url=server.url + "/big"), Call(url=server.url + "/big")], issuer
     )
-    assert first.ok and first.body == b"fine", first
+    assert first.ok and first.content == b"fine", first
     assert second.ok, second
     assert issuer.count == 1 and server.count("/big") == 3
     # the retry did not wait for 8 MiB: it went out on a fresh connection
@@ -44,7 +44,7 @@ def test_a_huge_challenge_body_is_dropped_with_its_connection(
     assert big[1].connection != big[0].connection
 
 
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names())
 def test_an_endless_token_response_is_refused(
     adapter: str, serve: Callable[[Script], ScriptedServer]
 ) -> None:
@@ -61,11 +61,9 @@ def test_an_endless_token_response_is_refused(
 
     world.table["/token"] = token
     tokens = ClientCredentials("client", "secret", token_endpoint=world.url + "/token")
-    first, second = run_scenario(
-        adapter, [Call(url=world.url + "/ok"), Call(url=world.url + "/ok")], tokens
-    )
+    first, second = run(adapter, [Call(url=world.url + "/ok"), Call(url=world.url + "/ok")], tokens)
     error = assert_typed_error(first, TokenRequestFailedError)
     assert isinstance(error, TokenRequestFailedError)
-    assert isinstance(error.cause, transport_errors(adapter)), repr(error.cause)
+    assert isinstance(error.cause, DRIVERS[adapter].transport_errors), repr(error.cause)
     assert "larger than 1048576 bytes" in str(error.cause)
     assert second.ok, second

@@ -24,10 +24,10 @@ from sansio_upscope import (
     Token,
     TooManyRetriesError,
 )
+from tests.driver import DRIVERS, Call, names, run
 
 from .conftest import Issuer, protected
-from .drivers import ADAPTERS, Call, run_scenario
-from .expect import assert_typed_error, transport_errors
+from .expect import assert_typed_error
 from .server import Reply, Request, ScriptedServer, response, routes
 
 POLICY = Policy(max_token_requests=2, max_retries=4)
@@ -207,12 +207,12 @@ CASES = [
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names())
 def test_hostile_challenge_ends_bounded_and_the_next_request_works(
     adapter: str, case: Case, serve: Callable[..., ScriptedServer], issuer: Issuer
 ) -> None:
     server = serve(routes({"/hostile": case.script, "/ok": protected}))
-    first, second = run_scenario(
+    first, second = run(
         adapter,
         [Call(url=server.url + "/hostile"), Call(url=server.url + "/ok")],
         issuer,
@@ -225,9 +225,9 @@ def test_hostile_challenge_ends_bounded_and_the_next_request_works(
     statuses = [e for e in case.expect if isinstance(e, int)]
     types = [e for e in case.expect if isinstance(e, type)]
     if TRANSPORT in case.expect:
-        types += transport_errors(adapter)
+        types += DRIVERS[adapter].transport_errors
     if first.error is None:
-        assert first.status in statuses, (case.name, first)
+        assert first.status_code in statuses, (case.name, first)
     else:
         assert_typed_error(first, *types)
     assert first.seconds < 2.0
@@ -235,7 +235,7 @@ def test_hostile_challenge_ends_bounded_and_the_next_request_works(
     assert server.count("/ok") <= 2
 
 
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names())
 def test_a_new_dpop_nonce_on_every_response_is_bounded(
     adapter: str, serve: Callable[..., ScriptedServer]
 ) -> None:
@@ -248,7 +248,7 @@ def test_a_new_dpop_nonce_on_every_response_is_bounded(
         return fresh_nonces(request)
 
     server = serve(routes({"/hostile": script, "/ok": protected}))
-    first, _ = run_scenario(
+    first, _ = run(
         adapter,
         [Call(url=server.url + "/hostile"), Call(url=server.url + "/ok")],
         dpop_tokens,

@@ -14,8 +14,8 @@ import pytest
 
 from sansio_upscope import TokenRequestFailedError
 from sansio_upscope.oauth import ClientCredentials, InsecureEndpointError, MetadataError
+from tests.driver import Call, Outcome, names, run
 
-from .drivers import ADAPTERS, Call, Outcome, run_scenario
 from .expect import assert_typed_error
 from .server import Reply, Request, ScriptedServer, response
 from .world import OAuthWorld, json_reply
@@ -26,7 +26,7 @@ SECRET = "discovery-client-secret-91c2"
 
 def _run(adapter: str, world: OAuthWorld) -> tuple[Outcome, Outcome]:
     tokens = ClientCredentials("hostile-client", SECRET)
-    first, second = run_scenario(
+    first, second = run(
         adapter, [Call(url=world.url + "/hostile"), Call(url=world.url + "/ok")], tokens
     )
     return first, second
@@ -52,7 +52,7 @@ def _refused(first: Outcome, kind: type[BaseException]) -> BaseException:
     return cause
 
 
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names())
 def test_metadata_on_another_host_for_another_resource_is_refused(
     adapter: str, serve: Callable[[Script], ScriptedServer]
 ) -> None:
@@ -77,7 +77,7 @@ def test_metadata_on_another_host_for_another_resource_is_refused(
     assert second.ok, second
 
 
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names())
 def test_metadata_on_another_host_naming_this_resource_is_used_with_this_resource(
     adapter: str, serve: Callable[[Script], ScriptedServer]
 ) -> None:
@@ -105,7 +105,7 @@ def test_metadata_on_another_host_naming_this_resource_is_used_with_this_resourc
     assert second.ok, second
 
 
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names())
 def test_plain_http_metadata_on_a_non_loopback_host_is_never_fetched(
     adapter: str, serve: Callable[[Script], ScriptedServer]
 ) -> None:
@@ -121,7 +121,7 @@ def test_plain_http_metadata_on_a_non_loopback_host_is_never_fetched(
     assert second.ok, second
 
 
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names())
 def test_metadata_whose_resource_does_not_match_is_refused(
     adapter: str, serve: Callable[[Script], ScriptedServer]
 ) -> None:
@@ -139,7 +139,7 @@ def test_metadata_whose_resource_does_not_match_is_refused(
     assert second.ok, second
 
 
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names())
 def test_metadata_naming_a_plain_http_authorization_server_is_refused(
     adapter: str, serve: Callable[[Script], ScriptedServer]
 ) -> None:
@@ -155,7 +155,7 @@ def test_metadata_naming_a_plain_http_authorization_server_is_refused(
     assert second.ok, second
 
 
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names())
 def test_authorization_server_with_a_plain_http_token_endpoint_never_gets_the_secret(
     adapter: str, serve: Callable[[Script], ScriptedServer]
 ) -> None:

@@ -14,10 +14,10 @@ from collections.abc import Callable
 import pytest
 
 from sansio_upscope import MalformedChallengeError
+from tests.driver import DRIVERS, Call, names, run
 
 from .conftest import Issuer, protected
-from .drivers import ADAPTERS, Call, run_scenario
-from .expect import assert_typed_error, transport_errors
+from .expect import assert_typed_error
 from .server import Reply, Request, ScriptedServer, response, routes
 
 Script = Callable[[Request], Reply | bytes]
@@ -32,21 +32,21 @@ def _challenge(size: int) -> bytes:
     return response(401, [(b"WWW-Authenticate", value)])
 
 
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names(options=["max_header_size"]))
 def test_a_raised_header_limit_lets_the_core_judge_the_challenge(
     adapter: str, serve: Callable[[Script], ScriptedServer], issuer: Issuer
 ) -> None:
     big = _challenge(200 * 1024)  # over every default head limit, under 1 MiB
     server = serve(routes({"/hostile": lambda _r: big, "/ok": protected}))
-    first, second = run_scenario(
+    first, second = run(
         adapter,
         [Call(url=server.url + "/hostile"), Call(url=server.url + "/ok")],
         issuer,
-        client_options={"max_header_size": 1 << 20},
+        options={"max_header_size": 1 << 20},
     )
     if adapter == "requests":
         # The line is over http.client's fixed cap: a clear transport error that says so.
-        error = assert_typed_error(first, *transport_errors(adapter))
+        error = assert_typed_error(first, *DRIVERS[adapter].transport_errors)
         assert str(HTTP_CLIENT_MAX_LINE) in str(error)
     else:
         assert_typed_error(first, MalformedChallengeError)  # Policy.max_challenge_size: 64 KiB
@@ -54,18 +54,18 @@ def test_a_raised_header_limit_lets_the_core_judge_the_challenge(
     assert second.ok, second
 
 
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names(options=["max_header_size"]))
 def test_a_lowered_header_limit_refuses_with_a_message_naming_it(
     adapter: str, serve: Callable[[Script], ScriptedServer], issuer: Issuer
 ) -> None:
     small = _challenge(8 * 1024)  # under every default, over the limit set below
     server = serve(routes({"/hostile": lambda _r: small, "/ok": protected}))
-    first, second = run_scenario(
+    first, second = run(
         adapter,
         [Call(url=server.url + "/hostile"), Call(url=server.url + "/ok")],
         issuer,
-        client_options={"max_header_size": 4096},
+        options={"max_header_size": 4096},
     )
-    error = assert_typed_error(first, *transport_errors(adapter))
+    error = assert_typed_error(first, *DRIVERS[adapter].transport_errors)
     assert "max_header_size" in str(error)
     assert second.ok, second

@@ -15,14 +15,13 @@ import pytest
 
 from sansio_upscope import TokenRequestFailedError
 from sansio_upscope.oauth import ClientCredentials
+from tests.driver import DRIVERS, Call, names, run
 
-from .drivers import Call, run_scenario
-from .expect import assert_typed_error, timeout_errors, transport_errors
+from .expect import assert_typed_error
 from .server import Reply, Request, ScriptedServer
 from .world import OAuthWorld
 
 Script = Callable[[Request], Reply | bytes]
-ASYNC_ADAPTERS = ("asyncio", "trio")
 ONE_SLOT = {"max_connections_per_origin": 1}
 
 CUT_SHORT = Reply(
@@ -49,7 +48,7 @@ def first_times(count: int, hostile: Reply, good: Script) -> Script:
     return script
 
 
-@pytest.mark.parametrize("adapter", ASYNC_ADAPTERS)
+@pytest.mark.parametrize("adapter", names(options=["max_connections_per_origin"]))
 def test_token_body_cut_short_frees_the_slot_every_time(
     adapter: str, serve: Callable[[Script], ScriptedServer]
 ) -> None:
@@ -57,15 +56,15 @@ def test_token_body_cut_short_frees_the_slot_every_time(
     world.table["/token"] = first_times(3, CUT_SHORT, world.token)
     tokens = ClientCredentials("client", "secret", token_endpoint=world.url + "/token")
     calls = [Call(url=world.url + "/ok", timeout=2.0) for _ in range(4)]
-    outcomes = run_scenario(adapter, calls, tokens, client_options=ONE_SLOT)
+    outcomes = run(adapter, calls, tokens, options=ONE_SLOT)
     for outcome in outcomes[:3]:
         error = assert_typed_error(outcome, TokenRequestFailedError)
-        assert isinstance(error.__cause__, transport_errors(adapter)), repr(error.__cause__)
+        assert isinstance(error.__cause__, DRIVERS[adapter].transport_errors), repr(error.__cause__)
     assert outcomes[3].ok, outcomes[3]
     assert len(world.token_requests()) == 4
 
 
-@pytest.mark.parametrize("adapter", ASYNC_ADAPTERS)
+@pytest.mark.parametrize("adapter", names(options=["max_connections_per_origin"]))
 def test_token_body_read_cancelled_by_the_callers_timeout_frees_the_slot(
     adapter: str, serve: Callable[[Script], ScriptedServer]
 ) -> None:
@@ -77,8 +76,8 @@ def test_token_body_read_cancelled_by_the_callers_timeout_frees_the_slot(
         Call(url=world.url + "/ok", timeout=0.5),
         Call(url=world.url + "/ok", timeout=2.0),
     ]
-    first, second, third = run_scenario(adapter, calls, tokens, client_options=ONE_SLOT)
+    first, second, third = run(adapter, calls, tokens, options=ONE_SLOT)
     for outcome in (first, second):
-        assert isinstance(outcome.error, timeout_errors(adapter)), outcome
+        assert isinstance(outcome.error, DRIVERS[adapter].timeout_errors), outcome
     assert third.ok, third
     assert len(world.token_requests()) == 3

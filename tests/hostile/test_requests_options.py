@@ -14,8 +14,8 @@ import requests
 
 from sansio_upscope import StepUpError, TokenRequestFailedError
 from sansio_upscope.oauth import ClientCredentials
+from tests.driver import Call, run
 
-from .drivers import Call, run_scenario
 from .server import HANG, Reply, Request, ScriptedServer
 from .world import OAuthWorld, json_reply
 
@@ -45,11 +45,11 @@ def test_a_token_renewed_before_sending_is_bounded_by_the_auths_timeout(
     world = OAuthWorld(serve)
     world.table["/token"] = expired_then_hang(world)
     tokens = ClientCredentials("client", "secret", token_endpoint=world.url + "/token")
-    first, second = run_scenario(
+    first, second = run(
         "requests",
         [Call(url=world.url + "/ok"), Call(url=world.url + "/ok", timeout=5.0)],
         tokens,
-        client_options={"timeout": 0.3},
+        options={"timeout": 0.3},
     )
     assert first.ok, first
     assert isinstance(second.error, TokenRequestFailedError), second

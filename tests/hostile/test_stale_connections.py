@@ -14,15 +14,15 @@ from collections.abc import Callable
 import pytest
 
 from sansio_upscope.oauth import ClientCredentials
+from tests.driver import Call, names, run
 
-from .drivers import ADAPTERS, Call, run_scenario
 from .server import Reply, Request, ScriptedServer, response
 from .world import OAuthWorld
 
 Script = Callable[[Request], Reply | bytes]
 
 
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names())
 def test_a_token_request_does_not_reuse_a_connection_the_server_closed(
     adapter: str, serve: Callable[[Script], ScriptedServer]
 ) -> None:
@@ -39,15 +39,13 @@ def test_a_token_request_does_not_reuse_a_connection_the_server_closed(
 
     world.table["/ok"] = protected
     tokens = ClientCredentials("client", "secret", token_endpoint=authorization_server.url + "/t")
-    first, second = run_scenario(
-        adapter, [Call(url=world.url + "/ok"), Call(url=world.url + "/ok")], tokens
-    )
+    first, second = run(adapter, [Call(url=world.url + "/ok"), Call(url=world.url + "/ok")], tokens)
     assert first.ok, first
     assert second.ok, second
     assert len(authorization_server.requests) == 2  # each token request sent once
 
 
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names())
 def test_a_post_does_not_reuse_a_connection_the_server_closed(
     adapter: str, serve: Callable[[Script], ScriptedServer]
 ) -> None:
@@ -64,9 +62,9 @@ def test_a_post_does_not_reuse_a_connection_the_server_closed(
     calls = [
         Call(url=server.url + "/get"),
         Call(url=elsewhere.url + "/slow"),
-        Call(url=server.url + "/post", method="POST", content=b"once"),
+        Call(url=server.url + "/post", method="POST", body=b"once"),
     ]
-    outcomes = run_scenario(adapter, calls, lambda _request: pytest.fail("no token needed"))
-    assert [outcome.status for outcome in outcomes] == [200, 200, 200], outcomes
-    assert outcomes[2].body == b"once"
+    outcomes = run(adapter, calls, lambda _request: pytest.fail("no token needed"))
+    assert [outcome.status_code for outcome in outcomes] == [200, 200, 200], outcomes
+    assert outcomes[2].content == b"once"
     assert [request.path for request in server.requests] == ["/get", "/post"]

@@ -15,9 +15,9 @@ import pytest
 
 from sansio_upscope import TokenRequestFailedError
 from sansio_upscope.oauth import ClientCredentials, InvalidResponseError, TokenEndpointError
+from tests.driver import DRIVERS, Call, names, run
 
-from .drivers import ADAPTERS, Call, run_scenario
-from .expect import assert_typed_error, timeout_errors, transport_errors
+from .expect import assert_typed_error
 from .server import CLOSE, HANG, Reply, Request, ScriptedServer, response
 from .world import OAuthWorld, json_reply
 
@@ -91,7 +91,7 @@ def _cause(error: BaseException) -> BaseException | None:
 
 
 @pytest.mark.parametrize("name", list(CASES))
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names())
 def test_hostile_token_endpoint_gives_a_typed_error_then_recovers(
     adapter: str, name: str, serve: Callable[[Script], ScriptedServer]
 ) -> None:
@@ -99,12 +99,10 @@ def test_hostile_token_endpoint_gives_a_typed_error_then_recovers(
     world = OAuthWorld(serve)
     world.table["/token"] = first_then(hostile, world.token)
     tokens = ClientCredentials("hostile-client", SECRET, token_endpoint=world.url + "/token")
-    first, second = run_scenario(
-        adapter, [Call(url=world.url + "/ok"), Call(url=world.url + "/ok")], tokens
-    )
+    first, second = run(adapter, [Call(url=world.url + "/ok"), Call(url=world.url + "/ok")], tokens)
     error = assert_typed_error(first, TokenRequestFailedError)
     cause = _cause(error)
-    wanted = transport_errors(adapter) if isinstance(expected, str) else (expected,)
+    wanted = DRIVERS[adapter].transport_errors if isinstance(expected, str) else (expected,)
     if adapter == "requests" and name in HEAD_ENDS_AT_EOF:
         wanted += (InvalidResponseError,)
     assert isinstance(cause, wanted), f"{name}: cause {cause!r}"
@@ -114,14 +112,14 @@ def test_hostile_token_endpoint_gives_a_typed_error_then_recovers(
     assert second.ok, second
 
 
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names())
 def test_hanging_token_endpoint_ends_at_the_callers_timeout_then_recovers(
     adapter: str, serve: Callable[[Script], ScriptedServer]
 ) -> None:
     world = OAuthWorld(serve)
     world.table["/token"] = first_then(HANG, world.token)
     tokens = ClientCredentials("hostile-client", SECRET, token_endpoint=world.url + "/token")
-    first, second = run_scenario(
+    first, second = run(
         adapter,
         [Call(url=world.url + "/ok", timeout=0.5), Call(url=world.url + "/ok", timeout=1.0)],
         tokens,
@@ -132,7 +130,7 @@ def test_hanging_token_endpoint_ends_at_the_callers_timeout_then_recovers(
     # the token request fails with it; the async adapters are cancelled as a whole.
     if adapter == "requests" and isinstance(error, TokenRequestFailedError):
         error = _cause(error)
-    assert isinstance(error, timeout_errors(adapter)), repr(error)
+    assert isinstance(error, DRIVERS[adapter].timeout_errors), repr(error)
     assert first.seconds < 2.0
     assert second.ok, second
 
@@ -140,7 +138,7 @@ def test_hanging_token_endpoint_ends_at_the_callers_timeout_then_recovers(
 BAD_TOKEN = "world-token-SECRET\r\nX-Injected: yes"
 
 
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names())
 def test_an_access_token_that_cannot_be_a_header_value_is_refused_unquoted(
     adapter: str, serve: Callable[[Script], ScriptedServer]
 ) -> None:
@@ -150,9 +148,7 @@ def test_an_access_token_that_cannot_be_a_header_value_is_refused_unquoted(
     bad = json_reply(200, {"access_token": BAD_TOKEN, "token_type": "Bearer"})
     world.table["/token"] = first_then(bad, world.token)
     tokens = ClientCredentials("hostile-client", SECRET, token_endpoint=world.url + "/token")
-    first, second = run_scenario(
-        adapter, [Call(url=world.url + "/ok"), Call(url=world.url + "/ok")], tokens
-    )
+    first, second = run(adapter, [Call(url=world.url + "/ok"), Call(url=world.url + "/ok")], tokens)
     error = assert_typed_error(first, TokenRequestFailedError)
     assert isinstance(_cause(error), InvalidResponseError), repr(_cause(error))
     for text in (str(error), repr(error), str(_cause(error)), repr(_cause(error))):

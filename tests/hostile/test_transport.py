@@ -12,9 +12,10 @@ from collections.abc import Callable
 
 import pytest
 
+from tests.driver import DRIVERS, Call, names, run
+
 from .conftest import Issuer, protected
-from .drivers import ADAPTERS, Call, run_scenario
-from .expect import assert_typed_error, timeout_errors, transport_errors
+from .expect import assert_typed_error
 from .server import CLOSE, Reply, Request, ScriptedServer, routes
 
 Script = Callable[[Request], Reply | bytes]
@@ -70,37 +71,39 @@ def _calls(server: ScriptedServer, timeout: float = 2.0) -> list[Call]:
 
 
 @pytest.mark.parametrize("name", list(BROKEN))
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names())
 def test_broken_connection_is_a_transport_error_and_is_not_reused(
     adapter: str, name: str, serve: Callable[[Script], ScriptedServer], issuer: Issuer
 ) -> None:
     reply, most = BROKEN[name]
     server = serve(routes({"/ok": protected, "/hostile": lambda _r: reply}))
-    before, hostile, after = run_scenario(adapter, _calls(server), issuer)
+    before, hostile, after = run(adapter, _calls(server), issuer)
     assert before.ok, before
     if adapter == "requests" and name in HEAD_ENDS_AT_EOF:
         # Known limitation, pinned here: http.client ends a response head at EOF, so
         # requests delivers the cut head as a complete response with an empty body.
-        assert (hostile.status, hostile.body, hostile.error) == (200, b"", None), hostile
+        assert (hostile.status_code, hostile.content, hostile.error) == (200, b"", None), hostile
     else:
-        assert_typed_error(hostile, *transport_errors(adapter))
+        assert_typed_error(hostile, *DRIVERS[adapter].transport_errors)
     assert 1 <= server.count("/hostile") <= most
     assert after.ok, after
     assert issuer.count <= 2  # the 401 may have asked for one more token
 
 
 @pytest.mark.parametrize("name", list(STALLED))
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names())
 def test_stalled_server_ends_at_the_callers_timeout(
     adapter: str, name: str, serve: Callable[[Script], ScriptedServer], issuer: Issuer
 ) -> None:
     reply = STALLED[name]
     server = serve(routes({"/ok": protected, "/hostile": lambda _r: reply}))
-    before, hostile, after = run_scenario(adapter, _calls(server, timeout=0.25), issuer)
+    before, hostile, after = run(adapter, _calls(server, timeout=0.25), issuer)
     assert before.ok, before
-    error = assert_typed_error(hostile, *timeout_errors(adapter), *transport_errors(adapter))
+    error = assert_typed_error(
+        hostile, *DRIVERS[adapter].timeout_errors, *DRIVERS[adapter].transport_errors
+    )
     if adapter != "requests":
-        assert isinstance(error, timeout_errors(adapter)), repr(error)
+        assert isinstance(error, DRIVERS[adapter].timeout_errors), repr(error)
     assert hostile.seconds < 1.0, hostile
     assert server.count("/hostile") == 1
     assert after.ok, after

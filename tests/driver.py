@@ -1,0 +1,879 @@
+"""One test driver for every adapter: a scenario is written once and runs on each.
+
+Used by the behaviour suite (tests/test_adapters.py), the hostile suite (tests/hostile/),
+tests/test_secrets.py and the interop suite (tests/interop/). A test names a driver
+(``"asyncio"``, ``"trio"``, ``"requests"``, ...) and calls ``run``::
+
+    first, second = run("trio", [Call(url=a), Call(url=b, method="POST", body=b"x")], tokens)
+
+**A scenario** runs on ONE fresh client (the steps share its tokens, as an application's
+requests do). It is either a list of steps, each giving one result:
+
+* ``Call``: one request; an ``Outcome`` (status, headers, body, or the error).
+* ``Many(call, n)``: the same call ``n`` times at once (tasks, or threads for a sync
+  client); a list of ``Outcome``.
+* ``Stream(url, gate)``: read a ``text/event-stream`` body chunk by chunk (``Outcome.chunks``,
+  ``first_chunk_early``: did chunk 1 arrive before the server was let on by ``gate``).
+* ``Do(action)``: run a function between steps (revoke tokens, script the server); its
+  return value.
+
+or a generator that yields steps and receives each result, as the interop scenarios are
+written. There, a ``Call`` that ends in an exception has the exception thrown in at the
+``yield`` (catch it with ``pytest.raises``), and ``run`` returns the generator's return
+value.
+
+**What every driver does the same way**
+
+* Every call runs under a timeout in the framework's own idiom (``asyncio.timeout``,
+  ``trio.fail_after``, requests' ``timeout=``): ``Call.timeout``, else ``run(timeout=)``.
+  The whole scenario runs in a worker thread with a hard deadline: 2 s past the sum of
+  the timeouts of the calls it has started, it is reported as ``Hung`` (with the outcomes
+  so far) instead of hanging the test run.
+* An exception from a call becomes ``Outcome.error``; ``Outcome.seconds`` is how long the
+  call took. A step-up give-up is an error on every driver: the requests adapter attaches
+  it to the response it returns (``response.upscope_error``), and its driver raises it.
+* Token sources: an OAuth source (``ClientCredentials``, ``AuthorizationCode``, anything
+  with a ``flow`` method) goes to the client as it is. A plain callable
+  ``(RequestToken) -> Token`` is blocking: a sync client calls it, an async client calls
+  it in a worker thread (``asyncio.to_thread``, ``trio.to_thread.run_sync``). For those,
+  ``run(token_delay=)`` waits before each token request (so concurrent calls pile up), and
+  ``run(cancel_first_token_request=True)`` cancels the call that makes the first one after
+  0.3 s: its task on asyncio and trio, with a ``BaseException`` raised out of the token
+  source on a sync client (what an interrupt does to a thread); that call's outcome has
+  ``cancelled=True``.
+* ``policy`` and client ``options`` (keyword arguments of the client's constructor:
+  ``resource_for``, ``max_header_size``...) go to the client; ``on_client`` sees the
+  object that holds ``upscopes`` (the client, or the auth for requests) after the last
+  step, before the client closes.
+
+**Adding a driver** (a new adapter joins every suite): write one class and register an
+instance. A sync client subclasses ``SyncDriver``; an async one subclasses
+``AsyncDriver`` and names its event loop (``ASYNCIO`` or ``TRIO``; one instance per loop
+when it runs on both). Class attributes:
+
+* ``name``: what tests parametrize on; ``transport_errors``: what a failure below HTTP
+  raises; ``timeout_errors``: what the caller's timeout raises; ``options``: the client
+  options it accepts (suites that need one pick drivers with ``names(options=...)``).
+
+and three methods (``async`` ones for an ``AsyncDriver``; the loop applies the timeout):
+
+* ``open(tokens, policy, options)``: a context manager (async for ``AsyncDriver``) that
+  yields an open client; ``holder(client)`` (optional) returns the object with
+  ``upscopes``.
+* ``send(client, call, timeout)`` (sync) / ``send(client, call)`` (async): send ``call``
+  (``call.body`` through ``Body`` helpers; follow one redirect only when
+  ``call.follow_redirects`` is True, never when it is False, else as the client does by
+  default) and return ``Outcome(status_code=, headers=, content=)``, or raise: the
+  adapter's exception, or its ``StepUpError`` on a give-up.
+* ``stream(client, call, timeout)`` / ``stream(client, call)``: a context manager that
+  yields ``(Outcome without content, iterator of body chunks)``.
+
+Then ``register(MyDriver())`` at the end of this module, next to the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import json
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generator,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Any, ClassVar, Literal, TypeVar, overload
+from urllib.parse import urljoin
+
+import attrs
+import requests
+import trio
+
+import upscope_asyncio
+import upscope_trio
+from _upscope_io import TransportError
+from sansio_upscope import Policy, RequestToken, Token
+from sansio_upscope.oauth import AuthorizationCode, ClientCredentials
+from upscope_requests import UpscopeAuth
+
+__all__ = [
+    "ASYNCIO",
+    "DEFAULT_TIMEOUT",
+    "DRIVERS",
+    "TRIO",
+    "AsyncDriver",
+    "Body",
+    "Call",
+    "Do",
+    "Driver",
+    "Hung",
+    "Many",
+    "Outcome",
+    "Step",
+    "Stream",
+    "SyncDriver",
+    "TokenSource",
+    "names",
+    "register",
+    "run",
+]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+#: A call's timeout when neither it nor ``run(timeout=)`` sets one: on loopback, a call
+#: that takes longer is stuck.
+DEFAULT_TIMEOUT = 2.0
+
+#: A plain blocking callable, or an OAuth token source (passed to the client as it is).
+TokenSource = Callable[[RequestToken], Token] | ClientCredentials | AuthorizationCode
+
+
+# -- scenarios -------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Body:
+    """A request body. ``bytes`` can be replayed; a ``file`` is a seekable file on a sync
+    client (rewound for a retry) and bytes on an async one; a ``stream`` (a generator, or
+    an async generator) cannot be replayed."""
+
+    data: bytes
+    kind: Literal["bytes", "file", "stream"] = "bytes"
+
+    def chunks(self) -> Iterator[bytes]:
+        for start in range(0, len(self.data), 1000):
+            yield self.data[start : start + 1000]
+
+    async def achunks(self) -> AsyncIterator[bytes]:
+        for chunk in self.chunks():
+            yield chunk
+
+
+@attrs.frozen(kw_only=True)
+class Call:
+    url: str
+    method: str = "GET"
+    headers: tuple[tuple[str, str], ...] = ()
+    #: ``bytes`` (replayable) or a ``Body`` of another kind.
+    body: bytes | Body | None = None
+    #: Seconds, in the framework's idiom; None: ``run(timeout=)``.
+    timeout: float | None = None
+    #: True: follow one redirect with the same client; False: never; None: as the client
+    #: does by default (requests follows, the async clients deliver the 3xx).
+    follow_redirects: bool | None = None
+
+    @property
+    def body_bytes(self) -> bytes | None:
+        """The body as bytes (what an async client sends for a ``file``)."""
+        return self.body.data if isinstance(self.body, Body) else self.body
+
+
+@attrs.frozen
+class Many:
+    call: Call
+    n: int
+
+
+@attrs.frozen
+class Stream:
+    url: str
+    #: Set by the driver once the first chunk has arrived.
+    gate: threading.Event
+    timeout: float | None = None
+
+
+@attrs.frozen
+class Do:
+    action: Callable[[], object]
+
+
+Step = Call | Many | Stream | Do
+
+
+@attrs.frozen(kw_only=True)
+class Outcome:
+    """How one call ended: a response, or ``error``, or ``cancelled``."""
+
+    status_code: int | None = None
+    #: Header field names in lower case (the last value of a repeated field).
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+    content: bytes = b""
+    error: BaseException | None = None
+    cancelled: bool = False
+    seconds: float = 0.0
+    #: Stream: the chunks, and whether the first arrived before the server was let on.
+    chunks: tuple[bytes, ...] = ()
+    first_chunk_early: bool | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.cancelled and self.status_code == 200
+
+    def json(self) -> Any:
+        """The JSON body, or the one JSON-RPC message of a text/event-stream body."""
+        if self.headers.get("content-type", "").startswith("text/event-stream"):
+            data = [
+                line[len("data:") :].strip()
+                for line in self.content.decode().splitlines()
+                if line.startswith("data:")
+            ]
+            assert len(data) == 1, self.content
+            return json.loads(data[0])
+        return json.loads(self.content)
+
+
+def response_outcome(status_code: int, headers: Any, content: bytes = b"") -> Outcome:
+    """An ``Outcome`` from a response's status, header pairs (or a mapping) and body."""
+    pairs = headers.items() if hasattr(headers, "items") else headers
+    return Outcome(
+        status_code=status_code,
+        headers={str(name).lower(): str(value) for name, value in pairs},
+        content=content,
+    )
+
+
+class Hung(AssertionError):
+    """The scenario did not finish long after the timeouts of its calls had passed."""
+
+
+# -- drivers ---------------------------------------------------------------------------
+
+
+class Driver:
+    """What every driver declares (see the module docstring)."""
+
+    name: ClassVar[str]
+    kind: ClassVar[Literal["sync", "async"]]
+    transport_errors: ClassVar[tuple[type[BaseException], ...]]
+    timeout_errors: ClassVar[tuple[type[BaseException], ...]]
+    options: ClassVar[frozenset[str]] = frozenset()
+
+    def holder(self, client: Any) -> Any:
+        """The object that holds ``upscopes``."""
+        return client
+
+    def __repr__(self) -> str:
+        return f"<driver {self.name}>"
+
+
+class SyncDriver(Driver):
+    kind = "sync"
+
+    def open(
+        self, tokens: Any, policy: Policy | None, options: Mapping[str, Any]
+    ) -> contextlib.AbstractContextManager[Any]:
+        raise NotImplementedError
+
+    def send(self, client: Any, call: Call, timeout: float) -> Outcome:
+        raise NotImplementedError
+
+    def stream(
+        self, client: Any, call: Call, timeout: float
+    ) -> contextlib.AbstractContextManager[tuple[Outcome, Iterator[bytes]]]:
+        raise NotImplementedError
+
+
+class AsyncDriver(Driver):
+    kind = "async"
+    loop: ClassVar[Loop]
+
+    def open(
+        self, tokens: Any, policy: Policy | None, options: Mapping[str, Any]
+    ) -> contextlib.AbstractAsyncContextManager[Any]:
+        raise NotImplementedError
+
+    async def send(self, client: Any, call: Call) -> Outcome:
+        raise NotImplementedError
+
+    def stream(
+        self, client: Any, call: Call
+    ) -> contextlib.AbstractAsyncContextManager[tuple[Outcome, AsyncIterator[bytes]]]:
+        raise NotImplementedError
+
+
+DRIVERS: dict[str, Driver] = {}
+
+
+def register(driver: Driver) -> Driver:
+    assert driver.name not in DRIVERS, driver.name
+    DRIVERS[driver.name] = driver
+    return driver
+
+
+def names(
+    *, options: Sequence[str] = (), kind: Literal["sync", "async"] | None = None
+) -> list[str]:
+    """The registered drivers (for ``pytest.mark.parametrize``) that accept every client
+    option in ``options`` and are of ``kind`` (when given)."""
+    return [
+        name
+        for name, driver in DRIVERS.items()
+        if set(options) <= driver.options and kind in (None, driver.kind)
+    ]
+
+
+# -- event loops -----------------------------------------------------------------------
+
+#: Cancels the call (task) that is running now: set by ``Loop.cancellable``.
+_cancel_current: contextvars.ContextVar[Callable[[], object]] = contextvars.ContextVar("cancel")
+
+
+class Loop:
+    """An event loop's idioms, as the async drivers need them."""
+
+    name: str
+
+    def run(self, main: Callable[[], Awaitable[T]]) -> T:
+        raise NotImplementedError
+
+    async def sleep(self, seconds: float) -> None:
+        raise NotImplementedError
+
+    async def within(self, seconds: float, call: Callable[[], Awaitable[T]]) -> T:
+        """``call()`` under the caller's timeout, as the adapter's docs say to set it."""
+        raise NotImplementedError
+
+    async def gather(self, calls: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
+        raise NotImplementedError
+
+    async def cancellable(self, call: Callable[[], Awaitable[Outcome]]) -> Outcome:
+        """``call()``, which ``_cancel_current`` cancels (then ``cancelled=True``)."""
+        raise NotImplementedError
+
+    async def to_thread(self, function: Callable[[T], R], argument: T) -> R:
+        raise NotImplementedError
+
+
+class _Asyncio(Loop):
+    name = "asyncio"
+
+    def run(self, main: Callable[[], Awaitable[T]]) -> T:
+        async def go() -> T:
+            return await main()
+
+        return asyncio.run(go())
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    async def within(self, seconds: float, call: Callable[[], Awaitable[T]]) -> T:
+        if sys.version_info >= (3, 11):
+            async with asyncio.timeout(seconds):
+                return await call()
+        return await asyncio.wait_for(call(), seconds)  # pragma: no cover - Python 3.10
+
+    async def gather(self, calls: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
+        return list(await asyncio.gather(*(call() for call in calls)))
+
+    async def cancellable(self, call: Callable[[], Awaitable[Outcome]]) -> Outcome:
+        tasks: list[asyncio.Task[Outcome]] = []
+        reset = _cancel_current.set(lambda: tasks[0].cancel())
+        tasks.append(asyncio.ensure_future(call()))  # the task copies the context now
+        _cancel_current.reset(reset)
+        try:
+            return await tasks[0]
+        except asyncio.CancelledError:
+            if not tasks[0].cancelled():
+                raise
+            return Outcome(cancelled=True)
+
+    async def to_thread(self, function: Callable[[T], R], argument: T) -> R:
+        return await asyncio.to_thread(function, argument)
+
+
+class _Trio(Loop):
+    name = "trio"
+
+    def run(self, main: Callable[[], Awaitable[T]]) -> T:
+        return trio.run(main)
+
+    async def sleep(self, seconds: float) -> None:
+        await trio.sleep(seconds)
+
+    async def within(self, seconds: float, call: Callable[[], Awaitable[T]]) -> T:
+        with trio.fail_after(seconds):
+            return await call()
+
+    async def gather(self, calls: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
+        results: dict[int, T] = {}
+
+        async def one(index: int) -> None:
+            results[index] = await calls[index]()
+
+        async with trio.open_nursery() as nursery:
+            for index in range(len(calls)):
+                nursery.start_soon(one, index)
+        return [results[index] for index in range(len(calls))]
+
+    async def cancellable(self, call: Callable[[], Awaitable[Outcome]]) -> Outcome:
+        with trio.CancelScope() as scope:
+            reset = _cancel_current.set(scope.cancel)
+            try:
+                return await call()
+            finally:
+                _cancel_current.reset(reset)
+        return Outcome(cancelled=True)
+
+    async def to_thread(self, function: Callable[[T], R], argument: T) -> R:
+        return await trio.to_thread.run_sync(function, argument)
+
+
+ASYNCIO: Loop = _Asyncio()
+TRIO: Loop = _Trio()
+
+
+# -- running a scenario ----------------------------------------------------------------
+
+
+class _Interrupted(BaseException):
+    """What an interrupt does to a thread in the middle of a token request."""
+
+
+@attrs.define
+class _Run:
+    """One scenario's inputs and progress, shared with the watching thread."""
+
+    driver: Driver
+    tokens: Any
+    policy: Policy | None
+    options: Mapping[str, Any]
+    timeout: float
+    token_delay: float
+    cancel_first: bool
+    on_client: Callable[[Any], None] | None
+    #: Seconds the run may take: the timeouts of the steps started so far (+ a grace).
+    budget: float = 2.0
+    results: list[Any] = attrs.field(factory=list)
+    token_requests: int = 0
+    lock: threading.Lock = attrs.field(factory=threading.Lock)
+
+    def timeout_of(self, step: Call | Stream) -> float:
+        return self.timeout if step.timeout is None else step.timeout
+
+    def started(self, step: Step) -> None:
+        if isinstance(step, Many):
+            self.budget += self.timeout_of(step.call)
+        elif isinstance(step, Call | Stream):
+            self.budget += self.timeout_of(step)
+
+    def first_token_request(self) -> bool:
+        with self.lock:
+            self.token_requests += 1
+            return self.token_requests == 1
+
+    # The token source as each kind of client takes it.
+
+    def sync_tokens(self) -> Any:
+        if _is_oauth(self.tokens):
+            return self.tokens
+        blocking: Callable[[RequestToken], Token] = self.tokens
+
+        def tokens(request: RequestToken) -> Token:
+            if self.first_token_request() and self.cancel_first:
+                threading.Event().wait(0.3)  # let the other requests start waiting
+                raise _Interrupted()
+            if self.token_delay:
+                threading.Event().wait(self.token_delay)
+            return blocking(request)
+
+        return tokens
+
+    def async_tokens(self, loop: Loop) -> Any:
+        if _is_oauth(self.tokens):
+            return self.tokens
+        blocking: Callable[[RequestToken], Token] = self.tokens
+
+        async def tokens(request: RequestToken) -> Token:
+            if self.first_token_request() and self.cancel_first:
+                await loop.sleep(0.3)  # let the other requests start waiting for this one
+                _cancel_current.get()()
+                await loop.sleep(30)  # the cancellation lands here
+            if self.token_delay:
+                await loop.sleep(self.token_delay)
+            return await loop.to_thread(blocking, request)
+
+        return tokens
+
+
+def _is_oauth(tokens: object) -> bool:
+    return isinstance(tokens, ClientCredentials | AuthorizationCode) or hasattr(tokens, "flow")
+
+
+def _script(
+    steps: Sequence[Step] | Generator[Step, Any, Any],
+) -> tuple[Generator[Step, Any, Any], bool]:
+    """The steps as a generator, and whether a call's error is thrown into it."""
+    if isinstance(steps, Generator):
+        return steps, True
+
+    def each() -> Generator[Step, Any, list[Any]]:
+        results = []
+        for step in steps:
+            results.append((yield step))
+        return results
+
+    return each(), False
+
+
+def _next(script: Generator[Step, Any, Any], reply: Any, throw: bool) -> Step:
+    """The script's next step after ``reply``; raises ``StopIteration`` at the end."""
+    if throw and isinstance(reply, Outcome) and reply.error is not None:
+        return script.throw(reply.error)
+    return script.send(reply)
+
+
+def _timed(started: float, outcome: Outcome) -> Outcome:
+    return attrs.evolve(outcome, seconds=time.monotonic() - started)
+
+
+def _run_sync(driver: SyncDriver, script: Generator[Step, Any, Any], throw: bool, r: _Run) -> Any:
+    def call(client: Any, one: Call) -> Outcome:
+        started = time.monotonic()
+        try:
+            return _timed(started, driver.send(client, one, r.timeout_of(one)))
+        except _Interrupted:
+            return Outcome(cancelled=True, seconds=time.monotonic() - started)
+        except Exception as exc:
+            return Outcome(error=exc, seconds=time.monotonic() - started)
+
+    def stream(client: Any, step: Stream) -> Outcome:
+        started = time.monotonic()
+        try:
+            with driver.stream(client, Call(url=step.url), r.timeout_of(step)) as (head, chunks):
+                first = next(chunks)
+                early = not step.gate.is_set()
+                step.gate.set()
+                rest = list(chunks)
+        except Exception as exc:
+            return Outcome(error=exc, seconds=time.monotonic() - started)
+        return _streamed(started, head, first, rest, early)
+
+    reply: Any = None
+    with driver.open(r.sync_tokens(), r.policy, r.options) as client:
+        while True:
+            try:
+                step = _next(script, reply, throw)
+            except StopIteration as stop:
+                result = stop.value
+                break
+            r.started(step)
+            if isinstance(step, Call):
+                reply = call(client, step)
+            elif isinstance(step, Many):
+                with ThreadPoolExecutor(min(step.n, 50)) as pool:
+                    reply = list(pool.map(call, [client] * step.n, [step.call] * step.n))
+            elif isinstance(step, Stream):
+                reply = stream(client, step)
+            else:
+                reply = step.action()
+            r.results.append(reply)
+        if r.on_client is not None:
+            r.on_client(driver.holder(client))
+    return result
+
+
+def _streamed(
+    started: float, head: Outcome, first: bytes, rest: list[bytes], early: bool
+) -> Outcome:
+    return attrs.evolve(
+        head,
+        content=first + b"".join(rest),
+        chunks=(first, *rest),
+        first_chunk_early=early,
+        seconds=time.monotonic() - started,
+    )
+
+
+def _run_async(driver: AsyncDriver, script: Generator[Step, Any, Any], throw: bool, r: _Run) -> Any:
+    loop = driver.loop
+
+    async def call(client: Any, one: Call) -> Outcome:
+        started = time.monotonic()
+        try:
+            outcome = await loop.within(r.timeout_of(one), partial(driver.send, client, one))
+        except Exception as exc:
+            return Outcome(error=exc, seconds=time.monotonic() - started)
+        return _timed(started, outcome)
+
+    async def stream(client: Any, step: Stream) -> Outcome:
+        started = time.monotonic()
+
+        async def read() -> Outcome:
+            async with driver.stream(client, Call(url=step.url)) as (head, chunks):
+                first = await chunks.__anext__()
+                early = not step.gate.is_set()
+                step.gate.set()
+                rest = [chunk async for chunk in chunks]
+            return _streamed(started, head, first, rest, early)
+
+        try:
+            return await loop.within(r.timeout_of(step), read)
+        except Exception as exc:
+            return Outcome(error=exc, seconds=time.monotonic() - started)
+
+    async def main() -> Any:
+        reply: Any = None
+        async with driver.open(r.async_tokens(loop), r.policy, r.options) as client:
+            while True:
+                try:
+                    step = _next(script, reply, throw)
+                except StopIteration as stop:
+                    result = stop.value
+                    break
+                r.started(step)
+                if isinstance(step, Call):
+                    reply = await loop.cancellable(partial(call, client, step))
+                elif isinstance(step, Many):
+                    one = partial(loop.cancellable, partial(call, client, step.call))
+                    reply = await loop.gather([one] * step.n)
+                elif isinstance(step, Stream):
+                    reply = await stream(client, step)
+                else:
+                    reply = step.action()
+                r.results.append(reply)
+            if r.on_client is not None:
+                r.on_client(driver.holder(client))
+        return result
+
+    return loop.run(main)
+
+
+@overload
+def run(
+    driver: str | Driver,
+    steps: Generator[Step, Any, R],
+    tokens: TokenSource,
+    *,
+    policy: Policy | None = None,
+    options: Mapping[str, Any] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    token_delay: float = 0.0,
+    cancel_first_token_request: bool = False,
+    on_client: Callable[[Any], None] | None = None,
+) -> R: ...
+
+
+@overload
+def run(
+    driver: str | Driver,
+    steps: Sequence[Call],
+    tokens: TokenSource,
+    *,
+    policy: Policy | None = None,
+    options: Mapping[str, Any] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    token_delay: float = 0.0,
+    cancel_first_token_request: bool = False,
+    on_client: Callable[[Any], None] | None = None,
+) -> list[Outcome]: ...
+
+
+@overload
+def run(
+    driver: str | Driver,
+    steps: Sequence[Step],
+    tokens: TokenSource,
+    *,
+    policy: Policy | None = None,
+    options: Mapping[str, Any] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    token_delay: float = 0.0,
+    cancel_first_token_request: bool = False,
+    on_client: Callable[[Any], None] | None = None,
+) -> list[Any]: ...
+
+
+def run(
+    driver: str | Driver,
+    steps: Sequence[Step] | Generator[Step, Any, Any],
+    tokens: TokenSource,
+    *,
+    policy: Policy | None = None,
+    options: Mapping[str, Any] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    token_delay: float = 0.0,
+    cancel_first_token_request: bool = False,
+    on_client: Callable[[Any], None] | None = None,
+) -> Any:
+    """Run ``steps`` on one fresh client of ``driver`` (see the module docstring): the
+    list of results, or what the generator returns. Raises ``Hung`` when the run outlives
+    the timeouts of the calls it has started by 2 s, and any exception the scenario
+    itself raised (an assertion in a generator, a failing ``Do``)."""
+    chosen = DRIVERS[driver] if isinstance(driver, str) else driver
+    r = _Run(
+        driver=chosen,
+        tokens=tokens,
+        policy=policy,
+        options=dict(options or {}),
+        timeout=timeout,
+        token_delay=token_delay,
+        cancel_first=cancel_first_token_request,
+        on_client=on_client,
+    )
+    script, throw = _script(steps)
+    result: list[Any] = []
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            if isinstance(chosen, SyncDriver):
+                result.append(_run_sync(chosen, script, throw, r))
+            else:
+                assert isinstance(chosen, AsyncDriver)
+                result.append(_run_async(chosen, script, throw, r))
+        except BaseException as exc:  # reported in the test's thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=target, name=f"scenario-{chosen.name}", daemon=True)
+    started = time.monotonic()
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.05)
+        elapsed = time.monotonic() - started
+        if thread.is_alive() and elapsed > r.budget:
+            raise Hung(
+                f"{chosen.name}: the scenario was still running {elapsed:.1f}s after it "
+                f"started, past the timeouts of its calls (results so far: {r.results!r})"
+            )
+    if failure:
+        raise failure[0]
+    return result[0]
+
+
+# -- the drivers -----------------------------------------------------------------------
+
+
+class _UpscopeAsyncClient(AsyncDriver):
+    """``upscope_asyncio.Client`` and ``upscope_trio.Client`` (one shared shell)."""
+
+    transport_errors = (TransportError,)
+    options = frozenset(
+        {"resource_for", "max_header_size", "max_connections_per_origin", "ssl_context"}
+    )
+    client: ClassVar[Callable[..., Any]]
+
+    def open(
+        self, tokens: Any, policy: Policy | None, options: Mapping[str, Any]
+    ) -> contextlib.AbstractAsyncContextManager[Any]:
+        client: contextlib.AbstractAsyncContextManager[Any] = self.client(
+            tokens, policy=policy, **options
+        )
+        return client
+
+    async def send(self, client: Any, call: Call) -> Outcome:
+        response = await client.request(
+            call.method, call.url, headers=list(call.headers), content=_async_content(call)
+        )
+        location = response.header("location")
+        if call.follow_redirects and 300 <= response.status_code < 400 and location:
+            response = await client.request("GET", urljoin(call.url, location))
+        return response_outcome(response.status_code, response.headers, response.content)
+
+    @contextlib.asynccontextmanager
+    async def stream(self, client: Any, call: Call) -> AsyncIterator[tuple[Outcome, Any]]:
+        async with client.stream(
+            call.method, call.url, headers=list(call.headers), content=_async_content(call)
+        ) as response:
+            yield response_outcome(response.status_code, response.headers), response.aiter_bytes()
+
+
+def _async_content(call: Call) -> bytes | AsyncIterator[bytes] | None:
+    if isinstance(call.body, Body) and call.body.kind == "stream":
+        return call.body.achunks()
+    return call.body_bytes
+
+
+class AsyncioDriver(_UpscopeAsyncClient):
+    name = "asyncio"
+    loop = ASYNCIO
+    timeout_errors = (asyncio.TimeoutError,)
+    client = upscope_asyncio.Client
+
+
+class TrioDriver(_UpscopeAsyncClient):
+    name = "trio"
+    loop = TRIO
+    timeout_errors = (trio.TooSlowError,)
+    client = upscope_trio.Client
+
+
+class RequestsDriver(SyncDriver):
+    """``upscope_requests.UpscopeAuth`` on a ``requests.Session`` (pool of 50, for ``Many``)."""
+
+    name = "requests"
+    transport_errors = (requests.RequestException,)
+    timeout_errors = (requests.Timeout,)
+    options = frozenset({"resource_for", "max_header_size", "timeout"})
+
+    @contextlib.contextmanager
+    def open(self, tokens: Any, policy: Policy | None, options: Mapping[str, Any]) -> Iterator[Any]:
+        with requests.Session() as session:
+            session.auth = UpscopeAuth(tokens, policy=policy, **options)
+            session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=50))
+            yield session
+
+    def holder(self, client: Any) -> Any:
+        return client.auth
+
+    def send(self, client: Any, call: Call, timeout: float) -> Outcome:
+        with _requests_body(call.body) as data:
+            response = client.request(
+                call.method,
+                call.url,
+                headers=dict(call.headers),
+                data=data,
+                timeout=timeout,
+                allow_redirects=call.follow_redirects is not False,
+            )
+        error = vars(response).get("upscope_error")
+        if error is not None:
+            raise error  # the give-up the adapter attached to the response
+        return response_outcome(response.status_code, response.headers, response.content)
+
+    @contextlib.contextmanager
+    def stream(
+        self, client: Any, call: Call, timeout: float
+    ) -> Iterator[tuple[Outcome, Iterator[bytes]]]:
+        with (
+            _requests_body(call.body) as data,
+            client.request(
+                call.method,
+                call.url,
+                headers=dict(call.headers),
+                data=data,
+                timeout=timeout,
+                stream=True,
+            ) as response,
+        ):
+            head = response_outcome(response.status_code, response.headers)
+            yield head, response.iter_content(chunk_size=None)
+
+
+@contextlib.contextmanager
+def _requests_body(body: bytes | Body | None) -> Iterator[Any]:
+    """The body as requests takes it: bytes, an open temporary file, or a generator."""
+    if not isinstance(body, Body) or body.kind == "bytes":
+        yield body.data if isinstance(body, Body) else body
+    elif body.kind == "stream":
+        yield body.chunks()
+    else:
+        with tempfile.TemporaryFile() as file:
+            file.write(body.data)
+            file.seek(0)
+            yield file
+
+
+register(AsyncioDriver())
+register(TrioDriver())
+register(RequestsDriver())
