@@ -40,7 +40,7 @@ from sansio_upscope import (
 )
 
 from ._http11 import Origin
-from ._httpx_tokens import HttpxTokenSource, obtain_async, obtain_sync
+from ._httpx_tokens import HttpxTokenSource, OAuthClient, obtain_async, obtain_sync
 from ._waiting import Waiter
 
 __all__ = ["HttpxAuthFlows", "HttpxTokenSource", "raise_for_step_up"]
@@ -51,6 +51,7 @@ class HttpxRequest(Protocol):
 
     method: str
     stream: Any
+    extensions: Any
 
     @property
     def url(self) -> Any: ...
@@ -61,6 +62,8 @@ class HttpxRequest(Protocol):
 
 class HttpxResponse(Protocol):
     """What the flows use of ``httpx.Response`` (and ``httpx2.Response``)."""
+
+    stream: Any
 
     @property
     def status_code(self) -> int: ...
@@ -118,14 +121,16 @@ class HttpxAuthFlows(Generic[RequestT, ResponseT]):
     def sync_auth_flow(self, request: RequestT) -> Generator[RequestT, ResponseT, None]:
         exchange = self._exchange(request)
         try:
-            action, response = self._run_sync(exchange, None), None
+            action, response = self._run_sync(exchange, None, request), None
             while isinstance(action, (Send, Retry)):
+                if response is not None:
+                    _discard(response, self.library, _read_sync(response.stream))
                 _authorize(request, action.authorization)
                 response = yield request
                 received = self._received(exchange, request, response)
                 if received is None:
                     return
-                action = self._run_sync(exchange, received)
+                action = self._run_sync(exchange, received, request)
             _finish(action, response)
         finally:
             self._release(exchange)
@@ -133,14 +138,16 @@ class HttpxAuthFlows(Generic[RequestT, ResponseT]):
     async def async_auth_flow(self, request: RequestT) -> AsyncGenerator[RequestT, ResponseT]:
         exchange = self._exchange(request)
         try:
-            action, response = await self._run_async(exchange, None), None
+            action, response = await self._run_async(exchange, None, request), None
             while isinstance(action, (Send, Retry)):
+                if response is not None:
+                    _discard(response, self.library, await _read_async(response.stream))
                 _authorize(request, action.authorization)
                 response = yield request
                 received = self._received(exchange, request, response)
                 if received is None:
                     return
-                action = await self._run_async(exchange, received)
+                action = await self._run_async(exchange, received, request)
             _finish(action, response)
         finally:
             self._release(exchange)
@@ -152,6 +159,11 @@ class HttpxAuthFlows(Generic[RequestT, ResponseT]):
         replayable = isinstance(request.stream, self.library.ByteStream)
         with self._lock:
             return self.upscopes.for_url(url).exchange(request.method, url, replayable=replayable)
+
+    def _via(self, request: RequestT) -> OAuthClient:
+        # A private client takes the call's own timeout (httpx keeps it in extensions).
+        timeout = request.extensions.get("timeout")
+        return OAuthClient(library=self.library, given=self._oauth_client, timeout=timeout)
 
     def _received(
         self, exchange: Exchange, request: RequestT, response: ResponseT
@@ -197,7 +209,7 @@ class HttpxAuthFlows(Generic[RequestT, ResponseT]):
             for waiter in self._waiters.pop(upscope, ()):
                 waiter.wake()
 
-    def _run_sync(self, exchange: Exchange, event: object) -> Action:
+    def _run_sync(self, exchange: Exchange, event: object, request: RequestT) -> Action:
         """Feed ``event``, then fetch and wait for tokens as the core asks, until it
         says send, retry, deliver or give up."""
         upscope = exchange.upscope
@@ -210,13 +222,13 @@ class HttpxAuthFlows(Generic[RequestT, ResponseT]):
             if not isinstance(action, RequestToken):
                 return action
             try:  # outside the lock: other requests go on meanwhile
-                token = obtain_sync(self._tokens, action, self.library, self._oauth_client)
+                token = obtain_sync(self._tokens, action, self._via(request))
             except Exception as exc:
                 event = TokenFailed(error=exc)
             else:
                 event = TokenIssued(token=token)
 
-    async def _run_async(self, exchange: Exchange, event: object) -> Action:
+    async def _run_async(self, exchange: Exchange, event: object, request: RequestT) -> Action:
         """``_run_sync`` for async flows: waits on the running library's own event."""
         upscope = exchange.upscope
         while True:
@@ -227,7 +239,7 @@ class HttpxAuthFlows(Generic[RequestT, ResponseT]):
             if not isinstance(action, RequestToken):
                 return action
             try:
-                token = await obtain_async(self._tokens, action, self.library, self._oauth_client)
+                token = await obtain_async(self._tokens, action, self._via(request))
             except Exception as exc:
                 event = TokenFailed(error=exc)
             else:
@@ -259,6 +271,43 @@ def _authorize(request: HttpxRequest, authorization: str | None) -> None:
     # None: no token yet; whatever the caller set goes out unchanged.
     if authorization is not None:
         request.headers["Authorization"] = authorization
+
+
+#: A challenged response's body is read up to this size before the retry, so its
+#: connection can be reused; past it the connection is closed instead.
+DISCARD_LIMIT = 64 * 1024
+
+
+def _read_sync(stream: Any) -> bytes | None:
+    """The raw body (at most ``DISCARD_LIMIT`` bytes), or None when it is longer."""
+    body = b""
+    try:
+        for chunk in stream:
+            body += chunk
+            if len(body) > DISCARD_LIMIT:
+                return None
+        return body
+    finally:
+        stream.close()
+
+
+async def _read_async(stream: Any) -> bytes | None:
+    body = b""
+    try:
+        async for chunk in stream:
+            body += chunk
+            if len(body) > DISCARD_LIMIT:
+                return None
+        return body
+    finally:
+        await stream.aclose()
+
+
+def _discard(response: Any, library: Any, body: bytes | None) -> None:
+    """Replace the body of a response that will be retried (httpx reads it into
+    ``history`` before sending the retry): a short body stays as it was; a long one is
+    not downloaded (its connection was closed) and shows as empty."""
+    response.stream = library.ByteStream(body or b"")
 
 
 def _finish(action: Action, response: HttpxResponse | None) -> None:

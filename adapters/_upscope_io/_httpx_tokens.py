@@ -8,17 +8,25 @@ from __future__ import annotations
 import contextlib
 import inspect
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
+
+import attrs
 
 from sansio_upscope import RequestToken, Token
 from sansio_upscope.oauth import AuthorizationCode, ClientCredentials, HttpRequest, HttpResponse
 
 from ._drive import drive_async, drive_sync
-from ._errors import TransportError
+from ._errors import without_query
 from ._waiting import run_in_thread
 
-__all__ = ["MAX_OAUTH_RESPONSE", "HttpxTokenSource", "obtain_async", "obtain_sync"]
+__all__ = [
+    "MAX_OAUTH_RESPONSE",
+    "HttpxTokenSource",
+    "OAuthClient",
+    "obtain_async",
+    "obtain_sync",
+]
 
 #: ``def tokens(request) -> Token`` (sync ``Client``), ``async def tokens(request) ->
 #: Token`` (``AsyncClient``), or an OAuth token source (either).
@@ -33,9 +41,34 @@ HttpxTokenSource = (
 MAX_OAUTH_RESPONSE = 1024 * 1024
 
 
-def obtain_sync(
-    tokens: HttpxTokenSource, request: RequestToken, library: Any, oauth_client: object
-) -> Token:
+@attrs.frozen(kw_only=True)
+class OAuthClient:
+    """Where an OAuth flow's requests go: the user's client (``given``, of the right
+    kind, used as it is), else a private client of ``library`` made for the flow, with
+    the timeout of the call that needed the token (httpx's ``timeout`` extension)."""
+
+    library: Any
+    given: object
+    timeout: Mapping[str, float | None] | None
+
+    def open(self, kind: str) -> Any:
+        """A context manager yielding the client (``kind``: ``Client``, ``AsyncClient``)."""
+        wanted = getattr(self.library, kind)
+        if self.given is None:
+            return (
+                wanted()
+                if self.timeout is None
+                else wanted(timeout=self.library.Timeout(**self.timeout))
+            )
+        if not isinstance(self.given, wanted):
+            raise TypeError(
+                f"oauth_client= is a {type(self.given).__name__}; this request needs a "
+                f"{self.library.__name__}.{kind} for its OAuth requests"
+            )
+        return contextlib.nullcontext(self.given)
+
+
+def obtain_sync(tokens: HttpxTokenSource, request: RequestToken, via: OAuthClient) -> Token:
     """Ask ``tokens`` for a token from a sync flow. Raises what the source raises."""
     if not isinstance(tokens, (ClientCredentials, AuthorizationCode)):
         token = tokens(request)
@@ -47,21 +80,19 @@ def obtain_sync(
             )
         assert isinstance(token, Token), f"the token source returned {type(token).__name__}"
         return token
-    with _private_client(library.Client, oauth_client) as client:
+    with via.open("Client") as client:
 
         def send(http_request: HttpRequest) -> HttpResponse:
             with client.stream(**_arguments(http_request)) as response:
                 body = b""
                 for chunk in response.iter_bytes():
-                    body = _append(body, chunk, http_request.url)
+                    body = _append(body, chunk, response, via.library)
             return _response(response, body)
 
         return drive_sync(tokens, request, send=send, now=time.time)
 
 
-async def obtain_async(
-    tokens: HttpxTokenSource, request: RequestToken, library: Any, oauth_client: object
-) -> Token:
+async def obtain_async(tokens: HttpxTokenSource, request: RequestToken, via: OAuthClient) -> Token:
     """Ask ``tokens`` for a token from an async flow (a sync function is called as
     it is). An ``AuthorizationCode`` flow with no ``authorize`` hook waits for the
     system browser in a worker thread. Raises what the source raises."""
@@ -71,30 +102,18 @@ async def obtain_async(
             token = await token
         assert isinstance(token, Token), f"the token source returned {type(token).__name__}"
         return token
-    async with _private_client(library.AsyncClient, oauth_client) as client:
+    async with via.open("AsyncClient") as client:
 
         async def send(http_request: HttpRequest) -> HttpResponse:
             async with client.stream(**_arguments(http_request)) as response:
                 body = b""
                 async for chunk in response.aiter_bytes():
-                    body = _append(body, chunk, http_request.url)
+                    body = _append(body, chunk, response, via.library)
             return _response(response, body)
 
         return await drive_async(
             tokens, request, send=send, now=time.time, run_in_thread=run_in_thread
         )
-
-
-def _private_client(kind: type[Any], given: object) -> Any:
-    """A new client of ``kind``, closed after the flow, or the user's, left open."""
-    if given is None:
-        return kind()
-    if not isinstance(given, kind):
-        raise TypeError(
-            f"oauth_client= is a {type(given).__name__}; this request needs a "
-            f"{kind.__module__.split('.')[0]}.{kind.__name__} for its OAuth requests"
-        )
-    return contextlib.nullcontext(given)
 
 
 def _arguments(http_request: HttpRequest) -> dict[str, Any]:
@@ -111,10 +130,14 @@ def _arguments(http_request: HttpRequest) -> dict[str, Any]:
     }
 
 
-def _append(body: bytes, chunk: bytes, url: str) -> bytes:
+def _append(body: bytes, chunk: bytes, response: Any, library: Any) -> bytes:
     # Metadata and token responses are small; a server that sends more is hostile.
     if len(body) + len(chunk) > MAX_OAUTH_RESPONSE:
-        raise TransportError(url, f"the response body is larger than {MAX_OAUTH_RESPONSE} bytes")
+        raise library.RemoteProtocolError(
+            f"the response body from {without_query(str(response.url))} is larger than "
+            f"{MAX_OAUTH_RESPONSE} bytes",
+            request=response.request,
+        )
     return body + chunk
 
 
