@@ -386,3 +386,23 @@ def test_one_auth_shared_by_threads_and_an_event_loop(
         assert asyncio.run(main()) == [200] * 5
         assert sync.result(10).status_code == 200
     assert authorization_server.token_request_count == 1
+
+
+def test_a_response_hook_that_reads_the_body_does_not_break_the_retry(
+    flavour: Flavour, authorization_server: AuthorizationServer, resource_server: ResourceServer
+) -> None:
+    read: list[bytes] = []
+
+    def hook(response: Any) -> None:
+        read.append(response.read())
+
+    async def async_hook(response: Any) -> None:
+        read.append(await response.aread())
+
+    [upload] = flavour.send(
+        flavour.auth(flavour.tokens(authorization_server)),
+        [{"method": "POST", "url": resource_server.url + "/files/upload", "content": b"x"}],
+        event_hooks={"response": [hook if flavour.mode == "sync" else async_hook]},
+    )
+    assert upload.status_code == 200 and upload.content == b"x"
+    assert len(read) == 2 and read[1] == b"x"

@@ -1,10 +1,12 @@
-"""Waiting for a token request from async code that may run on asyncio or on trio.
+"""Waiting for a token request, from threads and from async code on asyncio or trio.
 
-``anyio`` (a dependency of httpx and httpx2) picks the running library's own event:
-a ``trio.Event`` under trio, an ``asyncio.Event`` under asyncio, so no asyncio
-primitive is ever made where trio runs. The token request may end in another thread
-(a sync ``Client`` sharing the same auth, or another event loop), so ``wake()`` sets
-the event from the waiter's own loop thread, scheduled without blocking.
+``TokenRequestWaits`` holds the one ``threading.Condition`` under which every call into
+the (not thread-safe) core is made; it is held only for those calls. Sync code waits on
+the condition. Async code waits on an event that ``anyio`` (a dependency of httpx and
+httpx2) makes for the running library: a ``trio.Event`` under trio, an ``asyncio.Event``
+under asyncio, so no asyncio primitive is ever made where trio runs. The token request
+may end in another thread (a sync ``Client`` sharing the auth, another event loop), so
+an event is set from its own loop's thread, scheduled without blocking.
 """
 
 from __future__ import annotations
@@ -18,17 +20,19 @@ import anyio
 import anyio.lowlevel
 import anyio.to_thread
 
-__all__ = ["Waiter", "run_in_thread"]
+from sansio_upscope import Upscope
+
+__all__ = ["TokenRequestWaits", "run_in_thread"]
 
 
-class Waiter:
+class _Waiter:
     """One async flow waiting until a token request ends. Made in the waiting task."""
 
     def __init__(self) -> None:
         self._event = anyio.Event()
         self._thread = threading.get_ident()
         # asyncio: the running loop; trio: the run's TrioToken.
-        self._loop: object = anyio.lowlevel.current_token().native_token
+        self._loop: Any = anyio.lowlevel.current_token().native_token
 
     async def wait(self) -> None:
         await self._event.wait()
@@ -38,10 +42,53 @@ class Waiter:
         if threading.get_ident() == self._thread:
             self._event.set()
             return
-        loop: Any = self._loop
-        schedule = getattr(loop, "call_soon_threadsafe", None) or loop.run_sync_soon
+        schedule = getattr(self._loop, "call_soon_threadsafe", None) or self._loop.run_sync_soon
         with contextlib.suppress(RuntimeError):  # that loop or run has finished
             schedule(self._event.set)
+
+
+class TokenRequestWaits:
+    """The lock around the core, and the flows waiting for a token request to end."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Condition()
+        self._waiters: dict[Upscope, set[_Waiter]] = {}
+
+    def wake_if_ended(self, upscope: Upscope, finished: int) -> None:
+        """Under the lock: wake every waiter when a token request has ended since
+        ``finished`` (issued, failed, abandoned: the core counts them)."""
+        if upscope.token_requests_finished != finished:
+            self.lock.notify_all()
+            for waiter in self._waiters.pop(upscope, ()):
+                waiter.wake()
+
+    def wait_sync(self, upscope: Upscope) -> None:
+        """Block until the token request under way for ``upscope`` now has ended."""
+        with self.lock:
+            self.lock.wait_for(_ended(upscope))
+
+    async def wait_async(self, upscope: Upscope) -> None:
+        """``wait_sync`` for async code (cancellable, on the running library)."""
+        ended = _ended(upscope)
+        while True:
+            with self.lock:
+                if ended():
+                    return
+                waiter = _Waiter()
+                self._waiters.setdefault(upscope, set()).add(waiter)
+            try:
+                await waiter.wait()
+            finally:
+                with self.lock:
+                    self._waiters.get(upscope, set()).discard(waiter)
+
+
+def _ended(upscope: Upscope) -> Callable[[], bool]:
+    """A predicate: the token request under way now has ended (or there is none)."""
+    finished = upscope.token_requests_finished
+    return lambda: (
+        not upscope.token_request_under_way or upscope.token_requests_finished != finished
+    )
 
 
 def run_in_thread(call: Callable[[], str]) -> Awaitable[str]:
