@@ -537,7 +537,7 @@ def test_https_verifies_certificates_by_default(
     assert authorization_server.token_request_count == 0
 
 
-@pytest.mark.parametrize("page", ["asyncio", "trio", "requests"])
+@pytest.mark.parametrize("page", ["asyncio", "trio", "requests", "httpx"])
 def test_adapter_page_example_prints_what_the_page_says(page: str) -> None:
     text = (Path(__file__).parent.parent / "docs" / "adapters" / f"{page}.md").read_text()
     example = re.findall(r"```python\n(.*?)```", text, re.S)[0]
