@@ -406,3 +406,18 @@ def test_a_response_hook_that_reads_the_body_does_not_break_the_retry(
     )
     assert upload.status_code == 200 and upload.content == b"x"
     assert len(read) == 2 and read[1] == b"x"
+
+
+def test_a_token_source_that_returns_something_else_says_so(
+    flavour: Flavour, resource_server: ResourceServer
+) -> None:
+    def tokens(request: RequestToken) -> Any:
+        return "a bare string"
+
+    async def async_tokens(request: RequestToken) -> Any:
+        return "a bare string"
+
+    auth = flavour.auth(tokens if flavour.mode == "sync" else async_tokens)
+    [response] = flavour.send(auth, [{"method": "GET", "url": resource_server.url + "/files"}])
+    assert isinstance(response.upscope_error, TokenRequestFailedError)
+    assert "returned a str, not a sansio_upscope.Token" in str(response.upscope_error)

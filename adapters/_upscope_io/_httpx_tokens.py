@@ -78,8 +78,7 @@ def obtain_sync(tokens: HttpxTokenSource, request: RequestToken, via: OAuthClien
                 "the token source is an async function, and this request was sent with a "
                 "sync Client: use an AsyncClient, or pass a sync token function"
             )
-        assert isinstance(token, Token), f"the token source returned {type(token).__name__}"
-        return token
+        return _checked(token)
     with via.open("Client") as client:
 
         def send(http_request: HttpRequest) -> HttpResponse:
@@ -100,8 +99,7 @@ async def obtain_async(tokens: HttpxTokenSource, request: RequestToken, via: OAu
         token = tokens(request)
         if inspect.isawaitable(token):
             token = await token
-        assert isinstance(token, Token), f"the token source returned {type(token).__name__}"
-        return token
+        return _checked(token)
     async with via.open("AsyncClient") as client:
 
         async def send(http_request: HttpRequest) -> HttpResponse:
@@ -114,6 +112,14 @@ async def obtain_async(tokens: HttpxTokenSource, request: RequestToken, via: OAu
         return await drive_async(
             tokens, request, send=send, now=time.time, run_in_thread=run_in_thread
         )
+
+
+def _checked(token: object) -> Token:
+    if not isinstance(token, Token):
+        raise TypeError(
+            f"the token source returned a {type(token).__name__}, not a sansio_upscope.Token"
+        )
+    return token
 
 
 def _arguments(http_request: HttpRequest) -> dict[str, Any]:
