@@ -42,33 +42,70 @@ value.
   source on a sync client (what an interrupt does to a thread); that call's outcome has
   ``cancelled=True``.
 * ``policy`` and client ``options`` (keyword arguments of the client's constructor:
-  ``resource_for``, ``max_header_size``...) go to the client; ``on_client`` sees the
+  ``resource_for``, ``max_header_size``...) go to the client, except ``verify``: a CA
+  file to trust instead of the system's, which each driver says in its client's idiom
+  (an ``ssl_context``, requests' ``verify=``); ``on_client`` sees the
   object that holds ``upscopes`` (the client, or the auth for requests) after the last
   step, before the client closes.
 
 **Adding a driver** (a new adapter joins every suite): write one class and register an
-instance. A sync client subclasses ``SyncDriver``; an async one subclasses
-``AsyncDriver`` and names its event loop (``ASYNCIO`` or ``TRIO``; one instance per loop
-when it runs on both). Class attributes:
+instance at the end of this module. A sync client subclasses ``SyncDriver``; an async one
+subclasses ``AsyncDriver`` and names its event loop, ``loop = ASYNCIO`` or ``TRIO`` (a
+client that runs on both: a base class and one small subclass per loop, as
+``AsyncioDriver`` and ``TrioDriver`` share ``_UpscopeAsyncClient``). Class attributes:
 
-* ``name``: what tests parametrize on; ``transport_errors``: what a failure below HTTP
-  raises; ``timeout_errors``: what the caller's timeout raises; ``options``: the client
-  options it accepts (suites that need one pick drivers with ``names(options=...)``).
+* ``name``: what tests parametrize on (``names()`` lists them);
+* ``transport_errors``: what a failure below HTTP raises;
+* ``timeout_errors``: what the caller's timeout raises;
+* ``options``: the client options it accepts; a suite that needs one parametrizes on
+  ``names(options=[...])``, so a driver without it is left out, not failed.
 
-and three methods (``async`` ones for an ``AsyncDriver``; the loop applies the timeout):
+and three methods (``async def`` for an ``AsyncDriver``, whose timeout the loop applies
+around ``send`` and ``stream``; a ``SyncDriver`` passes ``timeout`` to its client):
 
 * ``open(tokens, policy, options)``: a context manager (async for ``AsyncDriver``) that
-  yields an open client; ``holder(client)`` (optional) returns the object with
-  ``upscopes``.
+  yields an open client. ``tokens`` is already what the client takes (sync or async
+  callable, or an OAuth source); ``options`` may hold ``verify``. ``holder(client)``
+  (optional) returns the object with ``upscopes``, when that is not the client.
 * ``send(client, call, timeout)`` (sync) / ``send(client, call)`` (async): send ``call``
-  (``call.body`` through ``Body`` helpers; follow one redirect only when
-  ``call.follow_redirects`` is True, never when it is False, else as the client does by
-  default) and return ``Outcome(status_code=, headers=, content=)``, or raise: the
-  adapter's exception, or its ``StepUpError`` on a give-up.
+  and return ``response_outcome(status, header pairs, body)``, or raise: the client's
+  exception, or the core's ``StepUpError`` on a give-up (raise it when the client
+  attaches it to a response instead). The body: ``call.body_bytes``, or for
+  ``Body(kind="stream")`` ``body.chunks()`` / ``body.achunks()``, for ``kind="file"`` a
+  seekable file where the client takes one (see ``_requests_body``). Follow one
+  redirect only when ``call.follow_redirects`` is True, never when False, else do what
+  the client does by default.
 * ``stream(client, call, timeout)`` / ``stream(client, call)``: a context manager that
-  yields ``(Outcome without content, iterator of body chunks)``.
+  yields ``(response_outcome(status, header pairs), iterator of body chunks)``.
 
-Then ``register(MyDriver())`` at the end of this module, next to the others.
+A skeleton::
+
+    class HttpxDriver(SyncDriver):
+        name = "httpx"
+        transport_errors = (httpx.TransportError,)
+        timeout_errors = (httpx.TimeoutException,)
+        options = frozenset({"resource_for", "verify"})
+
+        @contextlib.contextmanager
+        def open(self, tokens, policy, options):
+            ...  # build the client with upscope_httpx.UpscopeAuth(tokens, policy=policy)
+            yield client
+
+        def holder(self, client):
+            return client.auth
+
+        def send(self, client, call, timeout):
+            response = client.request(call.method, call.url, ..., timeout=timeout)
+            return response_outcome(response.status_code, ..., response.content)
+
+        @contextlib.contextmanager
+        def stream(self, client, call, timeout):
+            ...
+
+    register(HttpxDriver())
+
+tests/test_driver.py checks what every driver must do the same way (give-ups, errors
+thrown into generator scenarios, ``on_client``, ``Hung``).
 """
 
 from __future__ import annotations
@@ -77,6 +114,7 @@ import asyncio
 import contextlib
 import contextvars
 import json
+import ssl
 import sys
 import tempfile
 import threading
@@ -123,12 +161,14 @@ __all__ = [
     "Hung",
     "Many",
     "Outcome",
+    "Scenario",
     "Step",
     "Stream",
     "SyncDriver",
     "TokenSource",
     "names",
     "register",
+    "response_outcome",
     "run",
 ]
 
@@ -192,9 +232,12 @@ class Many:
 @attrs.frozen
 class Stream:
     url: str
-    #: Set by the driver once the first chunk has arrived.
+    #: Set by the driver once the first chunk has arrived (with ``stop_after_first``: once
+    #: the stream is left).
     gate: threading.Event
     timeout: float | None = None
+    #: Leave the stream after the first chunk, the body half read.
+    stop_after_first: bool = False
 
 
 @attrs.frozen
@@ -245,6 +288,11 @@ def response_outcome(status_code: int, headers: Any, content: bytes = b"") -> Ou
         headers={str(name).lower(): str(value) for name, value in pairs},
         content=content,
     )
+
+
+#: A scenario written as a generator of calls: each ``yield`` receives the ``Outcome``,
+#: or has its error thrown in. (Yielding other steps: ``Generator[Step, Any, R]``.)
+Scenario = Generator[Call, Outcome, None]
 
 
 class Hung(AssertionError):
@@ -557,8 +605,10 @@ def _run_sync(driver: SyncDriver, script: Generator[Step, Any, Any], throw: bool
             with driver.stream(client, Call(url=step.url), r.timeout_of(step)) as (head, chunks):
                 first = next(chunks)
                 early = not step.gate.is_set()
-                step.gate.set()
-                rest = list(chunks)
+                if not step.stop_after_first:
+                    step.gate.set()
+                rest = [] if step.stop_after_first else list(chunks)
+            step.gate.set()
         except Exception as exc:
             return Outcome(error=exc, seconds=time.monotonic() - started)
         return _streamed(started, head, first, rest, early)
@@ -617,8 +667,10 @@ def _run_async(driver: AsyncDriver, script: Generator[Step, Any, Any], throw: bo
             async with driver.stream(client, Call(url=step.url)) as (head, chunks):
                 first = await chunks.__anext__()
                 early = not step.gate.is_set()
-                step.gate.set()
-                rest = [chunk async for chunk in chunks]
+                if not step.stop_after_first:
+                    step.gate.set()
+                rest = [] if step.stop_after_first else [chunk async for chunk in chunks]
+            step.gate.set()
             return _streamed(started, head, first, rest, early)
 
         try:
@@ -763,15 +815,18 @@ class _UpscopeAsyncClient(AsyncDriver):
 
     transport_errors = (TransportError,)
     options = frozenset(
-        {"resource_for", "max_header_size", "max_connections_per_origin", "ssl_context"}
+        {"resource_for", "max_header_size", "max_connections_per_origin", "ssl_context", "verify"}
     )
     client: ClassVar[Callable[..., Any]]
 
     def open(
         self, tokens: Any, policy: Policy | None, options: Mapping[str, Any]
     ) -> contextlib.AbstractAsyncContextManager[Any]:
+        kwargs = dict(options)
+        if "verify" in kwargs:
+            kwargs["ssl_context"] = ssl.create_default_context(cafile=kwargs.pop("verify"))
         client: contextlib.AbstractAsyncContextManager[Any] = self.client(
-            tokens, policy=policy, **options
+            tokens, policy=policy, **kwargs
         )
         return client
 
@@ -818,12 +873,14 @@ class RequestsDriver(SyncDriver):
     name = "requests"
     transport_errors = (requests.RequestException,)
     timeout_errors = (requests.Timeout,)
-    options = frozenset({"resource_for", "max_header_size", "timeout"})
+    options = frozenset({"resource_for", "max_header_size", "timeout", "verify"})
 
     @contextlib.contextmanager
     def open(self, tokens: Any, policy: Policy | None, options: Mapping[str, Any]) -> Iterator[Any]:
+        kwargs = dict(options)
         with requests.Session() as session:
-            session.auth = UpscopeAuth(tokens, policy=policy, **options)
+            session.verify = kwargs.pop("verify", True)
+            session.auth = UpscopeAuth(tokens, policy=policy, **kwargs)
             session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=50))
             yield session
 
@@ -839,6 +896,7 @@ class RequestsDriver(SyncDriver):
                 data=data,
                 timeout=timeout,
                 allow_redirects=call.follow_redirects is not False,
+                verify=client.verify,  # else REQUESTS_CA_BUNDLE would override session.verify
             )
         error = vars(response).get("upscope_error")
         if error is not None:
@@ -858,6 +916,7 @@ class RequestsDriver(SyncDriver):
                 data=data,
                 timeout=timeout,
                 stream=True,
+                verify=client.verify,
             ) as response,
         ):
             head = response_outcome(response.status_code, response.headers)
@@ -886,14 +945,16 @@ class _Httpx:
 
     library: ClassVar[Any]
     adapter: ClassVar[Any]
-    options = frozenset({"resource_for", "ssl_context"})
+    options = frozenset({"resource_for", "ssl_context", "verify"})
 
     def holder(self, client: Any) -> Any:
         return client.auth
 
     def _client_options(self, options: Mapping[str, Any]) -> tuple[dict[str, Any], Any]:
         """(the auth's options, the client's ``verify``)."""
-        auth = {name: value for name, value in options.items() if name != "ssl_context"}
+        auth = {k: v for k, v in options.items() if k not in ("ssl_context", "verify")}
+        if "verify" in options:
+            return auth, ssl.create_default_context(cafile=options["verify"])
         return auth, options.get("ssl_context", True)
 
     def _arguments(self, call: Call, content: Any) -> dict[str, Any]:

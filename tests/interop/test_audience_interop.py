@@ -22,9 +22,11 @@ import attrs
 import pytest
 import requests
 from interop_peers import AuthorizationServer, ResourceServer
-from test_step_up_interop import ADAPTERS, JSON, Call, Scenario, run
+from mcp_messages import CONTENT_TYPE, STREAM_ACCEPT
+from test_step_up_interop import TIMEOUT
 
 from sansio_upscope import Policy, Reason, RequestToken, StepUpError, StepUpLoopError, Token
+from tests.driver import Call, Scenario, names, run
 
 pytestmark = pytest.mark.interop
 
@@ -71,7 +73,7 @@ class TokenEndpointCaller:
 
 
 def calls(requests_: list[Call], outcome: list[object]) -> Scenario:
-    """Each call in turn; its reply or the adapter's ``StepUpError`` goes to ``outcome``."""
+    """Each call in turn; its status or the adapter's ``StepUpError`` goes to ``outcome``."""
     for call in requests_:
         try:
             reply = yield call
@@ -85,7 +87,7 @@ def read_then_write(server: ResourceServer) -> list[Call]:
     notes = f"{server.url}/api/notes"
     return [
         Call(method="GET", url=notes),
-        Call(method="POST", url=notes, headers=(JSON,), body=b'{"text": "aud"}'),
+        Call(method="POST", url=notes, headers=(CONTENT_TYPE,), body=b'{"text": "aud"}'),
     ]
 
 
@@ -103,14 +105,19 @@ def test_the_peer_refuses_a_token_without_audience(
     assert "Token was not issued for this resource" in challenge
 
 
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names())
 def test_token_for_this_challenge_without_audience_gives_up_at_once(
     adapter: str, oidc_provider: AuthorizationServer, mcp_ts_server: ResourceServer
 ) -> None:
     tokens = TokenEndpointCaller(oidc_provider, omit_resource_from=1)
     start = oidc_provider.token_requests()
     outcome: list[object] = []
-    run(adapter, calls(read_then_write(mcp_ts_server)[:1], outcome), tokens=tokens)
+    run(
+        adapter,
+        calls(read_then_write(mcp_ts_server)[:1], outcome),
+        tokens=tokens,
+        timeout=TIMEOUT,
+    )
     [error] = outcome
     assert isinstance(error, StepUpLoopError), error
     assert "Token was not issued for this resource" in str(error)
@@ -118,7 +125,7 @@ def test_token_for_this_challenge_without_audience_gives_up_at_once(
     assert oidc_provider.token_requests() - start == 1
 
 
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names())
 def test_step_up_token_without_audience_then_fresh_token_with_resource(
     adapter: str, oidc_provider: AuthorizationServer, mcp_ts_server: ResourceServer
 ) -> None:
@@ -132,6 +139,7 @@ def test_step_up_token_without_audience_then_fresh_token_with_resource(
         calls(read_then_write(mcp_ts_server), outcome),
         tokens=tokens,
         policy=Policy(initial_scopes=frozenset({"read"})),
+        timeout=TIMEOUT,
     )
     assert outcome == [200, 201]
     assert tokens.reasons == [Reason.NO_TOKEN, Reason.INSUFFICIENT_SCOPE, Reason.INVALID_TOKEN]
@@ -140,7 +148,7 @@ def test_step_up_token_without_audience_then_fresh_token_with_resource(
     assert oidc_provider.token_requests() - start == 3
 
 
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names())
 def test_never_naming_the_resource_is_a_bounded_loop_error(
     adapter: str, oidc_provider: AuthorizationServer, mcp_ts_server: ResourceServer
 ) -> None:
@@ -152,6 +160,7 @@ def test_never_naming_the_resource_is_a_bounded_loop_error(
         calls(read_then_write(mcp_ts_server), outcome),
         tokens=tokens,
         policy=Policy(initial_scopes=frozenset({"read"})),
+        timeout=TIMEOUT,
     )
     assert outcome[0] == 200
     error = outcome[1]
@@ -164,7 +173,7 @@ def test_never_naming_the_resource_is_a_bounded_loop_error(
     assert oidc_provider.token_requests() - start == 3
 
 
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names())
 def test_per_route_audiences_on_one_origin(
     adapter: str, oidc_provider: AuthorizationServer, mcp_ts_server: ResourceServer
 ) -> None:
@@ -177,16 +186,21 @@ def test_per_route_audiences_on_one_origin(
     listing = Call(
         method="GET", url=f"{mcp_ts_server.url}/.well-known/oauth-protected-resource/mcp"
     )
-    mcp = Call(method="GET", url=mcp_ts_server.mcp_url, headers=(("accept", "text/event-stream"),))
+    mcp = Call(method="GET", url=mcp_ts_server.mcp_url, headers=(STREAM_ACCEPT,))
     outcome: list[object] = []
-    run(adapter, calls([notes, mcp, listing, notes, notes], outcome), tokens=tokens)
+    run(
+        adapter,
+        calls([notes, mcp, listing, notes, notes], outcome),
+        tokens=tokens,
+        timeout=TIMEOUT,
+    )
     # GET /mcp without a session is the SDK's 400: past the bearer check, so audience ok.
     assert outcome == [200, 400, 200, 200, 200]
     assert tokens.reasons == [Reason.NO_TOKEN, Reason.INVALID_TOKEN, Reason.INVALID_TOKEN]
     assert [r.resource for r in tokens.asked] == [notes.url, mcp.url, notes.url]
 
 
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names())
 def test_resource_for_gives_each_route_its_own_token(
     adapter: str, oidc_provider: AuthorizationServer, mcp_ts_server: ResourceServer
 ) -> None:
@@ -199,13 +213,14 @@ def test_resource_for_gives_each_route_its_own_token(
 
     tokens = TokenEndpointCaller(oidc_provider)
     notes = Call(method="GET", url=notes_url)
-    mcp = Call(method="GET", url=mcp_ts_server.mcp_url, headers=(("accept", "text/event-stream"),))
+    mcp = Call(method="GET", url=mcp_ts_server.mcp_url, headers=(STREAM_ACCEPT,))
     outcome: list[object] = []
     run(
         adapter,
         calls([notes, mcp, notes, mcp, notes], outcome),
         tokens=tokens,
-        resource_for=resource_for,
+        options={"resource_for": resource_for},
+        timeout=TIMEOUT,
     )
     assert outcome == [200, 400, 200, 400, 200]
     assert tokens.reasons == [Reason.NO_TOKEN, Reason.NO_TOKEN]

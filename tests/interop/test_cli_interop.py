@@ -19,6 +19,15 @@ import attrs
 import pytest
 import requests
 from interop_peers import AuthorizationServer, ResourceServer
+from mcp_messages import (
+    ACCEPT,
+    CONTENT_TYPE,
+    HEADERS,
+    INITIALIZE,
+    INITIALIZED,
+    SESSION_ID,
+    tools_call,
+)
 from test_registration_interop import registrations
 
 from sansio_upscope import Token
@@ -30,8 +39,8 @@ if TYPE_CHECKING:  # a type only: several conftest modules share the name at run
 
 pytestmark = pytest.mark.interop
 
-MCP_HEADERS = ["-H", "Accept: application/json, text/event-stream"]
-JSON_HEADER = ["-H", "Content-Type: application/json"]
+MCP_HEADERS = ["-H", "{}: {}".format(*ACCEPT)]
+JSON_HEADER = ["-H", "{}: {}".format(*CONTENT_TYPE)]
 
 
 @attrs.define
@@ -90,27 +99,12 @@ def mcp_session(server: ResourceServer, oidc_provider: AuthorizationServer) -> s
         timeout=10,
     )
     answer.raise_for_status()
-    headers = {
-        "Authorization": f"Bearer {answer.json()['access_token']}",
-        "Accept": "application/json, text/event-stream",
-        "Content-Type": "application/json",
-    }
-    initialize = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-06-18",
-            "capabilities": {},
-            "clientInfo": {"name": "sansio-upscope-cli-interop", "version": "0"},
-        },
-    }
-    reply = requests.post(server.mcp_url, json=initialize, headers=headers, timeout=10)
+    headers = {**dict(HEADERS), "authorization": f"Bearer {answer.json()['access_token']}"}
+    reply = requests.post(server.mcp_url, json=INITIALIZE, headers=headers, timeout=10)
     assert reply.status_code == 200, reply.text
-    session_id = reply.headers["mcp-session-id"]
-    headers["mcp-session-id"] = session_id
-    initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
-    reply = requests.post(server.mcp_url, json=initialized, headers=headers, timeout=10)
+    session_id = reply.headers[SESSION_ID]
+    headers[SESSION_ID] = session_id
+    reply = requests.post(server.mcp_url, json=INITIALIZED, headers=headers, timeout=10)
     assert reply.status_code == 202, reply.text
     return session_id
 
@@ -126,12 +120,7 @@ def test_authorize_steps_up_mid_session(
     recorded: Secrets,
 ) -> None:
     session_id = mcp_session(mcp_ts_server, oidc_provider)
-    call = {
-        "jsonrpc": "2.0",
-        "id": 2,
-        "method": "tools/call",
-        "params": {"name": "write_file", "arguments": {"path": "cli.txt", "content": "hi"}},
-    }
+    call = tools_call(2, "write_file", path="cli.txt", content="hi")
     before = oidc_provider.token_requests()
     code, out, err = upscope(
         "request",
@@ -139,7 +128,7 @@ def test_authorize_steps_up_mid_session(
         *MCP_HEADERS,
         *JSON_HEADER,
         "-H",
-        f"Mcp-Session-Id: {session_id}",
+        f"{SESSION_ID}: {session_id}",
         "-d",
         json.dumps(call),
         "--client-id",

@@ -10,6 +10,7 @@ import urllib.parse
 import pytest
 import requests
 from interop_peers import AuthorizationServer, HeadlessBrowser, ResourceServer
+from mcp_messages import HEADERS, INITIALIZE, SESSION_ID, tools_call
 
 pytestmark = pytest.mark.interop
 
@@ -140,17 +141,7 @@ def test_headless_authorization_refuses_forbidden(
     assert params["error"] == "invalid_scope"
 
 
-MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "upscope-interop", "version": "0"},
-    },
-}
+MCP_HEADERS = dict(HEADERS)
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -198,13 +189,8 @@ def test_typescript_sdk_per_tool_step_up_challenge(
         mcp_ts_server.mcp_url, json=INITIALIZE, headers={**MCP_HEADERS, **_bearer(read)}, timeout=10
     )
     assert response.status_code == 200, response.text
-    session = {"Mcp-Session-Id": response.headers["mcp-session-id"]}
-    call = {
-        "jsonrpc": "2.0",
-        "id": 2,
-        "method": "tools/call",
-        "params": {"name": "write_file", "arguments": {"path": "a.txt", "content": "hi"}},
-    }
+    session = {SESSION_ID: response.headers[SESSION_ID]}
+    call = tools_call(2, "write_file", path="a.txt", content="hi")
     response = requests.post(
         mcp_ts_server.mcp_url,
         json=call,

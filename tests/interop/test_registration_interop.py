@@ -9,26 +9,17 @@ each adapter. The client is registered once: the second authorization reuses it 
 
 from __future__ import annotations
 
-import asyncio
-import importlib
 import urllib.parse
 from typing import TYPE_CHECKING
 
 import pytest
 import requests
-import trio
 from interop_peers import AuthorizationServer, HeadlessBrowser, ResourceServer
-from test_step_up_interop import (
-    ADAPTERS,
-    Scenario,
-    _drive_async,
-    _drive_requests,
-    notes_step_up,
-    run,
-)
+from test_step_up_interop import TIMEOUT, notes_step_up
 
 from sansio_upscope import Policy
 from sansio_upscope.oauth import AuthorizationCode, InMemoryClientStore
+from tests.driver import names, run
 
 if TYPE_CHECKING:  # a type only: several conftest modules share the name at run time
     from conftest import SystemBrowser
@@ -49,29 +40,6 @@ def query(url: str) -> dict[str, str]:
     return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
 
 
-def run_with_system_browser(
-    adapter: str, scenario: Scenario, *, tokens: AuthorizationCode, policy: Policy
-) -> None:
-    """``run`` for a source with no ``authorize`` hook: the adapter itself opens the system
-    browser and waits on a loopback receiver (off the event loop for asyncio and trio)."""
-    if adapter == "requests":
-        upscope_requests = importlib.import_module("upscope_requests")
-        with requests.Session() as session:
-            session.auth = upscope_requests.UpscopeAuth(tokens, policy=policy)
-            _drive_requests(session, scenario)
-        return
-    module = importlib.import_module(f"upscope_{adapter}")
-
-    async def main() -> None:
-        async with module.Client(tokens, policy=policy) as client:
-            await _drive_async(client, scenario)
-
-    if adapter == "trio":
-        trio.run(main)
-    else:
-        asyncio.run(main())
-
-
 def test_registration_endpoint_is_advertised(oidc_provider: AuthorizationServer) -> None:
     document = requests.get(
         f"{oidc_provider.issuer}/.well-known/openid-configuration", timeout=10
@@ -79,7 +47,7 @@ def test_registration_endpoint_is_advertised(oidc_provider: AuthorizationServer)
     assert document["registration_endpoint"] == f"{oidc_provider.issuer}/reg"
 
 
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names())
 def test_registered_client_steps_up_read_to_read_write(
     adapter: str,
     oidc_provider: AuthorizationServer,
@@ -98,6 +66,7 @@ def test_registered_client_steps_up_read_to_read_write(
         notes_step_up(mcp_ts_server, oidc_provider, counted),
         tokens=tokens,
         policy=Policy(initial_scopes=frozenset({"read"})),
+        timeout=TIMEOUT,
     )
     assert counted, "the scenario did not finish"
     assert registrations(oidc_provider) - registered_before == 1
@@ -111,7 +80,7 @@ def test_registered_client_steps_up_read_to_read_write(
     assert oidc_provider.token_requests() - tokens_before == 2
 
 
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names())
 def test_registered_client_on_loopback_ports(
     adapter: str,
     oidc_provider: AuthorizationServer,
@@ -124,11 +93,14 @@ def test_registered_client_on_loopback_ports(
     store = InMemoryClientStore()
     registered_before = registrations(oidc_provider)
     counted: list[int] = []
-    run_with_system_browser(
+    # No authorize= either: the adapter opens the system browser and waits on a
+    # loopback receiver (off the event loop for the async clients).
+    run(
         adapter,
         notes_step_up(mcp_ts_server, oidc_provider, counted),
         tokens=AuthorizationCode(client_store=store),
         policy=Policy(initial_scopes=frozenset({"read"})),
+        timeout=TIMEOUT,
     )
     system_browser.finish()
     assert counted, "the scenario did not finish"

@@ -4,175 +4,29 @@ Peers (see conftest.py): oidc-provider 9 as the authorization server, the MCP Ty
 SDK 1.x and the MCP Python SDK 2.x as resource servers, all on 127.0.0.1.
 
 Each scenario is written once as a generator that yields ``Call``s and receives
-``Reply``s (or has the adapter's exception thrown in), and runs on asyncio, trio and
-requests. The authorization server's own counter of token requests is the witness for
+``Outcome``s (or has the adapter's exception thrown in), and runs on every adapter
+(tests/driver.py). The authorization server's own counter of token requests is the witness for
 "no token request" and "bounded attempts".
 """
 
 from __future__ import annotations
 
-import asyncio
-import importlib
-import json
 import urllib.parse
-from collections.abc import Callable, Generator
-from typing import Any
 
 import attrs
 import pytest
 import requests
-import trio
 from interop_peers import AuthorizationServer, HeadlessBrowser, ResourceServer
+from mcp_messages import CONTENT_TYPE, mcp_call, mcp_session, tool_call, tool_text, tools_list
 
 from sansio_upscope import Policy, RequestToken, StepUpError, Token
 from sansio_upscope.oauth import AuthorizationCode, ClientCredentials
+from tests.driver import Call, Scenario, names, run
 
 pytestmark = pytest.mark.interop
 
-ADAPTERS = ["asyncio", "trio", "requests"]
-
-
-@attrs.frozen(kw_only=True)
-class Call:
-    method: str
-    url: str
-    headers: tuple[tuple[str, str], ...] = ()
-    body: bytes | None = None
-
-
-@attrs.frozen(kw_only=True)
-class Reply:
-    status_code: int
-    headers: dict[str, str]
-    content: bytes
-
-    def json(self) -> Any:
-        """The JSON body, or the one JSON-RPC message of a text/event-stream body."""
-        if self.headers.get("content-type", "").startswith("text/event-stream"):
-            data = [
-                line[len("data:") :].strip()
-                for line in self.content.decode().splitlines()
-                if line.startswith("data:")
-            ]
-            assert len(data) == 1, self.content
-            return json.loads(data[0])
-        return json.loads(self.content)
-
-
-Scenario = Generator[Call, Reply, None]
-
-
-def _reply(status_code: int, headers: Any, content: bytes) -> Reply:
-    pairs = headers.items() if hasattr(headers, "items") else headers
-    return Reply(
-        status_code=status_code,
-        headers={str(name).lower(): str(value) for name, value in pairs},
-        content=content,
-    )
-
-
-async def _drive_async(client: Any, scenario: Scenario) -> None:
-    outcome: Reply | BaseException | None = None
-    while True:
-        try:
-            if isinstance(outcome, BaseException):
-                call = scenario.throw(outcome)
-            else:
-                call = scenario.send(outcome)  # type: ignore[arg-type]
-        except StopIteration:
-            return
-        try:
-            response = await client.request(
-                call.method, call.url, headers=list(call.headers), content=call.body
-            )
-        except StepUpError as error:
-            outcome = error
-        else:
-            outcome = _reply(response.status_code, response.headers, response.content)
-
-
-def _drive_requests(session: requests.Session, scenario: Scenario) -> None:
-    outcome: Reply | BaseException | None = None
-    while True:
-        try:
-            if isinstance(outcome, BaseException):
-                call = scenario.throw(outcome)
-            else:
-                call = scenario.send(outcome)  # type: ignore[arg-type]
-        except StopIteration:
-            return
-        response = session.request(
-            call.method, call.url, headers=dict(call.headers), data=call.body, timeout=30
-        )
-        # The requests adapter attaches the give-up to the last 401/403 response instead
-        # of raising (docs/adapters/requests.md); the scenarios expect it raised.
-        error = getattr(response, "upscope_error", None)
-        if error is not None:
-            outcome = error
-        else:
-            outcome = _reply(response.status_code, response.headers, response.content)
-
-
-def run(
-    adapter: str,
-    scenario: Scenario,
-    *,
-    tokens: ClientCredentials | AuthorizationCode | Callable[[RequestToken], Token],
-    policy: Policy | None = None,
-    resource_for: Callable[[str], str] | None = None,
-) -> None:
-    """Run ``scenario`` on ``adapter`` with a fresh client over ``tokens``.
-
-    A plain callable token source is blocking; the async adapters call it in a thread.
-    An ``AuthorizationCode`` source's blocking ``authorize`` is wrapped the same way.
-    """
-    if adapter == "requests":
-        upscope_requests = importlib.import_module("upscope_requests")
-        with requests.Session() as session:
-            session.auth = upscope_requests.UpscopeAuth(
-                tokens, policy=policy, resource_for=resource_for
-            )
-            _drive_requests(session, scenario)
-        return
-
-    module = importlib.import_module(f"upscope_{adapter}")
-    if adapter == "trio":
-        to_thread: Callable[..., Any] = trio.to_thread.run_sync
-    else:
-        to_thread = asyncio.to_thread
-    source = _async_source(tokens, to_thread)
-
-    async def main() -> None:
-        async with module.Client(source, policy=policy, resource_for=resource_for) as client:
-            await _drive_async(client, scenario)
-
-    if adapter == "trio":
-        trio.run(main)
-    else:
-        asyncio.run(main())
-
-
-def _async_source(
-    tokens: ClientCredentials | AuthorizationCode | Callable[[RequestToken], Token],
-    to_thread: Callable[..., Any],
-) -> Any:
-    if isinstance(tokens, ClientCredentials):
-        return tokens
-    if isinstance(tokens, AuthorizationCode):
-        blocking = tokens.authorize
-        assert blocking is not None
-
-        async def authorize(url: str) -> str:
-            redirect: str = await to_thread(blocking, url)
-            return redirect
-
-        return attrs.evolve(tokens, authorize=authorize)
-
-    async def call_in_thread(request: RequestToken) -> Token:
-        token: Token = await to_thread(tokens, request)
-        return token
-
-    return call_in_thread
+#: The peers run in Node and in another venv on a shared machine: room for a browser flow.
+TIMEOUT = 30.0
 
 
 # --- token sources -------------------------------------------------------------------
@@ -216,63 +70,6 @@ class ExactScopes:
         return Token(access_token=body["access_token"], scopes=frozenset(body["scope"].split()))
 
 
-# --- MCP over streamable HTTP --------------------------------------------------------
-
-MCP_ACCEPT = ("accept", "application/json, text/event-stream")
-JSON = ("content-type", "application/json")
-
-
-def mcp_call(url: str, message: dict[str, Any], session_id: str | None = None) -> Call:
-    headers = [MCP_ACCEPT, JSON]
-    if session_id is not None:
-        headers.append(("mcp-session-id", session_id))
-    return Call(method="POST", url=url, headers=tuple(headers), body=json.dumps(message).encode())
-
-
-def mcp_session(url: str) -> Generator[Call, Reply, str]:
-    """``initialize`` then ``notifications/initialized``; returns the session id."""
-    reply = yield mcp_call(
-        url,
-        {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-06-18",
-                "capabilities": {},
-                "clientInfo": {"name": "sansio-upscope-interop", "version": "0"},
-            },
-        },
-    )
-    assert reply.status_code == 200, reply.content
-    assert "serverInfo" in reply.json()["result"]
-    session_id = reply.headers["mcp-session-id"]
-    reply = yield mcp_call(
-        url, {"jsonrpc": "2.0", "method": "notifications/initialized"}, session_id
-    )
-    assert reply.status_code == 202, reply.content
-    return session_id
-
-
-def tool_call(url: str, session_id: str, call_id: int, name: str, **arguments: str) -> Call:
-    message = {
-        "jsonrpc": "2.0",
-        "id": call_id,
-        "method": "tools/call",
-        "params": {"name": name, "arguments": arguments},
-    }
-    return mcp_call(url, message, session_id)
-
-
-def tool_text(reply: Reply) -> str:
-    assert reply.status_code == 200, reply.content
-    result = reply.json()["result"]
-    assert not result.get("isError"), result
-    text = result["content"][0]["text"]
-    assert isinstance(text, str)
-    return text
-
-
 # --- the MCP TypeScript SDK -----------------------------------------------------------
 
 
@@ -283,17 +80,17 @@ def notes_step_up(
     notes = f"{server.url}/api/notes"
     reply = yield Call(method="GET", url=notes)
     assert reply.status_code == 200, reply.content
-    reply = yield Call(method="POST", url=notes, headers=(JSON,), body=b'{"text": "one"}')
+    reply = yield Call(method="POST", url=notes, headers=(CONTENT_TYPE,), body=b'{"text": "one"}')
     assert reply.status_code == 201, reply.content
     assert sorted(reply.json()["scopes"]) == ["read", "write"]
     before = oidc_provider.token_requests()
-    reply = yield Call(method="POST", url=notes, headers=(JSON,), body=b'{"text": "two"}')
+    reply = yield Call(method="POST", url=notes, headers=(CONTENT_TYPE,), body=b'{"text": "two"}')
     assert reply.status_code == 201, reply.content
     assert oidc_provider.token_requests() == before, "the second call asked for a token"
     counted.append(before)
 
 
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names())
 def test_client_credentials_step_up_then_reuse(
     adapter: str, oidc_provider: AuthorizationServer, mcp_ts_server: ResourceServer
 ) -> None:
@@ -304,13 +101,14 @@ def test_client_credentials_step_up_then_reuse(
         notes_step_up(mcp_ts_server, oidc_provider, counted),
         tokens=service_client(oidc_provider),
         policy=Policy(initial_scopes=frozenset({"read"})),
+        timeout=TIMEOUT,
     )
     assert counted, "the scenario did not finish"
     # One token for `read`, one for `read write`; nothing for the reuse.
     assert oidc_provider.token_requests() - start == 2
 
 
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names())
 def test_authorization_code_step_up_is_a_new_authorization(
     adapter: str,
     oidc_provider: AuthorizationServer,
@@ -324,6 +122,7 @@ def test_authorization_code_step_up_is_a_new_authorization(
         notes_step_up(mcp_ts_server, oidc_provider, counted),
         tokens=user_client(oidc_provider, headless_authorize),
         policy=Policy(initial_scopes=frozenset({"read"})),
+        timeout=TIMEOUT,
     )
     assert counted, "the scenario did not finish"
     # Two authorizations (the user consents again, to the wider scope), no refresh.
@@ -344,18 +143,22 @@ def _query(url: str) -> list[tuple[str, str]]:
 
 
 def mcp_write_tool(server: ResourceServer, done: list[str]) -> Scenario:
-    """``initialize`` with ``read``; ``write_file`` needs ``read write`` mid-session."""
+    """``initialize`` and ``tools/list`` with ``read``; ``write_file`` needs ``read write``
+    mid-session."""
     session_id = yield from mcp_session(server.mcp_url)
-    reply = yield tool_call(server.mcp_url, session_id, 2, "read_file", path="a.txt")
+    reply = yield mcp_call(server.mcp_url, tools_list(2), session_id)
+    assert reply.status_code == 200, reply.content
+    assert {tool["name"] for tool in reply.json()["result"]["tools"]} == {"read_file", "write_file"}
+    reply = yield tool_call(server.mcp_url, session_id, 3, "read_file", path="a.txt")
     assert tool_text(reply) == "contents of a.txt"
-    reply = yield tool_call(server.mcp_url, session_id, 3, "write_file", path="a.txt", content="hi")
+    reply = yield tool_call(server.mcp_url, session_id, 4, "write_file", path="a.txt", content="hi")
     assert tool_text(reply) == "wrote 2 bytes to a.txt"
-    reply = yield tool_call(server.mcp_url, session_id, 4, "write_file", path="b.txt", content="x")
+    reply = yield tool_call(server.mcp_url, session_id, 5, "write_file", path="b.txt", content="x")
     assert tool_text(reply) == "wrote 1 bytes to b.txt"
     done.append(session_id)
 
 
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names())
 def test_mcp_tool_call_steps_up_mid_session(
     adapter: str, oidc_provider: AuthorizationServer, mcp_ts_server: ResourceServer
 ) -> None:
@@ -366,6 +169,7 @@ def test_mcp_tool_call_steps_up_mid_session(
         mcp_write_tool(mcp_ts_server, done),
         tokens=service_client(oidc_provider),
         policy=Policy(initial_scopes=frozenset({"read"})),
+        timeout=TIMEOUT,
     )
     assert done, "the scenario did not finish"
     assert oidc_provider.token_requests() - start == 2
@@ -375,11 +179,11 @@ def refused(url: str, errors: list[StepUpError]) -> Scenario:
     """Two calls that need what the authorization server will not grant."""
     for _ in range(2):
         with pytest.raises(StepUpError) as caught:
-            yield Call(method="POST", url=url, headers=(JSON,), body=b"{}")
+            yield Call(method="POST", url=url, headers=(CONTENT_TYPE,), body=b"{}")
         errors.append(caught.value)
 
 
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names())
 def test_refused_scope_is_a_clear_bounded_error(
     adapter: str, oidc_provider: AuthorizationServer, mcp_ts_server: ResourceServer
 ) -> None:
@@ -389,6 +193,7 @@ def test_refused_scope_is_a_clear_bounded_error(
         adapter,
         refused(f"{mcp_ts_server.url}/api/forbidden", errors),
         tokens=service_client(oidc_provider),
+        timeout=TIMEOUT,
     )
     assert len(errors) == 2
     message = str(errors[0])
@@ -399,7 +204,7 @@ def test_refused_scope_is_a_clear_bounded_error(
     assert oidc_provider.token_requests() - start <= 2
 
 
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names())
 def test_narrower_grant_is_a_clear_bounded_error(
     adapter: str, oidc_provider: AuthorizationServer, mcp_ts_server: ResourceServer
 ) -> None:
@@ -412,6 +217,7 @@ def test_narrower_grant_is_a_clear_bounded_error(
         refused(f"{mcp_ts_server.url}/readonly/notes", errors),
         tokens=service_client(oidc_provider),
         policy=Policy(initial_scopes=frozenset({"read"})),
+        timeout=TIMEOUT,
     )
     assert len(errors) == 2
     message = str(errors[0])
@@ -436,7 +242,7 @@ def python_sdk_refuses(server: ResourceServer, errors: list[StepUpError]) -> Sce
     errors.append(caught.value)
 
 
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names())
 def test_python_sdk_scopeless_403_gives_up_quoting_the_server(
     adapter: str, oidc_provider: AuthorizationServer, mcp_python_server: ResourceServer
 ) -> None:
@@ -450,6 +256,7 @@ def test_python_sdk_scopeless_403_gives_up_quoting_the_server(
         python_sdk_refuses(mcp_python_server, errors),
         tokens=tokens,
         policy=Policy(initial_scopes=frozenset({"read"})),
+        timeout=TIMEOUT,
     )
     assert len(errors) == 1
     message = str(errors[0])
@@ -459,7 +266,7 @@ def test_python_sdk_scopeless_403_gives_up_quoting_the_server(
     assert len(tokens.asked) <= Policy().max_token_requests
 
 
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names())
 def test_python_sdk_with_initial_scopes(
     adapter: str, oidc_provider: AuthorizationServer, mcp_python_server: ResourceServer
 ) -> None:
@@ -470,13 +277,14 @@ def test_python_sdk_with_initial_scopes(
         python_sdk_tool(mcp_python_server, done),
         tokens=tokens,
         policy=Policy(initial_scopes=frozenset({"write"})),
+        timeout=TIMEOUT,
     )
     assert done, "the scenario did not finish"
     assert tokens.asked == [frozenset({"write"})]
 
 
 @pytest.mark.parametrize("initial_scopes", [frozenset(), frozenset({"read"})])
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("adapter", names())
 def test_python_sdk_with_metadata_discovery(
     adapter: str,
     initial_scopes: frozenset[str],
@@ -492,6 +300,7 @@ def test_python_sdk_with_metadata_discovery(
         python_sdk_tool(mcp_python_server, done),
         tokens=service_client(oidc_provider),
         policy=Policy(initial_scopes=initial_scopes),
+        timeout=TIMEOUT,
     )
     assert done, "the scenario did not finish"
     assert oidc_provider.token_requests() - start == 1
