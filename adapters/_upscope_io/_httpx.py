@@ -1,17 +1,13 @@
-"""The one step-up ``Auth`` behind ``upscope_httpx`` and ``upscope_httpx2`` (httpx2 is a
-fork of httpx with the same API; a subclass names its library in ``library``).
+"""The one step-up ``Auth`` behind ``upscope_httpx`` and ``upscope_httpx2`` (a subclass
+names its library, httpx or its same-API fork httpx2, in ``library``).
 
-httpx drives an auth flow as a generator: it sends each request the flow yields and
-sends the response back in. Here the flow is the loop over the core's actions, as in
-``AsyncClient._drive``: ``Send``/``Retry`` yield the request with the token the core
-chose, ``RequestToken`` runs the token source, ``WaitForToken`` waits. Every protocol
-decision is the core's.
-
-Sharing: every call into the core happens under one lock, held only for that call
-(never across a request or a token request); sync flows wait for a token request on
-it, async flows on an event of the running library (``_waiting``). A flow that ends
-any way (delivered, cancelled, closed by httpx or by the garbage collector) abandons
-its exchange in ``finally``: a token request it owned is handed over.
+httpx sends each request an auth flow yields and sends the response back in. The flow
+is the loop over the core's actions, as in ``AsyncClient._drive``: ``Send``/``Retry``
+yield the request with the core's token, ``RequestToken`` runs the token source,
+``WaitForToken`` waits (sync: on the lock's condition; async: on the running library's
+event, ``_waiting``). Every call into the core is under one lock, held only for that
+call. A flow that ends any way (delivered, cancelled, closed by httpx or the garbage
+collector) abandons its exchange in ``finally``: a token request it owned is handed over.
 """
 
 from __future__ import annotations
@@ -28,13 +24,14 @@ from sansio_upscope import (
     ResponseReceived,
     Retry,
     Send,
+    State,
     TokenFailed,
     TokenIssued,
+    Upscope,
     Upscopes,
     WaitForToken,
 )
 
-from ._http11 import Origin
 from ._httpx_messages import (
     HttpxRequest,
     HttpxResponse,
@@ -43,6 +40,7 @@ from ._httpx_messages import (
     discard_sync,
     finish,
     raise_for_step_up,
+    response_received,
 )
 from ._httpx_tokens import HttpxTokenSource, OAuthClient, obtain_async, obtain_sync
 from ._waiting import TokenRequestWaits
@@ -55,12 +53,13 @@ ResponseT = TypeVar("ResponseT", bound=HttpxResponse)
 #: The input that continues an exchange after ``WaitForToken``.
 _RESUME = object()
 
+_FINISHED = frozenset({State.DELIVERED, State.GAVE_UP, State.ABANDONED, State.ERROR})
+
 
 class HttpxAuthFlows(Generic[RequestT, ResponseT]):
     """``sync_auth_flow`` and ``async_auth_flow`` for an ``httpx.Auth`` subclass."""
 
-    #: The HTTP library (``httpx`` or ``httpx2``): its ``Client``, ``AsyncClient``,
-    #: ``ByteStream``, for the private OAuth client and to tell a buffered body.
+    #: The HTTP library (``httpx`` or ``httpx2``): ``Client``, ``AsyncClient``, ``ByteStream``.
     library: Any
     requires_request_body = False
     requires_response_body = False
@@ -78,69 +77,64 @@ class HttpxAuthFlows(Generic[RequestT, ResponseT]):
         self._oauth_client = oauth_client
         self._waits = TokenRequestWaits()
         self._lock = self._waits.lock
+        # Without resource_for, the Upscope of each origin httpx already parsed.
+        self._by_origin: dict[tuple[str, str, int | None], Upscope] | None = None
+        if resource_for is None:
+            self._by_origin = {}
 
     def sync_auth_flow(self, request: RequestT) -> Generator[RequestT, ResponseT, None]:
-        exchange = self._exchange(request)
+        exchange, action = self._start(request)
         try:
-            action, response = self._run_sync(exchange, None, request), None
+            action, response = self._run_sync(exchange, action, request), None
             while isinstance(action, (Send, Retry)):
                 if response is not None:
                     discard_sync(response, self.library)
                 authorize(request, action.authorization)
                 response = yield request
-                received = self._received(exchange, request, response)
+                received = response_received(exchange.url, request, response)
                 if received is None:
                     return
-                action = self._run_sync(exchange, received, request)
+                action = self._run_sync(exchange, self._step(exchange, received), request)
             finish(action, response)
         finally:
             self._release(exchange)
 
     async def async_auth_flow(self, request: RequestT) -> AsyncGenerator[RequestT, ResponseT]:
-        exchange = self._exchange(request)
+        exchange, action = self._start(request)
         try:
-            action, response = await self._run_async(exchange, None, request), None
+            action, response = await self._run_async(exchange, action, request), None
             while isinstance(action, (Send, Retry)):
                 if response is not None:
                     await discard_async(response, self.library)
                 authorize(request, action.authorization)
                 response = yield request
-                received = self._received(exchange, request, response)
+                received = response_received(exchange.url, request, response)
                 if received is None:
                     return
-                action = await self._run_async(exchange, received, request)
+                action = await self._run_async(exchange, self._step(exchange, received), request)
             finish(action, response)
         finally:
             self._release(exchange)
 
-    def _exchange(self, request: RequestT) -> Exchange:
-        url = str(request.url)
+    def _start(self, request: RequestT) -> tuple[Exchange, Action]:
+        """A new exchange for ``request``, started (one hold of the lock)."""
+        url, parsed = str(request.url), request.url
         # A buffered body (bytes, form, JSON, or one read with request.read()) is sent
         # again byte for byte; a generator or file stream cannot be (rule 8).
         replayable = isinstance(request.stream, self.library.ByteStream)
         with self._lock:
-            return self.upscopes.for_url(url).exchange(request.method, url, replayable=replayable)
-
-    def _via(self, request: RequestT) -> OAuthClient:
-        # A private client takes the call's own timeout (httpx keeps it in extensions).
-        timeout = request.extensions.get("timeout")
-        return OAuthClient(library=self.library, given=self._oauth_client, timeout=timeout)
-
-    def _received(
-        self, exchange: Exchange, request: RequestT, response: ResponseT
-    ) -> ResponseReceived | None:
-        """The event for ``response``, or None when a redirect took the request to
-        another origin: that origin's answer is not this resource's to step up on."""
-        if response.request is not request and Origin.of(str(response.url)) != Origin.of(
-            exchange.url
-        ):
-            return None
-        return ResponseReceived(
-            status_code=response.status_code, headers=response.headers.raw, now=time.time()
-        )
+            if self._by_origin is None:
+                upscope = self.upscopes.for_url(url)
+            else:
+                origin = (parsed.scheme, parsed.host, parsed.port)
+                upscope = self._by_origin.get(origin) or self.upscopes.for_url(url)
+                self._by_origin[origin] = upscope
+            exchange = upscope.exchange(request.method, url, replayable=replayable)
+            return exchange, self._step(exchange, None)
 
     def _step(self, exchange: Exchange, event: object) -> Action:
-        """One input into the core, under the lock."""
+        """Feed ``event`` (None: start) under the lock (re-entrant); wake the waiters if
+        that ended a token request."""
         upscope = exchange.upscope
         with self._lock:
             finished = upscope.token_requests_finished
@@ -155,44 +149,51 @@ class HttpxAuthFlows(Generic[RequestT, ResponseT]):
             return action
 
     def _release(self, exchange: Exchange) -> None:
-        """The flow ended: a no-op for a finished exchange, else it is abandoned and a
-        token request it owned is handed over to the waiters."""
+        """Abandon an unfinished exchange, handing over a token request it owned (its
+        state is only changed by this flow: read without the lock)."""
+        if exchange.state in _FINISHED:
+            return
         with self._lock:
             finished = exchange.upscope.token_requests_finished
             exchange.abandon()
             self._waits.wake_if_ended(exchange.upscope, finished)
 
-    def _run_sync(self, exchange: Exchange, event: object, request: RequestT) -> Action:
-        """Feed ``event``, then fetch and wait for tokens as the core asks, until it
-        says send, retry, deliver or give up."""
+    def _run_sync(self, exchange: Exchange, action: Action, request: RequestT) -> Action:
+        """Fetch and wait for tokens as the core asks, until it says send or end."""
         upscope = exchange.upscope
         while True:
-            action = self._step(exchange, event)
             while isinstance(action, WaitForToken):
                 self._waits.wait_sync(upscope)
                 action = self._step(exchange, _RESUME)
             if not isinstance(action, RequestToken):
                 return action
             try:  # outside the lock: other requests go on meanwhile
-                token = obtain_sync(self._tokens, action, self._via(request))
+                token = obtain_sync(
+                    self._tokens,
+                    action,
+                    OAuthClient.for_request(self.library, self._oauth_client, request),
+                )
             except Exception as exc:
-                event = TokenFailed(error=exc)
+                action = self._step(exchange, TokenFailed(error=exc))
             else:
-                event = TokenIssued(token=token)
+                action = self._step(exchange, TokenIssued(token=token))
 
-    async def _run_async(self, exchange: Exchange, event: object, request: RequestT) -> Action:
+    async def _run_async(self, exchange: Exchange, action: Action, request: RequestT) -> Action:
         """``_run_sync`` for async flows: waits on the running library's own event."""
         upscope = exchange.upscope
         while True:
-            action = self._step(exchange, event)
             while isinstance(action, WaitForToken):
                 await self._waits.wait_async(upscope)
                 action = self._step(exchange, _RESUME)
             if not isinstance(action, RequestToken):
                 return action
             try:
-                token = await obtain_async(self._tokens, action, self._via(request))
+                token = await obtain_async(
+                    self._tokens,
+                    action,
+                    OAuthClient.for_request(self.library, self._oauth_client, request),
+                )
             except Exception as exc:
-                event = TokenFailed(error=exc)
+                action = self._step(exchange, TokenFailed(error=exc))
             else:
-                event = TokenIssued(token=token)
+                action = self._step(exchange, TokenIssued(token=token))

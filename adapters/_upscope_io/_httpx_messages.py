@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any, Protocol, TypeVar
 
-from sansio_upscope import Action, GiveUp, StepUpError
+from sansio_upscope import Action, GiveUp, ResponseReceived, StepUpError
+
+from ._http11 import Origin
 
 __all__ = [
     "DISCARD_LIMIT",
@@ -15,6 +18,7 @@ __all__ = [
     "discard_sync",
     "finish",
     "raise_for_step_up",
+    "response_received",
 ]
 
 R = TypeVar("R")
@@ -66,6 +70,19 @@ def raise_for_step_up(response: R) -> R:
     if isinstance(error, StepUpError):
         raise error
     return response
+
+
+def response_received(
+    url: str, request: HttpxRequest, response: HttpxResponse
+) -> ResponseReceived | None:
+    """The core's event for ``response`` to ``request`` (sent to ``url``), or None when a
+    redirect took it to another origin: that origin's answer is not this resource's to
+    step up on."""
+    if response.request is not request and Origin.of(str(response.url)) != Origin.of(url):
+        return None
+    return ResponseReceived(
+        status_code=response.status_code, headers=response.headers.raw, now=time.time()
+    )
 
 
 def authorize(request: HttpxRequest, authorization: str | None) -> None:

@@ -51,6 +51,11 @@ class OAuthClient:
     given: object
     timeout: Mapping[str, float | None] | None
 
+    @classmethod
+    def for_request(cls, library: Any, given: object, request: Any) -> OAuthClient:
+        # A private client takes the call's own timeout (httpx keeps it in extensions).
+        return cls(library=library, given=given, timeout=request.extensions.get("timeout"))
+
     def open(self, kind: str) -> Any:
         """A context manager yielding the client (``kind``: ``Client``, ``AsyncClient``)."""
         wanted = getattr(self.library, kind)

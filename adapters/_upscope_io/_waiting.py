@@ -51,7 +51,7 @@ class TokenRequestWaits:
     """The lock around the core, and the flows waiting for a token request to end."""
 
     def __init__(self) -> None:
-        self.lock = threading.Condition()
+        self.lock = threading.Condition(threading.RLock())  # re-entrant: see _httpx
         self._waiters: dict[Upscope, set[_Waiter]] = {}
 
     def wake_if_ended(self, upscope: Upscope, finished: int) -> None:
