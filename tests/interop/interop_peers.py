@@ -90,7 +90,8 @@ def ensure_mcp_client_venv() -> Path:
 
     Raises ``CalledProcessError`` when pip fails (e.g. the package index is unreachable).
     """
-    stamp = MCP_REQUIREMENTS.read_text()
+    # Made again when the SDK pin or this project's dependencies change.
+    stamp = MCP_REQUIREMENTS.read_text() + (PROJECT / "pyproject.toml").read_text()
     if not _MCP_CLIENT_STAMP.exists() or _MCP_CLIENT_STAMP.read_text() != stamp:
         venv.EnvBuilder(with_pip=True, clear=True).create(MCP_CLIENT_VENV)
         pip = [str(MCP_CLIENT_PYTHON), "-m", "pip", "install", "--quiet"]
