@@ -134,10 +134,14 @@ from typing import Any, ClassVar, Literal, TypeVar, overload
 from urllib.parse import urljoin
 
 import attrs
+import httpx
+import httpx2
 import requests
 import trio
 
 import upscope_asyncio
+import upscope_httpx
+import upscope_httpx2
 import upscope_trio
 from _upscope_io import TransportError
 from sansio_upscope import Policy, RequestToken, Token
@@ -933,6 +937,131 @@ def _requests_body(body: bytes | Body | None) -> Iterator[Any]:
             yield file
 
 
+class _Httpx:
+    """``upscope_httpx.UpscopeAuth`` / ``upscope_httpx2.UpscopeAuth`` on a client of its
+    library: the parts the sync and async drivers share. A give-up is raised from the
+    response it is attached to, as for requests. A ``file`` body goes as bytes: httpx
+    streams a file object and cannot rewind it, so it would not be replayed."""
+
+    library: ClassVar[Any]
+    adapter: ClassVar[Any]
+    options = frozenset({"resource_for", "ssl_context", "verify"})
+
+    def holder(self, client: Any) -> Any:
+        return client.auth
+
+    def _client_options(self, options: Mapping[str, Any]) -> tuple[dict[str, Any], Any]:
+        """(the auth's options, the client's ``verify``)."""
+        auth = {k: v for k, v in options.items() if k not in ("ssl_context", "verify")}
+        if "verify" in options:
+            return auth, ssl.create_default_context(cafile=options["verify"])
+        return auth, options.get("ssl_context", True)
+
+    def _arguments(self, call: Call, content: Any) -> dict[str, Any]:
+        return {
+            "method": call.method,
+            "url": call.url,
+            "headers": list(call.headers),
+            "content": content,
+            "follow_redirects": bool(call.follow_redirects),
+        }
+
+    def _outcome(self, response: Any, content: bytes = b"") -> Outcome:
+        error = vars(response).get("upscope_error")
+        if error is not None:
+            raise error  # the give-up the adapter attached to the response
+        return response_outcome(response.status_code, response.headers.multi_items(), content)
+
+
+class _HttpxSync(_Httpx, SyncDriver):
+    @contextlib.contextmanager
+    def open(self, tokens: Any, policy: Policy | None, options: Mapping[str, Any]) -> Iterator[Any]:
+        auth, verify = self._client_options(options)
+        with contextlib.ExitStack() as stack:
+            if verify is not True:  # the OAuth requests need the test's CA too
+                auth["oauth_client"] = stack.enter_context(self.library.Client(verify=verify))
+            yield stack.enter_context(
+                self.library.Client(
+                    auth=self.adapter.UpscopeAuth(tokens, policy, **auth), verify=verify
+                )
+            )
+
+    def send(self, client: Any, call: Call, timeout: float) -> Outcome:
+        content = _sync_content(call)
+        response = client.request(**self._arguments(call, content), timeout=timeout)
+        return self._outcome(response, response.content)
+
+    @contextlib.contextmanager
+    def stream(
+        self, client: Any, call: Call, timeout: float
+    ) -> Iterator[tuple[Outcome, Iterator[bytes]]]:
+        arguments = self._arguments(call, _sync_content(call))
+        with client.stream(**arguments, timeout=timeout) as response:
+            yield self._outcome(response), response.iter_bytes()
+
+
+class _HttpxAsync(_Httpx, AsyncDriver):
+    @contextlib.asynccontextmanager
+    async def open(
+        self, tokens: Any, policy: Policy | None, options: Mapping[str, Any]
+    ) -> AsyncIterator[Any]:
+        auth, verify = self._client_options(options)
+        async with contextlib.AsyncExitStack() as stack:
+            if verify is not True:  # the OAuth requests need the test's CA too
+                oauth_client = self.library.AsyncClient(verify=verify)
+                auth["oauth_client"] = await stack.enter_async_context(oauth_client)
+            client = self.library.AsyncClient(
+                auth=self.adapter.UpscopeAuth(tokens, policy, **auth),
+                verify=verify,
+                timeout=None,  # the loop's own timeout bounds each call
+            )
+            yield await stack.enter_async_context(client)
+
+    async def send(self, client: Any, call: Call) -> Outcome:
+        response = await client.request(**self._arguments(call, _async_content(call)))
+        return self._outcome(response, response.content)
+
+    @contextlib.asynccontextmanager
+    async def stream(self, client: Any, call: Call) -> AsyncIterator[tuple[Outcome, Any]]:
+        async with client.stream(**self._arguments(call, _async_content(call))) as response:
+            yield self._outcome(response), response.aiter_bytes()
+
+
+def _sync_content(call: Call) -> bytes | Iterator[bytes] | None:
+    if isinstance(call.body, Body) and call.body.kind == "stream":
+        return call.body.chunks()
+    return call.body_bytes
+
+
+def _httpx_drivers(library: Any, adapter: Any) -> list[Driver]:
+    """The three drivers of one library: sync ``Client``, ``AsyncClient`` on each loop."""
+    base = {"library": library, "adapter": adapter, "transport_errors": (library.TransportError,)}
+    name = library.__name__
+    sync = type(
+        f"{name}Sync",
+        (_HttpxSync,),
+        {**base, "name": f"{name}-sync", "timeout_errors": (library.TimeoutException,)},
+    )
+    on_asyncio = type(
+        f"{name}Asyncio",
+        (_HttpxAsync,),
+        {
+            **base,
+            "name": f"{name}-asyncio",
+            "loop": ASYNCIO,
+            "timeout_errors": (asyncio.TimeoutError,),
+        },
+    )
+    on_trio = type(
+        f"{name}Trio",
+        (_HttpxAsync,),
+        {**base, "name": f"{name}-trio", "loop": TRIO, "timeout_errors": (trio.TooSlowError,)},
+    )
+    return [sync(), on_asyncio(), on_trio()]
+
+
 register(AsyncioDriver())
 register(TrioDriver())
 register(RequestsDriver())
+for _driver in [*_httpx_drivers(httpx, upscope_httpx), *_httpx_drivers(httpx2, upscope_httpx2)]:
+    register(_driver)

@@ -75,3 +75,10 @@ def test_async_page_complete_example(framework: str) -> None:
     assert f"from upscope_{framework} import Client" in example
     # The page's "Either prints" block is the section's text block after the last tab.
     assert run_example(example) == fenced(text.rsplit("\n===", 1)[-1], "text")
+
+
+def test_httpx_page_complete_example() -> None:
+    text = (DOCS / "adapters" / "httpx.md").read_text()
+    example = re.findall(r"```python\n(.*?)```", text, re.S)[0]
+    expected = re.findall(r"It prints:\n\n```text\n(.*?)```", text, re.S)[0]
+    assert run_example(example) == expected

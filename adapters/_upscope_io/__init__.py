@@ -7,6 +7,10 @@ the action loop of the asyncio and trio clients (``AsyncClient``), the OAuth dri
 run a ``sansio_upscope.oauth`` flow over an adapter's HTTP (``drive_sync``,
 ``drive_async``), and the loopback receiver that catches an authorization redirect
 (``LoopbackReceiver``, RFC 8252). Imports run one way: adapters -> here -> the core.
+
+The httpx and httpx2 flows (``_upscope_io._httpx``, with ``_httpx_messages``,
+``_httpx_tokens`` and ``_waiting``) are imported by ``upscope_httpx`` and
+``upscope_httpx2`` only, not from here: they need ``anyio``, which httpx brings.
 """
 
 from ._client import AsyncClient, Framework, Headers, with_authorization

@@ -58,6 +58,10 @@ Fixture names (session-scoped unless noted):
     ``POST /readonly/notes`` (``write``, which the AS never grants there),
     ``POST /api/forbidden`` (``forbidden``, which the AS refuses).
 
+``mcp_client_python`` -> ``pathlib.Path``
+    The python of ``.venv-mcp-client``: PyPI ``mcp`` 2.x and this project (editable), for
+    ``clients/mcp_sdk_client.py``, the real MCP client over ``upscope_httpx2.UpscopeAuth``.
+
 ``mcp_python_server`` -> ``ResourceServer``
     The MCP Python SDK 2.x (``servers/mcp_python_server.py``) in ``.venv-mcp``: ``/mcp``
     needs ``write``; its 403 has no ``scope=``, only ``error_description="Required scope:
@@ -83,6 +87,7 @@ from interop_peers import (
     HeadlessBrowser,
     PeersUnavailable,
     ResourceServer,
+    ensure_mcp_client_venv,
     ensure_mcp_venv,
     ensure_node_modules,
     start_server,
@@ -192,6 +197,13 @@ def mcp_python_server(
         yield ResourceServer(name=server.name, url=server.info["url"])
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def mcp_client_python(interop_node: Path) -> Path:
+    """The python of ``.venv-mcp-client``: the MCP Python SDK 2.x as a client, with this
+    project installed beside it (``clients/mcp_sdk_client.py`` runs there)."""
+    return ensure_mcp_client_venv()
 
 
 @attrs.define

@@ -9,6 +9,9 @@ One place for both installs, used by ``.ci/install-node.sh``
   oidc-provider and the MCP TypeScript SDK.
 * ``.venv-mcp/``: a virtual environment of its own for the MCP Python SDK (PyPI ``mcp`` 2.x),
   kept apart from the project's venv so its pins never leak into ours.
+* ``.venv-mcp-client/``: the MCP Python SDK as a CLIENT, with this project installed
+  (editable) beside it, for ``clients/mcp_sdk_client.py``: the real ``mcp`` client over
+  ``httpx2.AsyncClient(auth=upscope_httpx2.UpscopeAuth(...))``.
 
 Servers print one JSON line (``{"url": ...}`` or ``{"issuer": ...}``) once they listen;
 ``start_server`` waits for it. Their output goes to a log file, never to a pipe that could
@@ -38,6 +41,10 @@ MCP_VENV = INTEROP / ".venv-mcp"
 MCP_PYTHON = MCP_VENV / "bin" / "python"
 MCP_REQUIREMENTS = INTEROP / "requirements-mcp.txt"
 _MCP_STAMP = MCP_VENV / ".installed"
+MCP_CLIENT_VENV = INTEROP / ".venv-mcp-client"
+MCP_CLIENT_PYTHON = MCP_CLIENT_VENV / "bin" / "python"
+_MCP_CLIENT_STAMP = MCP_CLIENT_VENV / ".installed"
+PROJECT = INTEROP.parent.parent
 
 
 class PeersUnavailable(Exception):
@@ -75,6 +82,23 @@ def ensure_mcp_venv() -> Path:
         )
         _MCP_STAMP.write_text(stamp)
     return MCP_PYTHON
+
+
+def ensure_mcp_client_venv() -> Path:
+    """Create ``.venv-mcp-client`` when missing: the pinned MCP Python SDK, and this
+    project installed editable (so the client runs the code under test); return its python.
+
+    Raises ``CalledProcessError`` when pip fails (e.g. the package index is unreachable).
+    """
+    # Made again when the SDK pin or this project's dependencies change.
+    stamp = MCP_REQUIREMENTS.read_text() + (PROJECT / "pyproject.toml").read_text()
+    if not _MCP_CLIENT_STAMP.exists() or _MCP_CLIENT_STAMP.read_text() != stamp:
+        venv.EnvBuilder(with_pip=True, clear=True).create(MCP_CLIENT_VENV)
+        pip = [str(MCP_CLIENT_PYTHON), "-m", "pip", "install", "--quiet"]
+        subprocess.run([*pip, "-r", str(MCP_REQUIREMENTS)], check=True)
+        subprocess.run([*pip, "-e", f"{PROJECT}[httpx2]"], check=True)
+        _MCP_CLIENT_STAMP.write_text(stamp)
+    return MCP_CLIENT_PYTHON
 
 
 @attrs.frozen(kw_only=True)
@@ -236,6 +260,7 @@ def main(argv: list[str]) -> int:
     ).stdout.strip()
     print(f"interop: Node {version} at {node}")
     print(f"interop: MCP Python SDK at {ensure_mcp_venv()}")
+    print(f"interop: MCP Python SDK client at {ensure_mcp_client_venv()}")
     return 0
 
 

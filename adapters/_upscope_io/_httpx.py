@@ -1,0 +1,198 @@
+"""The one step-up ``Auth`` behind ``upscope_httpx`` and ``upscope_httpx2`` (a subclass
+names its library, httpx or its same-API fork httpx2, in ``library``).
+
+httpx sends each request an auth flow yields and sends the response back in. The flow
+is the loop over the core's actions, as in ``AsyncClient._drive``: ``Send``/``Retry``
+yield the request with the core's token, ``RequestToken`` runs the token source,
+``WaitForToken`` waits (sync: on the lock's condition; async: on the running library's
+event, ``_waiting``). Every call into the core is under one lock, held only for that
+call. A flow that ends any way (delivered, cancelled, closed by httpx or the garbage
+collector) abandons its exchange in ``finally``: a token request it owned is handed over.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncGenerator, Callable, Generator
+from typing import Any, Generic, TypeVar
+
+from sansio_upscope import (
+    Action,
+    Exchange,
+    Policy,
+    RequestToken,
+    ResponseReceived,
+    Retry,
+    Send,
+    State,
+    TokenFailed,
+    TokenIssued,
+    Upscopes,
+    WaitForToken,
+)
+
+from ._httpx_messages import (
+    HttpxRequest,
+    HttpxResponse,
+    authorize,
+    discard_async,
+    discard_sync,
+    finish,
+    raise_for_step_up,
+    response_received,
+)
+from ._httpx_tokens import HttpxTokenSource, OAuthClient, obtain_async, obtain_sync
+from ._waiting import TokenRequestWaits
+
+__all__ = ["HttpxAuthFlows", "HttpxTokenSource", "raise_for_step_up"]
+
+RequestT = TypeVar("RequestT", bound=HttpxRequest)
+ResponseT = TypeVar("ResponseT", bound=HttpxResponse)
+
+#: The input that continues an exchange after ``WaitForToken``.
+_RESUME = object()
+
+_FINISHED = frozenset({State.DELIVERED, State.GAVE_UP, State.ABANDONED, State.ERROR})
+
+
+class HttpxAuthFlows(Generic[RequestT, ResponseT]):
+    """``sync_auth_flow`` and ``async_auth_flow`` for an ``httpx.Auth`` subclass."""
+
+    #: The HTTP library (``httpx`` or ``httpx2``): ``Client``, ``AsyncClient``, ``ByteStream``.
+    library: Any
+    requires_request_body = False
+    requires_response_body = False
+
+    def __init__(
+        self,
+        tokens: HttpxTokenSource,
+        policy: Policy | None = None,
+        *,
+        resource_for: Callable[[str], str] | None = None,
+        oauth_client: object = None,
+        store: Any = None,
+    ) -> None:
+        self.upscopes = Upscopes(policy, resource_for=resource_for)
+        #: An ``upscope_store.Flight`` in front of the token source, with a store.
+        self._flight = None if store is None else _flight(store)
+        self._tokens = tokens
+        self._oauth_client = oauth_client
+        self._waits = TokenRequestWaits()
+        self._lock = self._waits.lock
+
+    def sync_auth_flow(self, request: RequestT) -> Generator[RequestT, ResponseT, None]:
+        exchange, action = self._start(request)
+        try:
+            action, response = self._run_sync(exchange, action, request), None
+            while isinstance(action, (Send, Retry)):
+                if response is not None:
+                    discard_sync(response, self.library)
+                authorize(request, action)
+                response = yield request
+                received = response_received(exchange.url, request, response)
+                if received is None:
+                    return
+                action = self._run_sync(exchange, self._step(exchange, received), request)
+            finish(action, response)
+        finally:
+            self._release(exchange)
+
+    async def async_auth_flow(self, request: RequestT) -> AsyncGenerator[RequestT, ResponseT]:
+        exchange, action = self._start(request)
+        try:
+            action, response = await self._run_async(exchange, action, request), None
+            while isinstance(action, (Send, Retry)):
+                if response is not None:
+                    await discard_async(response, self.library)
+                authorize(request, action)
+                response = yield request
+                received = response_received(exchange.url, request, response)
+                if received is None:
+                    return
+                action = await self._run_async(exchange, self._step(exchange, received), request)
+            finish(action, response)
+        finally:
+            self._release(exchange)
+
+    def _start(self, request: RequestT) -> tuple[Exchange, Action]:
+        """A new exchange for ``request``, started (one hold of the lock)."""
+        url = str(request.url)
+        # A buffered body (bytes, form, JSON, or one read with request.read()) is sent
+        # again byte for byte; a generator or file stream cannot be (rule 8).
+        replayable = isinstance(request.stream, self.library.ByteStream)
+        with self._lock:
+            upscope = self.upscopes.for_url(url)
+            exchange = upscope.exchange(request.method, url, replayable=replayable)
+            return exchange, self._step(exchange, None)
+
+    def _step(self, exchange: Exchange, event: object) -> Action:
+        """Feed ``event`` (None: start) under the lock (re-entrant); wake the waiters if
+        that ended a token request."""
+        upscope = exchange.upscope
+        with self._lock:
+            if event is None:
+                action = exchange.start(now=time.time())
+            elif event is _RESUME:
+                action = exchange.resume(now=time.time())
+            else:
+                assert isinstance(event, (ResponseReceived, TokenIssued, TokenFailed))
+                action = exchange.receive(event)
+            self._waits.wake(upscope)
+            return action
+
+    def _release(self, exchange: Exchange) -> None:
+        """Abandon an unfinished exchange, handing over a token request it owned (its
+        state is only changed by this flow: read without the lock)."""
+        if exchange.state in _FINISHED:
+            return
+        with self._lock:
+            exchange.abandon()
+            self._waits.wake(exchange.upscope)
+
+    def _run_sync(self, exchange: Exchange, action: Action, request: RequestT) -> Action:
+        """Fetch and wait for tokens as the core asks, until it says send or end."""
+        upscope = exchange.upscope
+        while True:
+            while isinstance(action, WaitForToken):
+                self._waits.wait_sync(upscope, action)
+                action = self._step(exchange, _RESUME)
+            if not isinstance(action, RequestToken):
+                return action
+            try:  # outside the lock: other requests go on meanwhile
+                token = obtain_sync(
+                    self._tokens,
+                    action,
+                    OAuthClient.for_request(self.library, self._oauth_client, request),
+                    self._flight,
+                )
+            except Exception as exc:
+                action = self._step(exchange, TokenFailed(error=exc))
+            else:
+                action = self._step(exchange, TokenIssued(token=token))
+
+    async def _run_async(self, exchange: Exchange, action: Action, request: RequestT) -> Action:
+        """``_run_sync`` for async flows: waits on the running library's own event."""
+        upscope = exchange.upscope
+        while True:
+            while isinstance(action, WaitForToken):
+                await self._waits.wait_async(upscope, action)
+                action = self._step(exchange, _RESUME)
+            if not isinstance(action, RequestToken):
+                return action
+            try:
+                token = await obtain_async(
+                    self._tokens,
+                    action,
+                    OAuthClient.for_request(self.library, self._oauth_client, request),
+                    self._flight,
+                )
+            except Exception as exc:
+                action = self._step(exchange, TokenFailed(error=exc))
+            else:
+                action = self._step(exchange, TokenIssued(token=token))
+
+
+def _flight(store: Any) -> Any:
+    from upscope_store import Flight  # imported only when a store is given
+
+    return Flight(store)

@@ -1,0 +1,143 @@
+"""What the httpx flows do to httpx's (and httpx2's) requests and responses."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Protocol, TypeVar
+
+from sansio_upscope import Action, GiveUp, ResponseReceived, Retry, Send, StepUpError
+from sansio_upscope._urls import origin
+from sansio_upscope.dpop import CREDENTIAL_FIELDS, authorization_fields
+
+__all__ = [
+    "DISCARD_LIMIT",
+    "HttpxRequest",
+    "HttpxResponse",
+    "authorize",
+    "discard_async",
+    "discard_sync",
+    "finish",
+    "raise_for_step_up",
+    "response_received",
+]
+
+R = TypeVar("R")
+
+#: A challenged response's body is read up to this size before the retry, so its
+#: connection can be reused; past it the connection is closed instead.
+DISCARD_LIMIT = 64 * 1024
+
+
+class HttpxRequest(Protocol):
+    """What the flows use of ``httpx.Request`` (and ``httpx2.Request``)."""
+
+    method: str
+    stream: Any
+    extensions: Any
+
+    @property
+    def url(self) -> Any: ...
+
+    @property
+    def headers(self) -> Any: ...
+
+
+class HttpxResponse(Protocol):
+    """What the flows use of ``httpx.Response`` (and ``httpx2.Response``)."""
+
+    stream: Any
+
+    @property
+    def is_stream_consumed(self) -> bool: ...
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def url(self) -> Any: ...
+
+    @property
+    def headers(self) -> Any: ...
+
+    @property
+    def request(self) -> Any: ...
+
+
+def raise_for_step_up(response: R) -> R:
+    """Raise the ``StepUpError`` that ``UpscopeAuth`` attached to ``response`` when it
+    gave up (``response.upscope_error``); else return ``response``."""
+    error = vars(response).get("upscope_error")
+    if isinstance(error, StepUpError):
+        raise error
+    return response
+
+
+def response_received(
+    url: str, request: HttpxRequest, response: HttpxResponse
+) -> ResponseReceived | None:
+    """The core's event for ``response`` to ``request`` (sent to ``url``), or None when a
+    redirect took it to another origin: that origin's answer is not this resource's to
+    step up on."""
+    if response.request is not request and origin(str(response.url)) != origin(url):
+        return None
+    return ResponseReceived(
+        status_code=response.status_code, headers=response.headers.raw, now=time.time()
+    )
+
+
+def authorize(request: HttpxRequest, action: Send | Retry) -> None:
+    """Put the credential fields the core chose for ``action`` on ``request`` (a fresh
+    DPoP proof for this method and URL when the token is DPoP-bound), replacing those of
+    an earlier try. No token yet: whatever the caller set goes out unchanged."""
+    if action.authorization is None:
+        return
+    fields = authorization_fields(
+        action, method=request.method, url=str(request.url), now=time.time()
+    )
+    for name in CREDENTIAL_FIELDS:
+        request.headers.pop(name, None)
+    request.headers.update(fields)
+
+
+def finish(action: Action, response: HttpxResponse | None) -> None:
+    """Deliver (nothing to do: httpx returns the last response), or give up: attach the
+    error to the last response, or raise it when no request was sent."""
+    if isinstance(action, GiveUp):
+        if response is None:
+            raise action.error
+        vars(response)["upscope_error"] = action.error
+
+
+def discard_sync(response: HttpxResponse, library: Any) -> None:
+    """Before a retry, replace the body of the challenged response (httpx reads it into
+    ``history`` first): a short body is kept as it was, and its connection goes back to
+    the pool; a longer one is not downloaded (its connection is closed) and shows empty.
+    A body already read (by an event hook) is left alone."""
+    if response.is_stream_consumed:
+        return
+    stream, body = response.stream, b""
+    try:
+        for chunk in stream:
+            body += chunk
+            if len(body) > DISCARD_LIMIT:
+                body = b""
+                break
+    finally:
+        stream.close()
+    response.stream = library.ByteStream(body)
+
+
+async def discard_async(response: HttpxResponse, library: Any) -> None:
+    """``discard_sync`` for an ``AsyncClient``."""
+    if response.is_stream_consumed:
+        return
+    stream, body = response.stream, b""
+    try:
+        async for chunk in stream:
+            body += chunk
+            if len(body) > DISCARD_LIMIT:
+                body = b""
+                break
+    finally:
+        await stream.aclose()
+    response.stream = library.ByteStream(body)

@@ -1,0 +1,52 @@
+"""``UpscopeAuth``: the shared step-up flows (``_upscope_io._httpx``) as an ``httpx2.Auth``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import httpx2
+
+from _upscope_io._httpx import HttpxAuthFlows, HttpxTokenSource
+from sansio_upscope import Policy
+
+if TYPE_CHECKING:
+    from upscope_store import TokenStore
+
+__all__ = ["UpscopeAuth"]
+
+
+class UpscopeAuth(HttpxAuthFlows[httpx2.Request, httpx2.Response], httpx2.Auth):
+    """Answers OAuth step-up challenges for an ``httpx2.Client`` or ``httpx2.AsyncClient``
+    (asyncio or trio): ``httpx2.AsyncClient(auth=UpscopeAuth(tokens))``.
+
+    ``tokens``: ``def tokens(request: RequestToken) -> Token`` (sync ``Client``),
+    ``async def tokens(request) -> Token`` (``AsyncClient``), or an OAuth token source
+    from ``sansio_upscope.oauth`` (either). An OAuth source's requests go through a
+    private ``httpx2.Client``/``AsyncClient`` made for each token request, or through
+    ``oauth_client`` (one of the right kind, with your TLS and proxy settings), never
+    through the client this auth is attached to. ``store``: an ``upscope_store`` store
+    (tokens outlive the process; processes sharing it make one token request).
+
+    One instance may serve many requests at once, from tasks or threads: they share one
+    token per protected resource and one token request at a time. When the step-up
+    gives up after a response, that last response is returned with the core's
+    ``StepUpError`` in ``response.upscope_error``; ``raise_for_step_up(response)``
+    raises it. When it gives up before anything was sent (the token request for an
+    expired token failed), the ``StepUpError`` is raised from the request call.
+    """
+
+    library = httpx2
+
+    def __init__(
+        self,
+        tokens: HttpxTokenSource,
+        policy: Policy | None = None,
+        *,
+        resource_for: Callable[[str], str] | None = None,
+        oauth_client: httpx2.Client | httpx2.AsyncClient | None = None,
+        store: TokenStore | None = None,
+    ) -> None:
+        super().__init__(
+            tokens, policy, resource_for=resource_for, oauth_client=oauth_client, store=store
+        )
