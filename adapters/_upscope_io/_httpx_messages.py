@@ -7,7 +7,7 @@ from typing import Any, Protocol, TypeVar
 
 from sansio_upscope import Action, GiveUp, ResponseReceived, Retry, Send, StepUpError
 from sansio_upscope._urls import origin
-from sansio_upscope.dpop import CREDENTIAL_FIELDS, authorization_fields
+from sansio_upscope.dpop import CREDENTIAL_FIELDS, DPOP_HEADER, authorization_fields
 
 __all__ = [
     "DISCARD_LIMIT",
@@ -85,18 +85,26 @@ def response_received(
     )
 
 
+_DPOP = DPOP_HEADER.lower().encode()
+
+
 def authorize(request: HttpxRequest, action: Send | Retry) -> None:
     """Put the credential fields the core chose for ``action`` on ``request`` (a fresh
     DPoP proof for this method and URL when the token is DPoP-bound), replacing those of
     an earlier try. No token yet: whatever the caller set goes out unchanged."""
     if action.authorization is None:
         return
-    fields = authorization_fields(
-        action, method=request.method, url=str(request.url), now=time.time()
-    )
-    for name in CREDENTIAL_FIELDS:
-        request.headers.pop(name, None)
-    request.headers.update(fields)
+    # The URL is only needed for a DPoP proof (its htu); making the string costs time.
+    url = str(request.url) if action.dpop_key is not None else ""
+    fields = authorization_fields(action, method=request.method, url=url, now=time.time())
+    headers = request.headers
+    for name, value in fields:
+        headers[name] = value  # replaces any value of that name
+    if len(fields) < len(CREDENTIAL_FIELDS) and any(
+        name.lower() == _DPOP
+        for name, _ in headers.raw  # faster than `in headers`
+    ):
+        del headers[DPOP_HEADER]  # a proof of an earlier try, for another token
 
 
 def finish(action: Action, response: HttpxResponse | None) -> None:
