@@ -35,20 +35,26 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from functools import partial
+from pathlib import Path
 from typing import Any
 
-import aiohttp
-import h11
-import httpx
-import httpx2
-import requests
-import requests.adapters
-import trio
+# Run as a script, this file's directory comes first on sys.path, where benchmarks/httpx.py
+# would shadow the httpx library.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != _HERE]
 
-import upscope_asyncio
-import upscope_trio
-from sansio_upscope import RequestToken, Token
-from upscope_requests import UpscopeAuth
+import aiohttp  # noqa: E402
+import h11  # noqa: E402
+import httpx  # noqa: E402
+import httpx2  # noqa: E402
+import requests  # noqa: E402
+import requests.adapters  # noqa: E402
+import trio  # noqa: E402
+
+import upscope_asyncio  # noqa: E402
+import upscope_trio  # noqa: E402
+from sansio_upscope import RequestToken, Token  # noqa: E402
+from upscope_requests import UpscopeAuth  # noqa: E402
 
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: application/json\r\n\r\n{}"
 
