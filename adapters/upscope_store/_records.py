@@ -13,7 +13,7 @@ from typing import Any
 import attrs
 
 from sansio_upscope import RequestToken, Token
-from sansio_upscope.oauth import AuthorizationCode, ClientCredentials, RegisteredClient
+from sansio_upscope.oauth import RegisteredClient, TokenSource
 
 __all__ = [
     "StoredToken",
@@ -48,7 +48,7 @@ class StoredToken:
     ) -> StoredToken:
         """The record of ``token``, just obtained from ``source`` for ``request``."""
         issuer = None
-        if token.refresh_token and isinstance(source, (ClientCredentials, AuthorizationCode)):
+        if token.refresh_token and isinstance(source, TokenSource):
             issuer = source.refresh_token_issuer(token.refresh_token)
         return cls(
             token=token,
@@ -63,11 +63,7 @@ class StoredToken:
         """The token, after telling an OAuth ``source`` which authorization server its
         refresh token goes back to (RFC 6749 §10.4)."""
         token = self.token
-        if (
-            token.refresh_token
-            and self.refresh_issuer
-            and isinstance(source, (ClientCredentials, AuthorizationCode))
-        ):
+        if token.refresh_token and self.refresh_issuer and isinstance(source, TokenSource):
             source.remember_refresh_token(token.refresh_token, self.refresh_issuer)
         return token
 
