@@ -37,7 +37,7 @@ from sansio_upscope.dpop import CREDENTIAL_FIELDS, authorization_fields
 from ._http11 import DEFAULT_MAX_HEADER_SIZE, Origin
 from ._pool import DEFAULT_MAX_CONNECTIONS, ByteStream, ConnectionPool, Content, Response
 from ._slots import Event
-from ._tokens import AsyncTokenSource, RunInThread, obtain_token
+from ._tokens import AsyncTokenSource, RunInThread, flight_for, obtain_token
 
 if TYPE_CHECKING:
     from upscope_store import TokenStore
@@ -83,11 +83,7 @@ class AsyncClient:
     ) -> None:
         self.upscopes = Upscopes(policy, resource_for=resource_for)
         self._tokens = tokens
-        self._flight = None
-        if store is not None:  # imported only when used
-            from upscope_store import Flight
-
-            self._flight = Flight(store)
+        self._flight = flight_for(store)
         self._ssl_context = ssl_context
         self._pool = ConnectionPool(
             self._connect,

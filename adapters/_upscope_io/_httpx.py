@@ -42,6 +42,7 @@ from ._httpx_messages import (
     response_received,
 )
 from ._httpx_tokens import HttpxTokenSource, OAuthClient, obtain_async, obtain_sync
+from ._tokens import flight_for
 from ._waiting import TokenRequestWaits
 
 __all__ = ["HttpxAuthFlows", "HttpxTokenSource", "raise_for_step_up"]
@@ -74,7 +75,7 @@ class HttpxAuthFlows(Generic[RequestT, ResponseT]):
     ) -> None:
         self.upscopes = Upscopes(policy, resource_for=resource_for)
         #: An ``upscope_store.Flight`` in front of the token source, with a store.
-        self._flight = None if store is None else _flight(store)
+        self._flight = flight_for(store)
         self._tokens = tokens
         self._oauth_client = oauth_client
         self._waits = TokenRequestWaits()
@@ -190,9 +191,3 @@ class HttpxAuthFlows(Generic[RequestT, ResponseT]):
                 action = self._step(exchange, TokenFailed(error=exc))
             else:
                 action = self._step(exchange, TokenIssued(token=token))
-
-
-def _flight(store: Any) -> Any:
-    from upscope_store import Flight  # imported only when a store is given
-
-    return Flight(store)

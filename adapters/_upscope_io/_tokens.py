@@ -18,12 +18,22 @@ from ._drive import MAX_OAUTH_RESPONSE, drive_async
 from ._pool import ConnectionPool
 
 if TYPE_CHECKING:
-    from upscope_store import Flight
+    from upscope_store import Flight, TokenStore
 
-__all__ = ["AsyncTokenSource", "RunInThread", "obtain_token"]
+__all__ = ["AsyncTokenSource", "RunInThread", "flight_for", "obtain_token"]
 
 #: ``async def tokens(request: RequestToken) -> Token``, or an OAuth token source.
 AsyncTokenSource = Callable[[RequestToken], Awaitable[Token]] | TokenSource
+
+
+def flight_for(store: TokenStore | None) -> Flight | None:
+    """The fleet single flight in front of a client's token source, when it has a
+    store (``upscope_store`` is imported only then)."""
+    if store is None:
+        return None
+    from upscope_store import Flight
+
+    return Flight(store)
 
 
 #: Runs a blocking call off the event loop (``asyncio.to_thread``, ``trio.to_thread``).

@@ -22,6 +22,7 @@ import requests
 from requests.auth import AuthBase
 from requests.cookies import extract_cookies_to_jar
 
+from _upscope_io._tokens import flight_for
 from sansio_upscope import (
     Action,
     Deliver,
@@ -37,7 +38,7 @@ from sansio_upscope import (
     Upscopes,
     WaitForToken,
 )
-from upscope_store import Flight, TokenStore
+from upscope_store import TokenStore
 
 from ._prepared import (
     OnFirstResponse,
@@ -84,7 +85,7 @@ class UpscopeAuth(AuthBase):
         self.max_header_size = max_header_size
         self.upscopes = Upscopes(policy, resource_for=resource_for)
         self._tokens = tokens
-        self._flight = None if store is None else Flight(store)
+        self._flight = flight_for(store)
         self._lock = threading.Condition()
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
