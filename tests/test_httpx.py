@@ -421,3 +421,23 @@ def test_a_token_source_that_returns_something_else_says_so(
     [response] = flavour.send(auth, [{"method": "GET", "url": resource_server.url + "/files"}])
     assert isinstance(response.upscope_error, TokenRequestFailedError)
     assert "returned a str, not a sansio_upscope.Token" in str(response.upscope_error)
+
+
+def test_two_auths_sharing_a_file_store_make_one_token_request(
+    flavour: Flavour,
+    authorization_server: AuthorizationServer,
+    resource_server: ResourceServer,
+    tmp_path: Any,
+) -> None:
+    # Two clients (two processes' worth of state) on one FileStore: the second is
+    # served the token the first published, with no token request of its own.
+    from upscope_store import FileStore
+
+    url = resource_server.url + "/files"
+    for _ in range(2):
+        store = FileStore(tmp_path / "tokens.json")
+        auth = flavour.auth(flavour.tokens(authorization_server), store=store)
+        [response] = flavour.send(auth, [{"method": "GET", "url": url}])
+        assert response.status_code == 200
+    assert authorization_server.token_request_count == 1
+    assert len(resource_server.requests_to("/files")) == 4  # 401 and retry, twice
