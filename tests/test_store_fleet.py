@@ -206,7 +206,8 @@ def test_redis_down_at_start_and_killed_mid_run_fails_no_request(
         resource.routes["/api"] = Route(scopes=READ_WRITE)  # a step-up: through Redis again
         worker.send("GET", "/api", 20)
         assert worker.result() == {"statuses": [200] * 20, "errors": []}
-        record = kept.load_token(resource.url + "/api")
+        # Kept under the protected resource the metadata names (the origin, rule 11).
+        record = kept.load_token(resource.url)
         assert record is not None and record.token.scopes == READ_WRITE  # rejoined
         redis_server.stop()  # killed mid-run
         worker.send("GET", "/api", 20)  # the token held serves: no store needed
@@ -220,7 +221,7 @@ def test_redis_down_at_start_and_killed_mid_run_fails_no_request(
         resource.routes["/api"] = Route(scopes=READ_WRITE | {"files:share", "admin"})
         worker.send("GET", "/api", 5)
         assert worker.result() == {"statuses": [200] * 5, "errors": []}
-        record = kept.load_token(resource.url + "/api")
+        record = kept.load_token(resource.url)
         assert record is not None and "admin" in (record.token.scopes or ())
     finally:
         worker.close()
@@ -288,7 +289,8 @@ def test_a_redis_that_hangs_at_start_and_mid_run_fails_no_request(
         redis_server.resume()
         worker.close()
     assert auth.token_request_count == 3
-    record = RedisStore(redis_server.url).load_token(resource.url + "/api")
+    # Kept under the protected resource the metadata names (the origin, rule 11).
+    record = RedisStore(redis_server.url).load_token(resource.url)
     assert record is not None and record.token.scopes == READ_WRITE  # the one made via Redis
     log = worker.stderr()
     assert log.count("unavailable, going on alone") == 2, log

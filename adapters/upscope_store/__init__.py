@@ -1,5 +1,6 @@
-"""Token stores: tokens, refresh tokens and registered clients that outlive a process,
-and one token request per (namespace, protected resource) across a fleet.
+"""Token stores: tokens, refresh tokens, registered clients and discovery results that
+outlive a process, and one token request per (namespace, protected resource) across a
+fleet.
 
 * ``FileStore(path, *, namespace="default")``: one file, shared by every process on one
   machine (file lock, atomic replace, 0600).

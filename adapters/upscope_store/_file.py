@@ -14,12 +14,13 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from sansio_upscope.oauth import RegisteredClient
 
+from ._discovery import DiscoveryRecordError, merge_discovery
 from ._protocol import Lease, StoreFileError
 from ._records import StoredToken, check_state, client_from_json, client_to_json, malformed
 
@@ -107,6 +108,16 @@ class FileStore:
             if held is not None and held["holder"] == lease.holder:
                 del leases[lease.resource]
 
+    # -- discovery results (RFC 9728, RFC 8414): public, kept for their lifetime -----
+
+    def load_discovery(self) -> dict[str, Any]:
+        return dict(self._space(self._read()).get("discovery", {}))
+
+    def save_discovery(self, records: Mapping[str, Any]) -> None:
+        with self._writing() as state:
+            kept = self._space(state, create=True).setdefault("discovery", {})
+            merge_discovery(kept, records, time.time())
+
     # -- ClientStore --------------------------------------------------------------------
 
     def get(self, issuer: str) -> RegisteredClient | None:
@@ -115,17 +126,15 @@ class FileStore:
 
     def set(self, issuer: str, client: RegisteredClient) -> None:
         with self._writing() as state:
-            self._space(state, create=True).setdefault("clients", {})[issuer] = client_to_json(
-                client
-            )
+            clients = self._space(state, create=True).setdefault("clients", {})
+            clients[issuer] = client_to_json(client)
 
     # -- the file -----------------------------------------------------------------------
 
     def _space(self, state: State, *, create: bool = False) -> dict[str, Any]:
-        spaces = state.setdefault("namespaces", {}) if create else state.get("namespaces", {})
         if create:
-            return spaces.setdefault(self.namespace, {})  # type: ignore[no-any-return]
-        return spaces.get(self.namespace, {})  # type: ignore[no-any-return]
+            return state.setdefault("namespaces", {}).setdefault(self.namespace, {})  # type: ignore[no-any-return]
+        return state.get("namespaces", {}).get(self.namespace, {})  # type: ignore[no-any-return]
 
     def _read(self) -> State:
         try:
@@ -146,10 +155,11 @@ class FileStore:
             )
         try:
             check_state(state)
+        except DiscoveryRecordError as exc:  # public metadata: the problem may be quoted
+            raise StoreFileError(str(self.path), str(exc)) from None
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise StoreFileError(
-                str(self.path), f"a record is malformed: {malformed(exc)}"
-            ) from None
+            problem = f"a record is malformed: {malformed(exc)}"
+            raise StoreFileError(str(self.path), problem) from None
         return state
 
     @contextlib.contextmanager

@@ -4,17 +4,19 @@ protected resource) across every process that shares a store.
 Theory of operation, for one ``RequestToken`` (the core already made it the only one of
 its process for that resource: rule 5)::
 
+    discovery results    -> the store's metadata names the protected resource (rule 11)
     kept token answers?  -> use it                 (no token request)
     take the lease       -> no: poll; a published token that answers -> use it;
                             the lease expired (holder died) -> one waiter takes it
     under the lease      -> kept token answers now? use it; else ask the token source
                             (refreshing with the kept refresh token: the fleet's newest)
-    publish, release     -> the token is kept (refresh token included) before it is used
+    publish, release     -> the token is kept (refresh token included) before it is used,
+                            with what discovery found (docs/stores.md)
 
 A store that does not answer (``StoreUnavailableError``) is left alone for
 ``retry_after`` seconds: the process asks its token source itself, as without a store,
-with one warning, and rejoins when the store answers again. The blocking steps run in one
-call each, so the async clients run them in a worker thread (``run_in_thread``).
+with one warning, and rejoins when it answers. The blocking steps run in one call each,
+so the async clients run them in a worker thread (``run_in_thread``).
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ import attrs
 
 from sansio_upscope import RequestToken, Token
 
+from ._discovery import adopt_clients, keep, learn, save
 from ._protocol import Lease, StoreError, StoreUnavailableError, StoreWaitTimeoutError, TokenStore
-from ._records import StoredToken
 from ._support import Health, LeaseKeeper
 
 __all__ = ["Flight"]
@@ -60,8 +62,7 @@ class Flight:
         wait_seconds: float | None = None,
         retry_after: float | None = None,
     ) -> None:
-        self.store = store
-        self.poll_interval = poll_interval
+        self.store, self.poll_interval = store, poll_interval
         self.wait_seconds = wait_seconds or float(getattr(store, "wait_seconds", 120.0))
         self.retry_after = retry_after or float(getattr(store, "retry_after", 5.0))
         self._health = Health(store, self.retry_after)
@@ -82,7 +83,7 @@ class Flight:
             with LeaseKeeper(self.store, lease):
                 token = fetch(request)
         except BaseException:
-            self._release(lease)
+            self._release(lease, request, source)
             raise
         return self._publish(lease, request, token, source)
 
@@ -109,7 +110,7 @@ class Flight:
             with LeaseKeeper(self.store, lease):
                 token = await fetch(request)
         except Exception:
-            await run_in_thread(lambda: self._release(lease))
+            await run_in_thread(lambda: self._release(lease, request, source))
             raise
         except BaseException:
             self._release(lease)  # cancelled: nothing may be awaited; one short call
@@ -117,13 +118,15 @@ class Flight:
         published: Token = await run_in_thread(lambda: self._publish(lease, request, token, source))
         return published
 
-    # -- the blocking steps --------------------------------------------------------------
-
+    # -- the blocking steps, in a worker thread for async clients ------------------------
     def _claim(self, request: RequestToken, source: object, cancelled: threading.Event) -> Claim:
+        adopt_clients(self.store, source)
         if not self._health.usable():
             return (None, request)
-        store, resource = self.store, request.resource
+        store = self.store
         try:
+            request = learn(store, request, source, time.time())
+            resource = request.resource
             kept = store.load_token(resource)
             self._health.answered()
             if kept is not None and kept.settles(request, time.time()):
@@ -146,11 +149,7 @@ class Flight:
         return (None, request)
 
     def _under_lease(
-        self,
-        lease: Lease,
-        request: RequestToken,
-        source: object,
-        cancelled: threading.Event,
+        self, lease: Lease, request: RequestToken, source: object, cancelled: threading.Event
     ) -> Claim:
         store = self.store
         try:
@@ -176,20 +175,23 @@ class Flight:
         token = attrs.evolve(token, scopes=request.granted_by(token))  # kept explicit
         if lease is None:
             return token
-        record = StoredToken.obtained(token, request, source, now=time.time())
         try:
-            if not self.store.publish_token(lease, record):
-                log.info("a newer token for %s was kept already; not replaced", request.resource)
+            keep(self.store, lease, request, token, source)
         except StoreUnavailableError as exc:
             self._health.unavailable(exc)
         finally:
-            self._release(lease)
+            self._release(lease, request, source)
         return token
 
-    def _release(self, lease: Lease | None) -> None:
+    def _release(self, lease: Lease | None, request: Any = None, source: object = None) -> None:
+        """Give ``lease`` back, after keeping what ``source`` discovered under it for
+        ``request`` (even if its token request failed: a migration is news to the fleet)."""
         if lease is None:
             return
         try:
+            if request is not None:
+                taken = lease.expires_at - float(self.store.lease_seconds)
+                save(self.store, request, source, since=taken)
             self.store.release_lease(lease)
         except StoreUnavailableError as exc:
             self._health.unavailable(exc)  # the lease expires by itself

@@ -44,8 +44,14 @@ class TokenStore(Protocol):
     Every method blocks. ``StoreUnavailableError`` means "not now" (the server is down or
     slow): the clients then go on alone, as without a store, and try the store again
     later. Any other exception fails the token request it happened in.
-    A store is also a ``sansio_upscope.oauth.ClientStore`` (``get``/``set``): pass it
-    as ``AuthorizationCode(client_store=store)``.
+    A store is also a ``sansio_upscope.oauth.ClientStore`` (``get``/``set``): an
+    ``AuthorizationCode`` source with the default in-memory client store uses it.
+
+    Optional, for discovery results (RFC 9728, RFC 8414 metadata; without them they stay
+    in each process's memory): ``load_discovery() -> dict[str, Any]``, every record kept
+    in this namespace by key, and ``save_discovery(records)``, keep these (plain JSON
+    objects by key), replacing what is kept under the same keys. The clients validate
+    what they read back and skip expired records (docs/stores.md).
     """
 
     #: Isolates principals: nothing stored under one namespace is served to another.

@@ -97,6 +97,7 @@ class StoredToken:
             "scopes": None if token.scopes is None else sorted(token.scopes),
             "expires_at": token.expires_at,
             "refresh_token": token.refresh_token,
+            "resource": token.resource,
             "obtained_at": self.obtained_at,
             "acr_values": list(self.acr_values),
             "max_age": self.max_age,
@@ -117,6 +118,8 @@ class StoredToken:
             scopes=None if data["scopes"] is None else [_text(s) for s in data["scopes"]],
             expires_at=_number_or_none(data["expires_at"]),
             refresh_token=_text_or_none(data["refresh_token"]),
+            # Rule 11: the protected resource it was issued for (older records: None).
+            resource=_text_or_none(data.get("resource")),
         )
         max_age = data["max_age"]
         if max_age is not None and not isinstance(max_age, int):
@@ -179,8 +182,11 @@ def malformed(exc: Exception) -> str:
 def check_state(state: dict[str, Any]) -> None:
     """Raises ``ValueError`` (or ``TypeError``...) unless every record decodes: a broken
     file is refused as a whole, on the first read, and never written over."""
+    from ._discovery import check_discovery  # (it imports this module)
+
     int(state.get("fence", 0))
-    for space in state.get("namespaces", {}).values():
+    for namespace, space in state.get("namespaces", {}).items():
+        check_discovery(space.get("discovery", {}), namespace)
         for data in space.get("tokens", {}).values():
             StoredToken.from_json(data)
         for data in space.get("clients", {}).values():

@@ -6,6 +6,7 @@ Keys, per namespace (quoted, so no namespace can reach into another's keys)::
     upscope:<ns>:lease:<resource>   "<fence>:<holder>", SET NX PX: the single flight
     upscope:<ns>:fence              INCR: the fencing values
     upscope:<ns>:clients            hash issuer -> registered client (JSON)
+    upscope:<ns>:discovery          hash key -> discovery record (JSON, public metadata)
 
 Publishing and releasing are Lua scripts (atomic). Any Redis failure is
 ``StoreUnavailableError``: the clients work alone until Redis answers."""
@@ -16,14 +17,16 @@ import json
 import logging
 import secrets
 import time
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
 from sansio_upscope.oauth import RegisteredClient
 
+from ._discovery import decode_hash, discovery_arguments
 from ._protocol import Lease, StoreError, StoreUnavailableError
 from ._records import StoredToken, client_from_json, client_to_json, malformed
-from ._scripts import PUBLISH, RELEASE, RENEW, TAKE
+from ._scripts import DISCOVER, PUBLISH, RELEASE, RENEW, TAKE
 from ._support import without_password
 
 __all__ = ["RedisStore"]
@@ -69,6 +72,7 @@ class RedisStore:
         self._publish = self._redis.register_script(PUBLISH)
         self._release = self._redis.register_script(RELEASE)
         self._renew = self._redis.register_script(RENEW)
+        self._discover = self._redis.register_script(DISCOVER)
         self._clients: dict[str, RegisteredClient] = {}
         self._prefix = f"upscope:{quote(namespace, safe='')}:"
 
@@ -144,9 +148,18 @@ class RedisStore:
             args=[f"{lease.fence}:{lease.holder}"],
         )
 
-    # -- ClientStore --------------------------------------------------------------------
+    # -- discovery results (RFC 9728, RFC 8414): public, kept for their lifetime -----
 
-    # Inside an OAuth flow, which must not fail for Redis: memory serves when it is down.
+    def load_discovery(self) -> dict[str, Any]:
+        key = self._key("discovery")
+        raw = self._call("a discovery read", self._redis.hgetall, key)
+        return decode_hash(raw, key, self.namespace)
+
+    def save_discovery(self, records: Mapping[str, Any]) -> None:
+        keys, arguments = [self._key("discovery")], discovery_arguments(records, time.time())
+        self._call("a discovery write", self._discover, keys=keys, args=arguments)
+
+    # -- ClientStore: inside an OAuth flow, which must not fail for Redis (memory serves) --
 
     def get(self, issuer: str) -> RegisteredClient | None:
         if issuer not in self._clients:  # one Redis read per issuer (on the event loop)
