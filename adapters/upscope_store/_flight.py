@@ -129,7 +129,7 @@ class Flight:
             resource = request.resource
             kept = store.load_token(resource)
             self._health.answered()
-            if kept is not None and kept.settles(request, time.time()):
+            if kept is not None and kept.settles(request, time.time(), source):
                 log.debug("kept token answers for %s", resource)
                 return kept.remember(source)
             deadline = time.monotonic() + self.wait_seconds
@@ -141,7 +141,7 @@ class Flight:
                     raise StoreWaitTimeoutError(self.wait_seconds, resource, store.namespace)
                 time.sleep(self.poll_interval)
                 kept = store.load_token(resource)
-                if kept is not None and kept.settles(request, time.time()):
+                if kept is not None and kept.settles(request, time.time(), source):
                     log.debug("published token ends the wait for %s", resource)
                     return kept.remember(source)
         except StoreUnavailableError as exc:
@@ -154,7 +154,7 @@ class Flight:
         store = self.store
         try:
             kept = store.load_token(request.resource)
-            settled = kept is not None and kept.settles(request, time.time())
+            settled = kept is not None and kept.settles(request, time.time(), source)
             if cancelled.is_set() or settled:
                 store.release_lease(lease)
                 return kept.remember(source) if settled and kept else (None, request)

@@ -1,0 +1,73 @@
+"""Plain JSON for what a store keeps besides token records: registered clients, DPoP key
+thumbprints, and the checks a record's fields pass on the way back in."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from typing import Any
+
+from sansio_upscope.oauth import RegisteredClient
+
+__all__ = [
+    "client_from_json",
+    "client_to_json",
+    "malformed",
+    "number_or_none",
+    "text",
+    "text_or_none",
+    "thumbprint",
+]
+
+
+def thumbprint(key: Any) -> str:
+    """The RFC 7638 JWK thumbprint of a ``SigningKey``'s public half (SHA-256 of the
+    required members, sorted, no whitespace), as RFC 9449 §6.1 ``jkt`` spells it."""
+    jwk = key.public_jwk()
+    members = ("crv", "kty", "x", "y") if jwk["kty"] == "EC" else ("e", "kty", "n")
+    canonical = json.dumps({m: jwk[m] for m in members}, separators=(",", ":"), sort_keys=True)
+    digest = hashlib.sha256(canonical.encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def client_to_json(client: RegisteredClient) -> dict[str, Any]:
+    return {
+        "client_id": client.client_id,
+        "client_secret": client.client_secret,
+        "token_endpoint_auth_method": client.token_endpoint_auth_method,
+    }
+
+
+def client_from_json(data: Any) -> RegisteredClient:
+    """Raises ``ValueError``, ``TypeError`` or ``KeyError`` for a malformed record."""
+    if not isinstance(data, dict):
+        raise ValueError("a client record is not a JSON object")
+    return RegisteredClient(
+        client_id=text(data["client_id"]),
+        client_secret=text_or_none(data["client_secret"]),
+        token_endpoint_auth_method=text_or_none(data["token_endpoint_auth_method"]),
+    )
+
+
+def text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("a text field is not a string")
+    return value
+
+
+def text_or_none(value: Any) -> str | None:
+    return None if value is None else text(value)
+
+
+def number_or_none(value: Any) -> float | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise ValueError("a time field is not a number")
+    return value
+
+
+def malformed(exc: Exception) -> str:
+    """What is wrong with a record, without its values (a value may be a secret)."""
+    if isinstance(exc, KeyError):
+        return f"the field {exc} is missing"
+    return "a field has the wrong type" if isinstance(exc, TypeError) else "a field is invalid"
