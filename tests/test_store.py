@@ -32,10 +32,12 @@ from upscope_cli.servers import AuthorizationServer, ResourceServer
 from upscope_requests import UpscopeAuth
 from upscope_store import (
     FileStore,
+    FleetTokenRequestError,
     Flight,
     Lease,
     RedisStore,
     StoredToken,
+    StoreError,
     StoreFileError,
     StoreWaitTimeoutError,
     TokenStore,
@@ -489,3 +491,83 @@ def test_a_narrower_grant_for_the_same_scopes_settles_without_answering() -> Non
         requested=frozenset({"read", "write"}),
     )
     assert not expired.settles(asked, time.time())
+
+
+def test_waiters_fail_with_the_holders_error_instead_of_repeating_it(
+    make_store: MakeStore,
+) -> None:
+    # The holder's token request fails: the workers that waited for it fail at once
+    # with its error (no token request of their own, no waiting out the lease); a
+    # request that starts afterwards asks again.
+    store = make_store(lease_seconds=30)
+    holder, waiter = Flight(store, poll_interval=0.01), Flight(store, poll_interval=0.01)
+    started, fail = threading.Event(), threading.Event()
+
+    def failing(request: RequestToken) -> Token:
+        started.set()
+        fail.wait(10)
+        raise RuntimeError("invalid_client: the authorization server refused the client")
+
+    asked: list[RequestToken] = []
+
+    def fetch(request: RequestToken) -> Token:
+        asked.append(request)
+        return token("new")
+
+    errors: list[BaseException] = []
+
+    def hold() -> None:
+        try:
+            holder.obtain_sync(need(), failing)
+        except RuntimeError as error:
+            errors.append(error)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert started.wait(10)
+    waited: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            waiter.obtain_sync(need(), fetch)
+        except FleetTokenRequestError as error:
+            waited.append(error)
+
+    waiting = threading.Thread(target=wait)
+    waiting.start()
+    time.sleep(0.1)  # the waiter polls
+    fail.set()
+    thread.join(10)
+    waiting.join(5)
+    assert not waiting.is_alive() and len(errors) == 1 and asked == []
+    [error] = waited
+    assert "RuntimeError: invalid_client" in str(error) and RESOURCE in str(error)
+    assert waiter.obtain_sync(need(), fetch).access_token == "new" and len(asked) == 1
+
+
+def test_a_malformed_failure_record_is_a_clear_error(tmp_path: Path) -> None:
+    store = FileStore(tmp_path / "tokens.json")
+    lease = store.take_lease(RESOURCE)
+    assert lease is not None
+    store.publish_failure(lease, "RuntimeError: down")
+    failed_at, error = store.load_failure(RESOURCE) or (0.0, "")
+    assert error == "RuntimeError: down" and failed_at > 0
+    with store._writing() as state:
+        state["namespaces"]["default"]["failures"][RESOURCE] = {"failed_at": "x"}
+    with pytest.raises(StoreFileError, match="malformed"):
+        store.load_failure(RESOURCE)
+
+
+def test_a_malformed_failure_record_in_redis_is_a_clear_error(tmp_path: Path) -> None:
+    server = RedisServer(require_redis_server(), tmp_path)
+    server.start()
+    try:
+        store = RedisStore(server.url, lease_seconds=30)
+        store._redis.set(store._key("failure", RESOURCE), "{}")
+        holder = store.take_lease(RESOURCE)  # another worker's token request
+        assert holder is not None
+        flight = Flight(store, poll_interval=0.01)
+        with pytest.raises(StoreError, match="malformed; delete it there"):
+            flight.obtain_sync(need(), refuse)
+    finally:
+        server.stop()

@@ -15,6 +15,7 @@ Give one to any client: ``upscope_asyncio.Client(tokens, store=store)``,
 from ._file import FileStore
 from ._flight import Flight
 from ._protocol import (
+    FleetTokenRequestError,
     Lease,
     StoreError,
     StoreFileError,
@@ -27,6 +28,7 @@ from ._redis import RedisStore
 
 __all__ = [
     "FileStore",
+    "FleetTokenRequestError",
     "Flight",
     "Lease",
     "RedisStore",

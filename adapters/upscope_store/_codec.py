@@ -4,8 +4,12 @@ thumbprints, and the checks a record's fields pass on the way back in."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
+import os
+import secrets
+from pathlib import Path
 from typing import Any
 
 from sansio_upscope.oauth import RegisteredClient
@@ -13,11 +17,13 @@ from sansio_upscope.oauth import RegisteredClient
 __all__ = [
     "client_from_json",
     "client_to_json",
+    "failure_from_json",
     "malformed",
     "number_or_none",
     "text",
     "text_or_none",
     "thumbprint",
+    "write_atomically",
 ]
 
 
@@ -71,3 +77,29 @@ def malformed(exc: Exception) -> str:
     if isinstance(exc, KeyError):
         return f"the field {exc} is missing"
     return "a field has the wrong type" if isinstance(exc, TypeError) else "a field is invalid"
+
+
+def failure_from_json(data: Any) -> tuple[float, str]:
+    """A failed token request's record: when, and its error (type and message).
+    Raises ``ValueError``, ``TypeError`` or ``KeyError`` for a malformed one."""
+    if not isinstance(data, dict):
+        raise ValueError("a failure record is not a JSON object")
+    return float(number_or_none(data["failed_at"]) or 0.0), text(data["error"])
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data``: a temporary file (0600) beside it, fsynced, then
+    ``os.replace``, so a reader sees the old or the new state, never a part. Raises
+    ``OSError`` (the temporary file is removed)."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    try:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())  # on disk before it replaces the old state
+        os.replace(temporary, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise

@@ -25,6 +25,7 @@ from sansio_upscope.oauth import (
 from sansio_upscope.oauth._sources import CLIENT_KEY
 
 from ._records import StoredToken
+from ._support import share_failure
 
 if TYPE_CHECKING:
     from ._protocol import Lease
@@ -39,6 +40,7 @@ __all__ = [
     "discovery_arguments",
     "keep",
     "learn",
+    "leave",
     "merge_discovery",
     "newer_discovery",
     "save",
@@ -175,3 +177,12 @@ def adopt_clients(store: Any, source: object) -> None:
     for issuer, client in list(held._clients.items()):
         store.set(issuer, client)
     source.client_store = store
+
+
+def leave(
+    store: Any, lease: Lease, request: RequestToken, source: object, error: object = None
+) -> None:
+    """Before ``lease`` is given back: keep what ``source`` discovered under it (even if
+    its token request failed: a migration is news to the fleet), and share its error."""
+    save(store, request, source, since=lease.expires_at - float(store.lease_seconds))
+    share_failure(store, lease, error if isinstance(error, BaseException) else None)

@@ -20,6 +20,7 @@ from typing import Any
 
 from sansio_upscope.oauth import RegisteredClient
 
+from ._codec import failure_from_json, write_atomically
 from ._discovery import DiscoveryRecordError, merge_discovery
 from ._protocol import Lease, StoreFileError
 from ._records import StoredToken, check_state, client_from_json, client_to_json, malformed
@@ -49,8 +50,7 @@ class FileStore:
         lease_seconds: float = 10.0,
         wait_seconds: float = 120.0,
     ) -> None:
-        self.path = Path(path).expanduser()
-        self.namespace = namespace
+        self.path, self.namespace = Path(path).expanduser(), namespace
         self.lease_seconds, self.wait_seconds = lease_seconds, wait_seconds
         self._lock_path = self.path.with_name(self.path.name + ".lock")
 
@@ -107,6 +107,15 @@ class FileStore:
             held = leases.get(lease.resource)
             if held is not None and held["holder"] == lease.holder:
                 del leases[lease.resource]
+
+    def publish_failure(self, lease: Lease, error: str) -> None:
+        with self._writing() as state:
+            failures = self._space(state, create=True).setdefault("failures", {})
+            failures[lease.resource] = {"failed_at": time.time(), "error": error}
+
+    def load_failure(self, resource: str) -> tuple[float, str] | None:
+        data = self._space(self._read()).get("failures", {}).get(resource)
+        return None if data is None else failure_from_json(data)
 
     # -- discovery results (RFC 9728, RFC 8414): public, kept for their lifetime -----
 
@@ -183,16 +192,8 @@ class FileStore:
             os.close(lock)  # releases the flock
 
     def _replace(self, state: State) -> None:
-        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}")
         data = json.dumps(state, separators=(",", ":"), sort_keys=True).encode()
         try:
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as file:
-                file.write(data)
-                file.flush()
-                os.fsync(file.fileno())  # on disk before it replaces the old state
-            os.replace(temporary, self.path)
+            write_atomically(self.path, data)
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
             raise StoreFileError(str(self.path), f"cannot write it ({exc.strerror})") from None

@@ -14,13 +14,13 @@ its process for that resource: rule 5)::
                             with what discovery found (docs/stores.md)
 
 A store that does not answer (``StoreUnavailableError``) is left alone for
-``retry_after`` seconds: the process asks its token source itself, as without a store,
-with one warning, and rejoins when it answers. The blocking steps run in one call each,
-so the async clients run them in a worker thread (``run_in_thread``).
+``retry_after`` seconds: the process asks its token source itself, with one warning,
+and rejoins when it answers. Async clients run each blocking step in a worker thread.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -31,9 +31,9 @@ import attrs
 
 from sansio_upscope import RequestToken, Token
 
-from ._discovery import adopt_clients, keep, learn, save
+from ._discovery import adopt_clients, keep, learn, leave
 from ._protocol import Lease, StoreError, StoreUnavailableError, StoreWaitTimeoutError, TokenStore
-from ._support import Health, LeaseKeeper
+from ._support import Health, LeaseKeeper, check_failure
 
 __all__ = ["Flight"]
 
@@ -82,8 +82,8 @@ class Flight:
         try:
             with LeaseKeeper(self.store, lease):
                 token = fetch(request)
-        except BaseException:
-            self._release(lease, request, source)
+        except BaseException as exc:
+            self._release(lease, request, source, exc)
             raise
         return self._publish(lease, request, token, source)
 
@@ -109,8 +109,8 @@ class Flight:
         try:
             with LeaseKeeper(self.store, lease):
                 token = await fetch(request)
-        except Exception:
-            await run_in_thread(lambda: self._release(lease, request, source))
+        except Exception as exc:
+            await run_in_thread(functools.partial(self._release, lease, request, source, exc))
             raise
         except BaseException:
             self._release(lease)  # cancelled: nothing may be awaited; one short call
@@ -132,7 +132,7 @@ class Flight:
             if kept is not None and kept.settles(request, time.time(), source):
                 log.debug("kept token answers for %s", resource)
                 return kept.remember(source)
-            deadline = time.monotonic() + self.wait_seconds
+            started, deadline = time.time(), time.monotonic() + self.wait_seconds
             while not cancelled.is_set():
                 lease = store.take_lease(resource)
                 if lease is not None:
@@ -144,6 +144,7 @@ class Flight:
                 if kept is not None and kept.settles(request, time.time(), source):
                     log.debug("published token ends the wait for %s", resource)
                     return kept.remember(source)
+                check_failure(store, resource, started)  # the holder's, shared
         except StoreUnavailableError as exc:
             self._health.unavailable(exc)
         return (None, request)
@@ -183,15 +184,14 @@ class Flight:
             self._release(lease, request, source)
         return token
 
-    def _release(self, lease: Lease | None, request: Any = None, source: object = None) -> None:
-        """Give ``lease`` back, after keeping what ``source`` discovered under it for
-        ``request`` (even if its token request failed: a migration is news to the fleet)."""
+    def _release(self, lease: Lease | None, *found: Any) -> None:
+        """Give ``lease`` back, after keeping what the source discovered under it (even
+        if its token request failed: a migration is news to the fleet) and its error."""
         if lease is None:
             return
         try:
-            if request is not None:
-                taken = lease.expires_at - float(self.store.lease_seconds)
-                save(self.store, request, source, since=taken)
+            if found:
+                leave(self.store, lease, *found)
             self.store.release_lease(lease)
         except StoreUnavailableError as exc:
             self._health.unavailable(exc)  # the lease expires by itself

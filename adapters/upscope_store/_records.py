@@ -18,6 +18,7 @@ from sansio_upscope.oauth import TokenSource
 from ._codec import (
     client_from_json,
     client_to_json,
+    failure_from_json,
     malformed,
     number_or_none,
     text,
@@ -178,5 +179,7 @@ def check_state(state: dict[str, Any]) -> None:
             StoredToken.from_json(data)
         for data in space.get("clients", {}).values():
             client_from_json(data)
+        for data in space.get("failures", {}).values():
+            failure_from_json(data)
         for data in space.get("leases", {}).values():
             float(data["expires_at"]), int(data["fence"]), str(data["holder"])

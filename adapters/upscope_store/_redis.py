@@ -7,6 +7,7 @@ Keys, per namespace (quoted, so no namespace can reach into another's keys)::
     upscope:<ns>:fence              INCR: the fencing values
     upscope:<ns>:clients            hash issuer -> registered client (JSON)
     upscope:<ns>:discovery          hash key -> discovery record (JSON, public metadata)
+    upscope:<ns>:failure:<resource> the last failed token request (JSON), PX wait_seconds
 
 Publishing and releasing are Lua scripts (atomic). Any Redis failure is
 ``StoreUnavailableError``: the clients work alone until Redis answers."""
@@ -23,6 +24,7 @@ from urllib.parse import quote
 
 from sansio_upscope.oauth import RegisteredClient
 
+from ._codec import failure_from_json
 from ._discovery import decode_hash, discovery_arguments
 from ._protocol import Lease, StoreError, StoreUnavailableError
 from ._records import StoredToken, client_from_json, client_to_json, malformed
@@ -60,19 +62,16 @@ class RedisStore:
             raise StoreError(
                 "RedisStore needs redis-py: pip install 'sansio-upscope[redis]'"
             ) from None
-        self.namespace = namespace
+        self.namespace, self._url = namespace, url
         self.lease_seconds, self.wait_seconds = lease_seconds, wait_seconds
         self.retry_after = retry_after
-        self._url = url
-        self._redis = redis.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout
-        )
+        timeouts = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
+        self._redis = redis.Redis.from_url(url, **timeouts)
         self._errors = (redis.RedisError, OSError)
-        self._take = self._redis.register_script(TAKE)
-        self._publish = self._redis.register_script(PUBLISH)
-        self._release = self._redis.register_script(RELEASE)
-        self._renew = self._redis.register_script(RENEW)
-        self._discover = self._redis.register_script(DISCOVER)
+        scripts = (TAKE, PUBLISH, RELEASE, RENEW, DISCOVER)
+        self._take, self._publish, self._release, self._renew, self._discover = map(
+            self._redis.register_script, scripts
+        )
         self._clients: dict[str, RegisteredClient] = {}
         self._prefix = f"upscope:{quote(namespace, safe='')}:"
 
@@ -148,7 +147,14 @@ class RedisStore:
             args=[f"{lease.fence}:{lease.holder}"],
         )
 
-    # -- discovery results (RFC 9728, RFC 8414): public, kept for their lifetime -----
+    def publish_failure(self, lease: Lease, error: str) -> None:
+        document = json.dumps({"failed_at": time.time(), "error": error})
+        key, milliseconds = self._key("failure", lease.resource), int(self.wait_seconds * 1000)
+        self._call("a failure write", self._redis.set, key, document, px=max(1, milliseconds))
+
+    def load_failure(self, resource: str) -> tuple[float, str] | None:
+        raw = self._call("a failure read", self._redis.get, self._key("failure", resource))
+        return None if raw is None else failure_from_json(json.loads(raw))
 
     def load_discovery(self) -> dict[str, Any]:
         key = self._key("discovery")

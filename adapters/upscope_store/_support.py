@@ -6,11 +6,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from ._protocol import Lease, StoreError, StoreUnavailableError
+from ._protocol import FleetTokenRequestError, Lease, StoreError, StoreUnavailableError
 
-__all__ = ["Health", "LeaseKeeper", "without_password"]
+__all__ = ["Health", "LeaseKeeper", "check_failure", "share_failure", "without_password"]
 
 log = logging.getLogger("upscope_store")
 
@@ -90,3 +91,28 @@ class LeaseKeeper:
                     return
             except StoreError as exc:
                 log.debug("could not renew the lease for %s: %s", self._lease.resource, exc)
+
+
+def share_failure(store: object, lease: Lease, error: BaseException | None) -> None:
+    """Tell the workers waiting for ``lease``'s token request that it failed (a store
+    without ``publish_failure`` lets each try in turn). Messages hold no secret (every
+    error of this library's says so), so the type and message are shared."""
+    publish = getattr(store, "publish_failure", None)
+    if publish is not None and isinstance(error, Exception):
+        publish(lease, f"{type(error).__name__}: {error}")
+
+
+def check_failure(store: Any, resource: str, since: float) -> None:
+    """Raises ``FleetTokenRequestError`` when the token request for ``resource`` that
+    this worker waited for (since ``since``) failed; ``StoreError`` for a malformed
+    record (``StoreFileError`` from a ``FileStore``, naming its file)."""
+    load = getattr(store, "load_failure", None)
+    try:
+        failure = None if load is None else load(resource)
+    except (ValueError, TypeError, KeyError):
+        raise StoreError(
+            f"The failed token request kept in {store!r} for {resource} is malformed; "
+            f"delete it there"
+        ) from None
+    if failure is not None and failure[0] >= since:
+        raise FleetTokenRequestError(resource, store.namespace, failure[1])
