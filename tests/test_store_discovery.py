@@ -11,6 +11,7 @@ The records themselves: tests/test_oauth_discovery_records.py."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -20,7 +21,10 @@ from typing import Any
 
 import pytest
 import requests
+import trio
 
+import upscope_asyncio
+import upscope_trio
 from sansio_upscope.oauth import AuthorizationCode, ClientCredentials, RegistrationError
 from tests.store_support import RedisServer, free_port, require_redis_server
 from tests.test_real_world_registration import (
@@ -95,12 +99,24 @@ def servers() -> Iterator[Counted]:
         yield Counted(authorization, resource)
 
 
-def fresh_get(servers: Counted, store: FileStore | RedisStore, path: str) -> int:
+def fresh_get(
+    servers: Counted, store: FileStore | RedisStore, path: str, adapter: str = "requests"
+) -> int:
     """GET ``path`` as a process that just started: a new token source and client."""
     source = ClientCredentials("demo-client", "demo-secret")
+    url = servers.resource.url + path
+    if adapter != "requests":
+
+        async def get() -> int:
+            client_type = upscope_asyncio.Client if adapter == "asyncio" else upscope_trio.Client
+            async with client_type(source, store=store) as client:
+                return (await client.request("GET", url)).status_code
+
+        status: int = asyncio.run(get()) if adapter == "asyncio" else trio.run(get)
+        return status
     with requests.Session() as session:
         session.auth = UpscopeAuth(source, store=store)
-        response = session.get(servers.resource.url + path, timeout=10)
+        response = session.get(url, timeout=10)
     error = getattr(response, "upscope_error", None)
     assert error is None, error
     return response.status_code
@@ -123,12 +139,13 @@ def age_discovery(store: FileStore | RedisStore) -> None:
             store._redis.hset(store._key("discovery"), key, json.dumps(record))
 
 
+@pytest.mark.parametrize("adapter", ["requests", "asyncio", "trio"])
 def test_a_fresh_process_asks_nothing_while_the_token_and_metadata_are_valid(
-    servers: Counted, make_store: MakeStore
+    servers: Counted, make_store: MakeStore, adapter: str
 ) -> None:
     store = make_store()
     api = servers.resource.url + "/api"
-    assert fresh_get(servers, store, "/api/a") == 200
+    assert fresh_get(servers, store, "/api/a", adapter) == 200
     prm, asm, tokens = servers.counts()
     assert prm >= 1 and asm == 1 and tokens == 1
     kept = store.load_discovery()
@@ -136,15 +153,15 @@ def test_a_fresh_process_asks_nothing_while_the_token_and_metadata_are_valid(
     assert kept[f"resource {api}"]["expires_at"] > time.time() + 3000  # an hour
     # Another URL under the same protected resource: the kept metadata names /api, the
     # token is kept under /api: no metadata request, no token request.
-    assert fresh_get(servers, store, "/api/b") == 200
+    assert fresh_get(servers, store, "/api/b", adapter) == 200
     assert servers.counts() == (0, 0, 0)
     # A step-up: one token request, and no metadata request.
-    assert fresh_get(servers, store, "/api/admin") == 200
+    assert fresh_get(servers, store, "/api/admin", adapter) == 200
     assert servers.counts() == (0, 0, 1)
     # Past the metadata's lifetime, a token request fetches it again (and keeps it):
     # without it, /api/admin is its own resource, whose token was kept under /api.
     age_discovery(store)
-    assert fresh_get(servers, store, "/api/admin") == 200
+    assert fresh_get(servers, store, "/api/admin", adapter) == 200
     prm, asm, tokens = servers.counts()
     assert prm >= 1 and asm == 1 and tokens == 1
     assert store.load_discovery()[f"resource {api}"]["expires_at"] > time.time() + 3000
