@@ -42,6 +42,7 @@ from upscope_store import (
     StoreWaitTimeoutError,
     TokenStore,
 )
+from upscope_store._support import check_failure, share_failure
 
 RESOURCE = "https://api.example/mcp"
 
@@ -545,13 +546,18 @@ def test_waiters_fail_with_the_holders_error_instead_of_repeating_it(
     assert waiter.obtain_sync(need(), fetch).access_token == "new" and len(asked) == 1
 
 
-def test_a_malformed_failure_record_is_a_clear_error(tmp_path: Path) -> None:
+def test_a_failure_is_shared_with_waiters_of_the_same_need_only(tmp_path: Path) -> None:
     store = FileStore(tmp_path / "tokens.json")
     lease = store.take_lease(RESOURCE)
     assert lease is not None
-    store.publish_failure(lease, "RuntimeError: down")
-    failed_at, error = store.load_failure(RESOURCE) or (0.0, "")
-    assert error == "RuntimeError: down" and failed_at > 0
+    now = time.time()
+    asked = need({"read", "write"})
+    share_failure(store, lease, asked, RuntimeError("invalid_scope: write"))
+    share_failure(store, lease, asked, KeyboardInterrupt())  # not shared: not an error
+    with pytest.raises(FleetTokenRequestError, match="RuntimeError: invalid_scope: write"):
+        check_failure(store, asked, since=now)
+    check_failure(store, need({"read"}), since=now)  # another need: it may succeed
+    check_failure(store, asked, since=now + 60)  # an older failure: ask again
     with store._writing() as state:
         state["namespaces"]["default"]["failures"][RESOURCE] = {"failed_at": "x"}
     with pytest.raises(StoreFileError, match="malformed"):
@@ -563,7 +569,7 @@ def test_a_malformed_failure_record_in_redis_is_a_clear_error(tmp_path: Path) ->
     server.start()
     try:
         store = RedisStore(server.url, lease_seconds=30)
-        store._redis.set(store._key("failure", RESOURCE), "{}")
+        store._redis.set(store._key("failure", RESOURCE), '{"failed_at": 1}')
         holder = store.take_lease(RESOURCE)  # another worker's token request
         assert holder is not None
         flight = Flight(store, poll_interval=0.01)

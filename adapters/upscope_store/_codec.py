@@ -19,6 +19,7 @@ __all__ = [
     "client_to_json",
     "failure_from_json",
     "malformed",
+    "need_key",
     "number_or_none",
     "text",
     "text_or_none",
@@ -79,12 +80,21 @@ def malformed(exc: Exception) -> str:
     return "a field has the wrong type" if isinstance(exc, TypeError) else "a field is invalid"
 
 
-def failure_from_json(data: Any) -> tuple[float, str]:
-    """A failed token request's record: when, and its error (type and message).
-    Raises ``ValueError``, ``TypeError`` or ``KeyError`` for a malformed one."""
+def failure_from_json(data: Any) -> tuple[float, str, str]:
+    """A failed token request's record: when, its error (type and message), and the
+    need it was for (``need_key``). Raises ``ValueError``, ``TypeError`` or
+    ``KeyError`` for a malformed one."""
     if not isinstance(data, dict):
         raise ValueError("a failure record is not a JSON object")
-    return float(number_or_none(data["failed_at"]) or 0.0), text(data["error"])
+    failed_at = float(number_or_none(data["failed_at"]) or 0.0)
+    return failed_at, text(data["error"]), text(data["need"])
+
+
+def need_key(request: Any) -> str:
+    """What a token request asked for, as text: two requests that fail alike ask for
+    the same scopes and RFC 9470 authentication."""
+    acr = " ".join(request.acr_values)
+    return f"{' '.join(sorted(request.scopes))}|{acr}|{request.max_age}"
 
 
 def write_atomically(path: Path, data: bytes) -> None:

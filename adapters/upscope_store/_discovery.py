@@ -185,4 +185,4 @@ def leave(
     """Before ``lease`` is given back: keep what ``source`` discovered under it (even if
     its token request failed: a migration is news to the fleet), and share its error."""
     save(store, request, source, since=lease.expires_at - float(store.lease_seconds))
-    share_failure(store, lease, error if isinstance(error, BaseException) else None)
+    share_failure(store, lease, request, error)

@@ -20,7 +20,7 @@ from typing import Any
 
 from sansio_upscope.oauth import RegisteredClient
 
-from ._codec import failure_from_json, write_atomically
+from ._codec import write_atomically
 from ._discovery import DiscoveryRecordError, merge_discovery
 from ._protocol import Lease, StoreFileError
 from ._records import StoredToken, check_state, client_from_json, client_to_json, malformed
@@ -108,14 +108,13 @@ class FileStore:
             if held is not None and held["holder"] == lease.holder:
                 del leases[lease.resource]
 
-    def publish_failure(self, lease: Lease, error: str) -> None:
+    def publish_failure(self, lease: Lease, failure: Mapping[str, Any]) -> None:
         with self._writing() as state:
             failures = self._space(state, create=True).setdefault("failures", {})
-            failures[lease.resource] = {"failed_at": time.time(), "error": error}
+            failures[lease.resource] = dict(failure)
 
-    def load_failure(self, resource: str) -> tuple[float, str] | None:
-        data = self._space(self._read()).get("failures", {}).get(resource)
-        return None if data is None else failure_from_json(data)
+    def load_failure(self, resource: str) -> Any:
+        return self._space(self._read()).get("failures", {}).get(resource)
 
     # -- discovery results (RFC 9728, RFC 8414): public, kept for their lifetime -----
 

@@ -144,7 +144,7 @@ class Flight:
                 if kept is not None and kept.settles(request, time.time(), source):
                     log.debug("published token ends the wait for %s", resource)
                     return kept.remember(source)
-                check_failure(store, resource, started)  # the holder's, shared
+                check_failure(store, request, started)  # the holder's, shared
         except StoreUnavailableError as exc:
             self._health.unavailable(exc)
         return (None, request)

@@ -53,8 +53,8 @@ class TokenStore(Protocol):
     in this namespace by key, and ``save_discovery(records)``, keep these (plain JSON
     objects by key), replacing what is kept under the same keys. The clients validate
     what they read back and skip expired records (docs/stores.md).
-    Optional too: ``publish_failure(lease, error)`` and ``load_failure(resource) ->
-    (failed_at, error) | None``, so that workers waiting for a token request that failed
+    Optional too: ``publish_failure(lease, failure)`` and ``load_failure(resource)``
+    (that JSON object, or None), so that workers waiting for a token request that failed
     fail with its error at once instead of each repeating it.
     """
 

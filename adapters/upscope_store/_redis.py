@@ -9,7 +9,7 @@ Keys, per namespace (quoted, so no namespace can reach into another's keys)::
     upscope:<ns>:discovery          hash key -> discovery record (JSON, public metadata)
     upscope:<ns>:failure:<resource> the last failed token request (JSON), PX wait_seconds
 
-Publishing and releasing are Lua scripts (atomic). Any Redis failure is
+Publishing, releasing, keeping discovery records: Lua scripts (atomic). Any Redis failure is
 ``StoreUnavailableError``: the clients work alone until Redis answers."""
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from urllib.parse import quote
 
 from sansio_upscope.oauth import RegisteredClient
 
-from ._codec import failure_from_json
 from ._discovery import decode_hash, discovery_arguments
 from ._protocol import Lease, StoreError, StoreUnavailableError
 from ._records import StoredToken, client_from_json, client_to_json, malformed
@@ -147,14 +146,14 @@ class RedisStore:
             args=[f"{lease.fence}:{lease.holder}"],
         )
 
-    def publish_failure(self, lease: Lease, error: str) -> None:
-        document = json.dumps({"failed_at": time.time(), "error": error})
+    def publish_failure(self, lease: Lease, failure: Mapping[str, Any]) -> None:
+        document = json.dumps(dict(failure))
         key, milliseconds = self._key("failure", lease.resource), int(self.wait_seconds * 1000)
         self._call("a failure write", self._redis.set, key, document, px=max(1, milliseconds))
 
-    def load_failure(self, resource: str) -> tuple[float, str] | None:
+    def load_failure(self, resource: str) -> Any:
         raw = self._call("a failure read", self._redis.get, self._key("failure", resource))
-        return None if raw is None else failure_from_json(json.loads(raw))
+        return None if raw is None else json.loads(raw)
 
     def load_discovery(self) -> dict[str, Any]:
         key = self._key("discovery")

@@ -9,6 +9,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from ._codec import failure_from_json, need_key
 from ._protocol import FleetTokenRequestError, Lease, StoreError, StoreUnavailableError
 
 __all__ = ["Health", "LeaseKeeper", "check_failure", "share_failure", "without_password"]
@@ -93,26 +94,28 @@ class LeaseKeeper:
                 log.debug("could not renew the lease for %s: %s", self._lease.resource, exc)
 
 
-def share_failure(store: object, lease: Lease, error: BaseException | None) -> None:
+def share_failure(store: object, lease: Lease, request: Any, error: object) -> None:
     """Tell the workers waiting for ``lease``'s token request that it failed (a store
     without ``publish_failure`` lets each try in turn). Messages hold no secret (every
     error of this library's says so), so the type and message are shared."""
     publish = getattr(store, "publish_failure", None)
     if publish is not None and isinstance(error, Exception):
-        publish(lease, f"{type(error).__name__}: {error}")
+        message, need = f"{type(error).__name__}: {error}", need_key(request)
+        publish(lease, {"failed_at": time.time(), "error": message, "need": need})
 
 
-def check_failure(store: Any, resource: str, since: float) -> None:
-    """Raises ``FleetTokenRequestError`` when the token request for ``resource`` that
-    this worker waited for (since ``since``) failed; ``StoreError`` for a malformed
-    record (``StoreFileError`` from a ``FileStore``, naming its file)."""
-    load = getattr(store, "load_failure", None)
+def check_failure(store: Any, request: Any, since: float) -> None:
+    """Raises ``FleetTokenRequestError`` when the token request this worker waited for
+    (since ``since``), for the same need, failed; ``StoreError`` for a malformed record
+    (``StoreFileError`` from a ``FileStore``, naming its file)."""
+    load, resource = getattr(store, "load_failure", None), request.resource
     try:
-        failure = None if load is None else load(resource)
+        kept = None if load is None else load(resource)
+        failure = None if kept is None else failure_from_json(kept)
     except (ValueError, TypeError, KeyError):
         raise StoreError(
             f"The failed token request kept in {store!r} for {resource} is malformed; "
             f"delete it there"
         ) from None
-    if failure is not None and failure[0] >= since:
+    if failure is not None and failure[0] >= since and failure[2] == need_key(request):
         raise FleetTokenRequestError(resource, store.namespace, failure[1])
