@@ -577,3 +577,41 @@ def test_a_malformed_failure_record_in_redis_is_a_clear_error(tmp_path: Path) ->
             flight.obtain_sync(need(), refuse)
     finally:
         server.stop()
+
+
+def test_forget_asks_again_past_another_workers_kept_narrow_grant(
+    tmp_path: Path,
+    authorization_server: AuthorizationServer,
+    resource_server: ResourceServer,
+) -> None:
+    # RFC 6749 §3.3: the first worker asks files:read files:write and is granted
+    # files:read (N1, kept). The second, asking the same, is settled by N1; its
+    # application calls forget() and it asks again: granted files:read again (N2, kept).
+    # An administrator grants the scope; the first worker's application calls forget():
+    # it asks the authorization server again, though the kept N2 (not the N1 it holds)
+    # would settle its request until N2 expires.
+    store = FileStore(tmp_path / "tokens.json")
+    authorization_server.grant_only = frozenset({"files:read"})
+    read, write = resource_server.url + "/files", resource_server.url + "/files/upload"
+
+    def client() -> UpscopeAuth:
+        return UpscopeAuth(lambda r: authorization_server.issue_token(r.scopes), store=store)
+
+    def post(session: requests.Session, auth: UpscopeAuth) -> int:
+        session.auth = auth
+        return session.post(write, data=b"x").status_code
+
+    first, second = client(), client()
+    with requests.Session() as session:
+        for auth in (first, second):
+            session.auth = auth
+            assert session.get(read).status_code == 200 and post(session, auth) == 403
+        assert authorization_server.token_request_count == 2  # the second asked nothing
+        second.upscopes.for_url(write).forget()
+        assert post(session, second) == 403  # asked again: still narrow (N2)
+        assert authorization_server.token_request_count == 3
+        authorization_server.grant_only = None
+        assert post(session, first) == 403  # remembered: not asked
+        first.upscopes.for_url(write).forget()
+        assert post(session, first) == 200
+    assert authorization_server.token_request_count == 4

@@ -27,13 +27,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import attrs
-
 from sansio_upscope import RequestToken, Token
 
 from ._discovery import adopt_clients, keep, learn, leave
 from ._protocol import Lease, StoreError, StoreUnavailableError, StoreWaitTimeoutError, TokenStore
-from ._support import Health, LeaseKeeper, check_failure
+from ._support import Health, LeaseKeeper, NarrowGrants, check_failure
 
 __all__ = ["Flight"]
 
@@ -65,7 +63,7 @@ class Flight:
         self.store, self.poll_interval = store, poll_interval
         self.wait_seconds = wait_seconds or float(getattr(store, "wait_seconds", 120.0))
         self.retry_after = retry_after or float(getattr(store, "retry_after", 5.0))
-        self._health = Health(store, self.retry_after)
+        self._health, self._narrow = Health(store, self.retry_after), NarrowGrants()
 
     def obtain_sync(
         self, request: RequestToken, fetch: Callable[[RequestToken], Token], source: object = None
@@ -129,7 +127,7 @@ class Flight:
             resource = request.resource
             kept = store.load_token(resource)
             self._health.answered()
-            if kept is not None and kept.settles(request, time.time(), source):
+            if self._narrow.settles(kept, request, source):
                 log.debug("kept token answers for %s", resource)
                 return kept.remember(source)
             started, deadline = time.time(), time.monotonic() + self.wait_seconds
@@ -141,7 +139,7 @@ class Flight:
                     raise StoreWaitTimeoutError(self.wait_seconds, resource, store.namespace)
                 time.sleep(self.poll_interval)
                 kept = store.load_token(resource)
-                if kept is not None and kept.settles(request, time.time(), source):
+                if self._narrow.settles(kept, request, source):
                     log.debug("published token ends the wait for %s", resource)
                     return kept.remember(source)
                 check_failure(store, request, started)  # the holder's, shared
@@ -155,7 +153,7 @@ class Flight:
         store = self.store
         try:
             kept = store.load_token(request.resource)
-            settled = kept is not None and kept.settles(request, time.time(), source)
+            settled = self._narrow.settles(kept, request, source)
             if cancelled.is_set() or settled:
                 store.release_lease(lease)
                 return kept.remember(source) if settled and kept else (None, request)
@@ -173,7 +171,7 @@ class Flight:
     def _publish(
         self, lease: Lease | None, request: RequestToken, token: Token, source: object
     ) -> Token:
-        token = attrs.evolve(token, scopes=request.granted_by(token))  # kept explicit
+        token = self._narrow.granted(request, token)  # scopes kept explicit
         if lease is None:
             return token
         try:

@@ -6,13 +6,25 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import urlsplit, urlunsplit
+
+import attrs
+
+from sansio_upscope import Token
 
 from ._codec import failure_from_json, need_key
 from ._protocol import FleetTokenRequestError, Lease, StoreError, StoreUnavailableError
+from ._records import StoredToken
 
-__all__ = ["Health", "LeaseKeeper", "check_failure", "share_failure", "without_password"]
+__all__ = [
+    "Health",
+    "LeaseKeeper",
+    "NarrowGrants",
+    "check_failure",
+    "share_failure",
+    "without_password",
+]
 
 log = logging.getLogger("upscope_store")
 
@@ -119,3 +131,44 @@ def check_failure(store: Any, request: Any, since: float) -> None:
         ) from None
     if failure is not None and failure[0] >= since and failure[2] == need_key(request):
         raise FleetTokenRequestError(resource, store.namespace, failure[1])
+
+
+class NarrowGrants:
+    """Whether a kept token settles a request (``StoredToken.settles``), remembering the
+    narrower grants (RFC 6749 §3.3) this client got, by (resource, scopes). The core
+    asks for scopes it was refused only after ``Upscope.forget()``: the same ask again
+    means "ask the authorization server again", so a kept narrow token no longer settles
+    it (another worker's copy would otherwise answer until it expires)."""
+
+    def __init__(self) -> None:
+        self._served: set[tuple[str, frozenset[str]]] = set()
+
+    def settles(
+        self, kept: StoredToken | None, request: Any, source: object
+    ) -> TypeGuard[StoredToken]:
+        now = time.time()
+        if kept is None or not kept.settles(request, now, source):
+            return False
+        if kept.answers(request, now):
+            return True
+        key = (request.resource, request.scopes)
+        if key in self._served:
+            return False  # asked again, after forget(): the authorization server decides
+        self._remember(key)
+        return True
+
+    def granted(self, request: Any, token: Token) -> Token:
+        """``token`` with its granted scopes explicit (RFC 6749 §5.1); a narrower grant
+        than ``request`` asked is remembered as one served, a full one forgets it."""
+        token = attrs.evolve(token, scopes=request.granted_by(token))
+        key = (request.resource, request.scopes)
+        if request.scopes <= (token.scopes or frozenset()):
+            self._served.discard(key)
+        else:
+            self._remember(key)
+        return token
+
+    def _remember(self, key: tuple[str, frozenset[str]]) -> None:
+        if len(self._served) >= 1024:
+            self._served.clear()  # bounded: forgetting one costs a token request at most
+        self._served.add(key)
