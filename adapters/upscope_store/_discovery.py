@@ -2,8 +2,9 @@
 authorization server metadata, origins that publish none (MCP 2025-03-26), and the
 authorization server a configured client is bound to (SEP-2352), as the records
 ``TokenSource.discovery_records`` makes. All public: nothing here is a secret. Also what
-a token request leaves in the store (``keep``): its token, under the protected resource
-its metadata named."""
+a token request leaves in the store (``keep``, ``leave``): its token, under the protected
+resource its metadata named, and its failure; and where an ``AuthorizationCode`` source
+keeps registered clients (``adopt_clients``)."""
 
 from __future__ import annotations
 

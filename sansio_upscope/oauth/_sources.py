@@ -156,9 +156,10 @@ class _TokenSource:
 
     def discovery_records(self, resource: str, *, since: float) -> dict[str, Any]:
         """What this source discovered for ``resource`` at ``since`` or later, as JSON
-        records by key (``DISCOVERY_KEYS``), for a token store to keep: the protected
-        resource metadata that covers it, its authorization server's metadata, an origin
-        that publishes none, and the server the configured ``client_id`` is bound to."""
+        records by key (``RESOURCE_KEY`` and the others, then a name) for a token store:
+        the protected resource metadata that covers it, its authorization server's
+        metadata, an origin that publishes none, and the server the configured
+        ``client_id`` is bound to."""
         records: dict[str, Any] = {}
         prm = self._metadata_for(resource, strict=getattr(self, "strict_resource", False))
         configured: str | None = getattr(self, "issuer", None)
