@@ -25,7 +25,13 @@ import trio
 
 import upscope_asyncio
 import upscope_trio
-from sansio_upscope.oauth import AuthorizationCode, ClientCredentials, RegistrationError
+from sansio_upscope import Reason, RequestToken, Token
+from sansio_upscope.oauth import (
+    AuthorizationCode,
+    ClientCredentials,
+    RegisteredClient,
+    RegistrationError,
+)
 from tests.store_support import RedisServer, free_port, require_redis_server
 from tests.test_real_world_registration import (
     REDIRECT,
@@ -38,7 +44,7 @@ from tests.test_real_world_registration import (
 from upscope_cli.servers import AuthorizationServer, ResourceServer
 from upscope_cli.servers._resource_server import Route
 from upscope_requests import UpscopeAuth
-from upscope_store import FileStore, RedisStore, StoreError, StoreFileError
+from upscope_store import FileStore, Flight, RedisStore, StoreError, StoreFileError
 
 MakeStore = Callable[..., FileStore | RedisStore]
 
@@ -269,3 +275,26 @@ def test_redis_down_discovers_in_process(
     prm, asm, tokens = servers.counts()
     assert prm >= 1 and asm == 1 and tokens == 1
     assert any("unavailable" in record.getMessage() for record in caplog.records)
+
+
+def test_a_source_keeps_registered_clients_in_the_first_store_it_met(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # One AuthorizationCode source given to two clients with two stores (two namespaces):
+    # its registered clients stay in the first, with one warning, never moving between
+    # principals silently. A client registered before any store goes to the store.
+    first = FileStore(tmp_path / "tokens.json", namespace="alice")
+    second = FileStore(tmp_path / "tokens.json", namespace="bob")
+    source = AuthorizationCode(redirect_uri=REDIRECT)
+    source.client_store.set("https://as.example", RegisteredClient(client_id="early"))
+    ask = RequestToken(
+        scopes=frozenset({"read"}), resource="https://api.example/x", reason=Reason.NO_TOKEN
+    )
+    Flight(first).obtain_sync(ask, lambda request: Token("t1"), source)
+    assert source.client_store is first
+    assert first.get("https://as.example") == RegisteredClient(client_id="early")
+    with caplog.at_level(logging.WARNING, "upscope_store"):
+        for _ in range(2):
+            Flight(second).obtain_sync(ask, lambda request: Token("t2"), source)
+    assert source.client_store is first and second.get("https://as.example") is None
+    assert len([r for r in caplog.records if "registered clients" in r.getMessage()]) == 1

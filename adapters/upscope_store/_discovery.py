@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,9 @@ if TYPE_CHECKING:
     from ._protocol import Lease
 
 log = logging.getLogger("upscope_store")
+
+#: Sources already warned about keeping their clients in another store (once each).
+_warned: weakref.WeakSet[object] = weakref.WeakSet()
 
 __all__ = [
     "DiscoveryRecordError",
@@ -172,7 +176,8 @@ def adopt_clients(store: Any, source: object) -> None:
         return
     held = source.client_store
     if type(held) is not InMemoryClientStore:
-        if hasattr(held, "load_token"):  # another store's: one source, two namespaces?
+        if hasattr(held, "load_token") and source not in _warned:  # two stores, one source
+            _warned.add(source)
             log.warning("%r keeps its registered clients in %r, not %r", source, held, store)
         return
     for issuer, client in list(held._clients.items()):
