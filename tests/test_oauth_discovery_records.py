@@ -87,7 +87,9 @@ def token_only(source: ClientCredentials, now: float = NOW, **kw: Any) -> Token:
         ('public, max-age="7200"', 7200.0),
         ("max-age=0", MIN_METADATA_LIFETIME),  # bounded: not refetched per token request
         ("max-age=9999999", MAX_METADATA_LIFETIME),
-        ("no-cache, max-age=abc", DEFAULT_METADATA_LIFETIME),
+        ("public, max-age=abc", DEFAULT_METADATA_LIFETIME),
+        ("max-age=600, No-Store", MIN_METADATA_LIFETIME),  # the server wants it asked again
+        ("no-cache", MIN_METADATA_LIFETIME),
     ],
 )
 def test_cache_control_max_age_sets_the_lifetime_bounded(

@@ -37,13 +37,19 @@ MAX_METADATA_LIFETIME = 86400.0
 
 def metadata_lifetime(response: HttpResponse) -> float:
     """Seconds a metadata response stays usable: its RFC 9111 §5.2.2.1 ``max-age``,
-    bounded, else ``DEFAULT_METADATA_LIFETIME``."""
+    bounded; the least for ``no-cache`` or ``no-store`` (§5.2.2.4, §5.2.2.5: the server
+    wants it asked again); else ``DEFAULT_METADATA_LIFETIME``."""
+    lifetime = DEFAULT_METADATA_LIFETIME
     for directive in (response.header("cache-control") or "").split(","):
         name, _, value = directive.strip().partition("=")
-        if name.lower() == "max-age" and value.strip('"').isdigit():
-            seconds = float(value.strip('"'))
-            return min(max(seconds, MIN_METADATA_LIFETIME), MAX_METADATA_LIFETIME)
-    return DEFAULT_METADATA_LIFETIME
+        name = name.lower()
+        if name in ("no-cache", "no-store"):
+            return MIN_METADATA_LIFETIME
+        if name == "max-age" and value.strip('"').isdigit():
+            lifetime = min(
+                max(float(value.strip('"')), MIN_METADATA_LIFETIME), MAX_METADATA_LIFETIME
+            )
+    return lifetime
 
 
 def _dated(now: float | None, response: HttpResponse) -> dict[str, float | None]:
