@@ -494,6 +494,22 @@ def test_a_narrower_grant_for_the_same_scopes_settles_without_answering() -> Non
     assert not expired.settles(asked, time.time())
 
 
+class Refused:
+    """A store (any) that says when it refused a lease: a worker is waiting."""
+
+    def __init__(self, store: TokenStore) -> None:
+        self.store, self.refused = store, threading.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def take_lease(self, resource: str) -> Lease | None:
+        lease = self.store.take_lease(resource)
+        if lease is None:
+            self.refused.set()
+        return lease
+
+
 def test_waiters_fail_with_the_holders_error_instead_of_repeating_it(
     make_store: MakeStore,
 ) -> None:
@@ -501,7 +517,8 @@ def test_waiters_fail_with_the_holders_error_instead_of_repeating_it(
     # with its error (no token request of their own, no waiting out the lease); a
     # request that starts afterwards asks again.
     store = make_store(lease_seconds=30)
-    holder, waiter = Flight(store, poll_interval=0.01), Flight(store, poll_interval=0.01)
+    waiting_store = Refused(store)
+    holder, waiter = Flight(store, poll_interval=0.01), Flight(waiting_store, poll_interval=0.01)
     started, fail = threading.Event(), threading.Event()
 
     def failing(request: RequestToken) -> Token:
@@ -536,7 +553,7 @@ def test_waiters_fail_with_the_holders_error_instead_of_repeating_it(
 
     waiting = threading.Thread(target=wait)
     waiting.start()
-    time.sleep(0.1)  # the waiter polls
+    assert waiting_store.refused.wait(10)  # the waiter waits for the holder's request
     fail.set()
     thread.join(10)
     waiting.join(5)
