@@ -45,6 +45,7 @@ from ._prepared import (
     body_position,
     forget_proof,
     head_too_large,
+    headerless_response,
     raise_head_too_large,
     resend,
 )
@@ -120,8 +121,11 @@ class UpscopeAuth(AuthBase):
                     self._abandon(exchange)
                 raise_head_too_large(response, self.max_header_size)
             status = response.status_code
-            headers = response.headers.lower_items() if exchange.needs_headers(status) else ()
-            received = ResponseReceived(status_code=status, headers=headers, now=time.time())
+            if exchange.needs_headers(status):
+                headers = response.headers.lower_items()
+                received = ResponseReceived(status_code=status, headers=headers, now=time.time())
+            else:  # the core reads neither headers nor time: one event per status serves
+                received = headerless_response(status)
             with self._lock:
                 action = self._run(exchange, received, kwargs)
             match action:

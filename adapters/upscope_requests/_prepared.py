@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import IO, Any
 
 import requests
 from requests.cookies import extract_cookies_to_jar
 
-from sansio_upscope import Retry, Send, StepUpError
+from sansio_upscope import ResponseReceived, Retry, Send, StepUpError
 from sansio_upscope.dpop import CREDENTIAL_FIELDS, DPOP_HEADER, authorization_fields
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "discard_body",
     "forget_proof",
     "head_too_large",
+    "headerless_response",
     "raise_for_step_up",
     "raise_head_too_large",
     "read_limited",
@@ -46,14 +48,14 @@ def authorize(request: requests.PreparedRequest, action: Send | Retry) -> None:
     DPoP proof for this method and URL when the token is DPoP-bound), replacing those of
     an earlier try or of the caller."""
     headers = request.headers
-    if not CREDENTIAL_FIELDS.isdisjoint(map(str.lower, headers)):  # one pass, no lookups
-        for name in CREDENTIAL_FIELDS:
-            headers.pop(name, None)
+    for name in [name for name in headers if name.lower() in CREDENTIAL_FIELDS]:
+        del headers[name]  # found in one pass: looking up an absent name raises inside
     if action.authorization is not None:
         fields = authorization_fields(
             action, method=request.method or "GET", url=request.url or "", now=time.time()
         )
-        headers.update(fields)
+        for name, value in fields:
+            headers[name] = value
 
 
 def resend(
@@ -84,6 +86,13 @@ def forget_proof(response: requests.Response) -> None:
     about to follow (a copy of this request) must not carry it anywhere."""
     if response.is_redirect:
         response.request.headers.pop(DPOP_HEADER, None)
+
+
+@functools.lru_cache(maxsize=64)
+def headerless_response(status_code: int) -> ResponseReceived:
+    """``ResponseReceived`` for a status whose headers (and time) the core does not read
+    (``Exchange.needs_headers``): made once per status, as events are immutable."""
+    return ResponseReceived(status_code=status_code)
 
 
 def head_too_large(response: requests.Response, limit: int | None) -> bool:
