@@ -111,7 +111,8 @@ class UpscopeAuth(AuthBase):
         return request
 
     def _on_response(self, response: requests.Response, **kwargs: Any) -> requests.Response:
-        pending = vars(response.request).pop(_PENDING, None)
+        request = response.request  # None only from a transport adapter that sets none
+        pending = None if request is None else vars(request).pop(_PENDING, None)
         if pending is None:  # a redirect's copy of a request, or a request sent again
             return response
         exchange, position, sent = pending
