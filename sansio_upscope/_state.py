@@ -567,6 +567,14 @@ class Exchange:
         """Continue after ``WaitForToken``, once ``Upscope.token_request_ended(wait)``."""
         return self._input(Input.RESUME, now, None)
 
+    def needs_headers(self, status_code: int) -> bool:
+        """Does ``receive(ResponseReceived(...))`` read the headers of a response with
+        this status? When it does not, it reads neither the headers nor ``now``: the
+        action is the same without them, so an adapter whose headers cost time to collect
+        may leave them out, and may reuse one ``ResponseReceived(status_code=...)`` (events
+        are immutable) for every response with that status."""
+        return status_code in CHALLENGE_STATUSES  # only a challenge is parsed (rule 1)
+
     def abandon(self) -> None:
         """The caller stops driving this exchange (cancelled, or an I/O error).
 
