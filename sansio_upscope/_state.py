@@ -152,6 +152,9 @@ OUTCOMES: dict[str, tuple[type[Action], ...]] = {
     "_on_resume": (Send, *_ANY_AFTER_NEED),
 }
 
+#: The states an exchange ends in.
+FINISHED = frozenset({State.DELIVERED, State.GAVE_UP, State.ABANDONED, State.ERROR})
+
 #: ``Deliver`` has no fields: one instance serves every exchange.
 DELIVER = Deliver()
 
@@ -574,7 +577,7 @@ class Exchange:
         it owned the token request under way, that request counts as cancelled, so the
         exchanges waiting for it ask for a token themselves when resumed.
         """
-        if self.state in (State.DELIVERED, State.GAVE_UP, State.ABANDONED, State.ERROR):
+        if self.state in FINISHED:
             return
         if self.upscope._owner is self:
             self.upscope._fail(None, True)
