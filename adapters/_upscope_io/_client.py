@@ -164,7 +164,7 @@ class AsyncClient:
                         action = exchange.receive(
                             ResponseReceived(
                                 status_code=response.status_code,
-                                headers=response.headers,
+                                headers=response.raw_headers,
                                 now=time.time(),
                             )
                         )
