@@ -400,12 +400,12 @@ class Response:
         try:
             while True:
                 event = connection.http.next_event()
+                if type(event) is bytes:
+                    return event
+                if event is END:
+                    break
                 if event is NEED_DATA:
                     await connection.receive()
-                elif event is END:
-                    break
-                elif isinstance(event, bytes):
-                    return event
         except BaseException:
             # A broken or cancelled read leaves the connection mid-response (RFC 9112
             # §9.3: it cannot carry another request): close it and free its slot now,
