@@ -14,7 +14,9 @@ Header = tuple[str | bytes, str | bytes]
 
 
 def _headers(value: Iterable[Header]) -> tuple[Header, ...]:
-    return tuple((name, val) for name, val in value)
+    # Each pair as a tuple: h11's pairs already are, and tuple() hands them back as they
+    # are (speed: no unpacking and repacking per field).
+    return tuple(map(tuple, value))  # type: ignore[arg-type]
 
 
 @attrs.frozen(kw_only=True)

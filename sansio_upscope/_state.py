@@ -73,6 +73,7 @@ from ._errors import (
 )
 from ._events import ResponseReceived, TokenFailed, TokenIssued
 from ._headers import parse_www_authenticate, www_authenticate_values
+from ._jose import SigningKey
 from ._token import Policy, Token
 from ._urls import covers, display_url, origin, resource_of
 
@@ -151,6 +152,9 @@ OUTCOMES: dict[str, tuple[type[Action], ...]] = {
     "_on_token_failed": (GiveUp,),
     "_on_resume": (Send, *_ANY_AFTER_NEED),
 }
+
+#: The states an exchange ends in.
+FINISHED = frozenset({State.DELIVERED, State.GAVE_UP, State.ABANDONED, State.ERROR})
 
 #: ``Deliver`` has no fields: one instance serves every exchange.
 DELIVER = Deliver()
@@ -273,6 +277,7 @@ class Upscope:
         self._answered: dict[Need, int] = {}
         self._last_failure: _Failure | None = None
         self._own_heads: tuple[str, ...] = ()
+        self._last_action: Send | Retry | None = None
 
     def __repr__(self) -> str:
         scheme, host, port = self._origin
@@ -372,6 +377,28 @@ class Upscope:
             if head is not None:  # None: no path, query or fragment ends the authority
                 self._own_heads += (head[0],)
         return on_origin
+
+    def _action(
+        self,
+        kind: type[Send] | type[Retry],
+        authorization: str | None,
+        nonce: str | None,
+        key: SigningKey | None,
+    ) -> Send | Retry:
+        """``kind`` with these fields. Actions are frozen, so the last one built is handed
+        out again while they match (speed: building one costs more than the rest of a
+        send)."""
+        last = self._last_action
+        if (
+            type(last) is not kind
+            or last.authorization != authorization
+            or last.dpop_nonce != nonce
+            or last.dpop_key is not key
+        ):
+            last = self._last_action = kind(
+                authorization=authorization, dpop_nonce=nonce, dpop_key=key
+            )
+        return last
 
     def _scopes_for(self, need: Need) -> frozenset[str]:
         # MCP 2026-07-28 (SEP-2350): the union of requested, granted and challenged,
@@ -582,7 +609,7 @@ class Exchange:
         it owned the token request under way, that request counts as cancelled, so the
         exchanges waiting for it ask for a token themselves when resumed.
         """
-        if self.state in (State.DELIVERED, State.GAVE_UP, State.ABANDONED, State.ERROR):
+        if self.state in FINISHED:
             return
         if self.upscope._owner is self:
             self.upscope._fail(None, True)
@@ -786,10 +813,10 @@ class Exchange:
         if token is None or not token.covers(self.url):
             self._sent_generation = 0
             self._sent_token_type = None
-            return kind(authorization=None, dpop_nonce=nonce)
+            return up._action(kind, None, nonce, None)
         self._sent_generation = up._generation
         self._sent_token_type = token.token_type
-        return kind(authorization=token.authorization, dpop_nonce=nonce, dpop_key=token.dpop_key)
+        return up._action(kind, token.authorization, nonce, token.dpop_key)
 
     def _give_up(
         self,

@@ -20,7 +20,7 @@ from ._http11 import DEFAULT_MAX_HEADER_SIZE, Http11, Origin, ResponseHead
 from ._loopback import LoopbackReceiver
 from ._pool import ByteStream, Connection, ConnectionPool, Content, Response
 from ._slots import Slots
-from ._sockets import socket_is_readable
+from ._sockets import ReadableProbe
 from ._tokens import AsyncTokenSource, obtain_token
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "Http11",
     "LoopbackReceiver",
     "Origin",
+    "ReadableProbe",
     "Response",
     "ResponseHead",
     "Slots",
@@ -44,6 +45,5 @@ __all__ = [
     "drive_async",
     "drive_sync",
     "obtain_token",
-    "socket_is_readable",
     "with_authorization",
 ]

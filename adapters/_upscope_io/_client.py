@@ -125,10 +125,7 @@ class AsyncClient:
         core's ``StepUpError`` on give-up and ``TransportError`` on a connection failure.
         """
         response = await self._drive(method, url, _pairs(headers), content)
-        try:
-            await response.aread()
-        finally:
-            await response.aclose()
+        await response.aread()  # releases the connection, whether it ends well or not
         return response
 
     @contextlib.asynccontextmanager
@@ -164,7 +161,7 @@ class AsyncClient:
                         action = exchange.receive(
                             ResponseReceived(
                                 status_code=response.status_code,
-                                headers=response.headers,
+                                headers=response.raw_headers,
                                 now=time.time(),
                             )
                         )
@@ -230,8 +227,8 @@ def with_authorization(
     """``headers`` with the credential fields the core chose for ``action`` (the
     ``Authorization`` value, and a DPoP proof for this method and URL when the token is
     DPoP-bound) in place of any the caller gave under the same names."""
-    fields = authorization_fields(action, method=method, url=url, now=time.time())
-    if not fields:
+    if action.authorization is None:  # no token to send: nothing to add or replace
         return headers
+    fields = authorization_fields(action, method=method, url=url, now=time.time())
     kept = [(name, value) for name, value in headers if name.lower() not in CREDENTIAL_FIELDS]
     return [*kept, *fields]

@@ -18,7 +18,15 @@ from sansio_upscope._urls import Origin, origin
 
 from ._errors import TransportError
 
-__all__ = ["DEFAULT_MAX_HEADER_SIZE", "END", "NEED_DATA", "Http11", "Origin", "ResponseHead"]
+__all__ = [
+    "DEFAULT_MAX_HEADER_SIZE",
+    "END",
+    "NEED_DATA",
+    "Http11",
+    "Origin",
+    "ResponseHead",
+    "decoded",
+]
 
 #: The largest response head (status line and fields) a connection reads by default:
 #: room for a challenge as large as the core parses (``Policy.max_challenge_size``,
@@ -36,6 +44,10 @@ _END_OF_MESSAGE = h11.EndOfMessage()
 _TOKEN = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
 
 
+#: What a request head is built from: method, URL, header fields, body length.
+_RequestKey = tuple[str, str, list[tuple[str, str]], int | None]
+
+
 @functools.lru_cache(maxsize=1024)
 def _split(url: str) -> tuple[Origin, str]:
     # Cached: an application calls the same few URLs again and again.
@@ -46,11 +58,23 @@ def _split(url: str) -> tuple[Origin, str]:
 
 @attrs.define(kw_only=True)
 class ResponseHead:
-    """Status line and header fields of a final (non-1xx) response."""
+    """Status line and header fields of a final (non-1xx) response.
+
+    ``raw_headers`` are the (name, value) byte pairs exactly as h11 gives them, which is
+    what the core takes; ``headers`` decodes them (latin-1) for a caller."""
 
     status_code: int
     reason: str
-    headers: list[tuple[str, str]]
+    raw_headers: list[tuple[bytes, bytes]]
+
+    @property
+    def headers(self) -> list[tuple[str, str]]:
+        return decoded(self.raw_headers)
+
+
+def decoded(raw_headers: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+    """Header fields as str pairs (RFC 9110 §5.5: octets; latin-1 maps each to one char)."""
+    return [(name.decode("latin-1"), value.decode("latin-1")) for name, value in raw_headers]
 
 
 class Http11:
@@ -66,10 +90,15 @@ class Http11:
         self.max_header_size = max_header_size
         self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=max_header_size)
         self.url = ""
-        #: True once any byte of a response to the current request has arrived.
-        self.response_started = False
-        # The last request head sent, with what it was built from (see _request_event).
-        self._last_request: tuple[tuple[str, str, list[tuple[str, str]]], h11.Request] | None = None
+        #: Bytes of the response to the current request received so far.
+        self.received = 0
+        # The last request head sent: what it was built from, and the event h11 checked.
+        self._last_request: tuple[_RequestKey, h11.Request] | None = None
+
+    @property
+    def response_started(self) -> bool:
+        """True once any byte of a response to the current request has arrived."""
+        return self.received > 0
 
     def request(
         self,
@@ -79,9 +108,26 @@ class Http11:
         *,
         content_length: int | None,
     ) -> bytes:
-        """The bytes of a request head. ``content_length`` None means a chunked body."""
+        """The bytes of a request head. ``content_length`` None means a chunked body.
+
+        Until the server answers, nothing of a response is buffered (a connection with
+        bytes nobody asked for is not ``reusable``): read from the socket before the
+        first ``next_event()``."""
         self.url = url
-        self.response_started = False
+        self.received = 0
+        # A keep-alive connection often sends the same request again: reuse the event
+        # h11 validated last time (events are immutable) instead of building it anew.
+        key = (method, url, headers, content_length)
+        last = self._last_request
+        if last is not None and last[0] == key:
+            return self._send(last[1])
+        event = self._request_event(method, url, headers, content_length)
+        self._last_request = (method, url, headers.copy(), content_length), event
+        return self._send(event)
+
+    def _request_event(
+        self, method: str, url: str, headers: list[tuple[str, str]], content_length: int | None
+    ) -> h11.Request:
         url_origin, target = _split(url)
         if headers and any(name.lower() == "host" for name, _ in headers):
             fields = headers.copy()
@@ -94,22 +140,11 @@ class Http11:
             # that usually carry one, so the server does not wait for a body.
             fields.append(("Content-Length", str(content_length)))
         try:
-            event = self._request_event(method, target, fields)
+            return h11.Request(method=method, target=target, headers=fields)
         except h11.LocalProtocolError as exc:
             # h11 quotes the offending value, which may be a credential (an Authorization
             # field built from a token): name the field, never its value.
             raise TransportError(url, _refused_request(method, target, fields)) from exc
-        return self._send(event)
-
-    def _request_event(
-        self, method: str, target: str, fields: list[tuple[str, str]]
-    ) -> h11.Request:
-        # A keep-alive connection often sends the same head again: reuse the event h11
-        # validated last time (events are immutable) instead of validating it anew.
-        key = (method, target, fields)
-        if self._last_request is None or self._last_request[0] != key:
-            self._last_request = key, h11.Request(method=method, target=target, headers=fields)
-        return self._last_request[1]
 
     def body(self, data: bytes) -> bytes:
         return self._send(h11.Data(data=data)) if data else b""
@@ -119,8 +154,7 @@ class Http11:
 
     def receive_data(self, data: bytes) -> None:
         """Feed bytes read from the socket; ``b""`` means the peer closed it."""
-        if data:
-            self.response_started = True
+        self.received += len(data)
         self._h11.receive_data(data)
 
     def next_event(self) -> ResponseHead | bytes | type[END] | type[NEED_DATA]:
@@ -145,22 +179,21 @@ class Http11:
             # h11.InformationalResponse (1xx, RFC 9110 §15.2): not final, skip it.
 
     def _head(self, response: h11.Response) -> ResponseHead:
-        headers = [
-            (name.decode("latin-1"), value.decode("latin-1"))
-            for name, value in response.headers.raw_items()
-        ]
         # h11 bounds only a head still arriving; one that came in a single read is
-        # measured here, so the limit holds however the bytes were split.
-        if sum(len(name) + len(value) + 4 for name, value in headers) > self.max_header_size:
-            raise TransportError(self.url, self._too_large())
+        # measured here (only a response this large can hold such a head), so the
+        # limit holds however the bytes were split.
+        if self.received > self.max_header_size:
+            unread_body = len(self._h11.trailing_data[0])
+            if self.received - unread_body > self.max_header_size:
+                raise TransportError(self.url, self._too_large())
         return ResponseHead(
             status_code=response.status_code,
             reason=response.reason.decode("latin-1"),
-            headers=headers,
+            raw_headers=response.headers.raw_items(),
         )
 
     def _broken_because(self, exc: h11.RemoteProtocolError) -> str:
-        if not self.response_started:
+        if not self.received:
             return "the server closed the connection before sending a response"
         if "peer closed" in str(exc):
             return "the server closed the connection before the response was complete"
@@ -178,10 +211,16 @@ class Http11:
 
     @property
     def reusable(self) -> bool:
-        """True when the last request/response cycle ended cleanly and both sides keep
-        the connection open (RFC 9112 §9.3); the connection is then ready for another."""
-        if self._h11.our_state is h11.DONE and self._h11.their_state is h11.DONE:
-            self._h11.start_next_cycle()
+        """True when the last request/response cycle ended cleanly, both sides keep the
+        connection open (RFC 9112 §9.3) and the server sent nothing after the response;
+        the connection is then ready for another request."""
+        connection = self._h11
+        if (
+            connection.our_state is h11.DONE
+            and connection.their_state is h11.DONE
+            and not connection.trailing_data[0]
+        ):
+            connection.start_next_cycle()
             return True
         return False
 

@@ -18,7 +18,15 @@ from typing import Protocol
 from sansio_upscope._urls import display_url, origin
 
 from ._errors import TransportError
-from ._http11 import DEFAULT_MAX_HEADER_SIZE, END, NEED_DATA, Http11, Origin, ResponseHead
+from ._http11 import (
+    DEFAULT_MAX_HEADER_SIZE,
+    END,
+    NEED_DATA,
+    Http11,
+    Origin,
+    ResponseHead,
+    decoded,
+)
 from ._slots import Event, Slots
 
 __all__ = [
@@ -53,11 +61,16 @@ class ByteStream(Protocol):
 
 
 class Connection:
-    def __init__(self, stream: ByteStream, origin: Origin, *, max_header_size: int) -> None:
+    def __init__(
+        self, stream: ByteStream, origin: Origin, slots: _OriginSlots, *, max_header_size: int
+    ) -> None:
         self.stream = stream
         self.origin = origin
+        #: The slots its user holds, and where it waits while idle.
+        self.slots = slots
         self.http = Http11(max_header_size=max_header_size)
         self.reused = False
+        self.dropped: Callable[[], bool] = getattr(stream, "is_readable", _alive)
 
     async def send(self, data: bytes) -> None:
         try:
@@ -73,6 +86,10 @@ class Connection:
         self.http.receive_data(data)
 
 
+def _alive() -> bool:
+    return False
+
+
 #: Connections open at once, in use or idle, across all origins (as httpx and aiohttp).
 DEFAULT_MAX_CONNECTIONS = 100
 
@@ -86,6 +103,18 @@ class _OriginSlots:
         self.own = own
         #: Kept-alive connections to this origin, the most recently used last.
         self.idle: list[Connection] = []
+
+    def try_acquire(self) -> bool:
+        """Take both slots if both are free now (no await); False otherwise."""
+        own = self.own
+        if own is None:
+            return self.total.try_acquire()
+        if not own.try_acquire():
+            return False
+        if self.total.try_acquire():
+            return True
+        own.release()
+        return False
 
     async def acquire(self) -> None:
         if self.own is not None:
@@ -155,12 +184,13 @@ class ConnectionPool:
     async def acquire(self, origin: Origin, url: str) -> Connection:
         """An idle connection to ``origin`` or a new one; waits while all slots are busy.
         Raises ``TransportError`` when connecting fails."""
-        slots = self._slots_for(origin)
-        await slots.acquire()
+        slots = self._origins.get(origin) or self._slots_for(origin)
+        if not slots.try_acquire():
+            await slots.acquire()
         try:
             while slots.idle:
                 connection = slots.idle.pop()
-                if not _dropped(connection.stream):
+                if not connection.dropped():
                     connection.reused = True
                     return connection
                 # RFC 9112 §9.3.1: a server may close an idle connection at any time; a
@@ -179,7 +209,7 @@ class ConnectionPool:
         except BaseException:
             slots.release()
             raise
-        return Connection(stream, origin, max_header_size=self._max_header_size)
+        return Connection(stream, origin, slots, max_header_size=self._max_header_size)
 
     async def _make_room(self) -> None:
         """Close idle connections to other origins while ``max_connections`` are open.
@@ -194,7 +224,7 @@ class ConnectionPool:
 
     async def release(self, connection: Connection, *, reuse: bool) -> None:
         """Give a connection back: kept when ``reuse`` and h11 agree, else closed."""
-        slots = self._origins[connection.origin]
+        slots = connection.slots
         slots.release()
         if reuse and connection.http.reusable:
             slots.idle.append(connection)
@@ -237,11 +267,6 @@ class ConnectionPool:
             return Response(url=url, head=head, connection=connection, pool=self)
 
 
-def _dropped(stream: ByteStream) -> bool:
-    is_readable = getattr(stream, "is_readable", None)
-    return is_readable is not None and bool(is_readable())
-
-
 async def _request(
     connection: Connection,
     method: str,
@@ -259,22 +284,22 @@ async def _request(
         async for chunk in content:
             await connection.send(http.body(chunk))
         await connection.send(http.end())
-    while True:
-        event = http.next_event()
-        if event is NEED_DATA:
-            await connection.receive()
-        elif isinstance(event, ResponseHead):
-            return event
-        else:  # pragma: no cover - h11 yields a head before any body event
-            raise TransportError(url, "the server sent a body before the status line")
+    # Nothing of the response is buffered yet (see Http11.request): read, then parse.
+    await connection.receive()
+    while (event := http.next_event()) is NEED_DATA:
+        await connection.receive()
+    if type(event) is not ResponseHead:  # pragma: no cover - h11 yields a head first
+        raise TransportError(url, "the server sent a body before the status line")
+    return event
 
 
 class Response:
     """An HTTP response whose head has arrived; the body comes with ``aiter_bytes()``
     or ``aread()`` (``client.request()`` has already read it into ``content``).
 
-    ``headers`` are (name, value) pairs as the server sent them; ``header(name)`` finds
-    one case-insensitively. Close with ``aclose()`` (``client.stream()`` does).
+    ``headers`` are (name, value) pairs as the server sent them (``raw_headers``: the
+    same as bytes, undecoded); ``header(name)`` finds one case-insensitively. Close with
+    ``aclose()`` (``client.stream()`` does).
     """
 
     def __init__(
@@ -288,7 +313,8 @@ class Response:
         self.url = url
         self.status_code = head.status_code
         self.reason = head.reason
-        self.headers = head.headers
+        self.raw_headers = head.raw_headers
+        self._headers: list[tuple[str, str]] | None = None  # decoded when first asked for
         self._connection = connection
         self._pool = pool
         self._complete = False
@@ -296,6 +322,12 @@ class Response:
 
     def __repr__(self) -> str:
         return f"<Response {self.status_code} {display_url(self.url)}>"
+
+    @property
+    def headers(self) -> list[tuple[str, str]]:
+        if self._headers is None:
+            self._headers = decoded(self.raw_headers)
+        return self._headers
 
     def header(self, name: str) -> str | None:
         """The first value of the header field ``name`` (case-insensitive), or None."""
@@ -368,12 +400,12 @@ class Response:
         try:
             while True:
                 event = connection.http.next_event()
+                if type(event) is bytes:
+                    return event
+                if event is END:
+                    break
                 if event is NEED_DATA:
                     await connection.receive()
-                elif event is END:
-                    break
-                elif isinstance(event, bytes):
-                    return event
         except BaseException:
             # A broken or cancelled read leaves the connection mid-response (RFC 9112
             # §9.3: it cannot carry another request): close it and free its slot now,

@@ -34,8 +34,7 @@ class Slots:
     async def acquire(self) -> None:
         """Take a slot, waiting for one if none is free. Cancellation safe: a waiter
         cancelled after a slot was handed to it passes the slot on."""
-        if self._free and not self._waiting:
-            self._free -= 1
+        if self.try_acquire():
             return
         turn = self._new_event()
         self._waiting.append(turn)
@@ -47,6 +46,13 @@ class Slots:
             except ValueError:
                 self.release()  # handed a slot while being cancelled
             raise
+
+    def try_acquire(self) -> bool:
+        """Take a slot if one is free and nobody waits for one; False otherwise."""
+        if self._free and not self._waiting:
+            self._free -= 1
+            return True
+        return False
 
     def release(self) -> None:
         """Give a slot back, to the longest waiter if there is one."""

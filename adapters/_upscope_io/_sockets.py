@@ -5,7 +5,7 @@ from __future__ import annotations
 import select
 from typing import Protocol
 
-__all__ = ["socket_is_readable"]
+__all__ = ["ReadableProbe"]
 
 
 class _Socket(Protocol):
@@ -14,18 +14,28 @@ class _Socket(Protocol):
     def fileno(self) -> int: ...
 
 
-def socket_is_readable(sock: _Socket | None) -> bool:
-    """True when ``sock`` has something to read right now, or is closed: for an idle
-    keep-alive connection that means the server closed it (or sent what nobody asked
-    for), so it must not carry another request. Never blocks. None (no socket to look
-    at) counts as alive."""
-    if sock is None:
-        return False
-    if sock.fileno() < 0:
-        return True
-    if hasattr(select, "poll"):  # no FD_SETSIZE limit, unlike select()
-        poller = select.poll()
-        poller.register(sock, select.POLLIN)
-        return bool(poller.poll(0))
-    readable, _, _ = select.select([sock], [], [], 0)  # pragma: no cover - Windows
-    return bool(readable)  # pragma: no cover - Windows
+class ReadableProbe:
+    """Calling it says whether ``sock`` has something to read right now, or is closed:
+    for an idle keep-alive connection that means the server closed it (or sent what
+    nobody asked for), so it must not carry another request. Never blocks. A probe of
+    no socket (None) says False: nothing to look at counts as alive.
+
+    Made once per connection, so a check costs one ``poll`` call, not a new poller."""
+
+    def __init__(self, sock: _Socket | None) -> None:
+        self._sock = sock
+        self._poller: select.poll | None = None
+        if sock is not None and hasattr(select, "poll"):  # no FD_SETSIZE limit, unlike select()
+            self._poller = select.poll()
+            self._poller.register(sock, select.POLLIN)
+
+    def __call__(self) -> bool:
+        sock = self._sock
+        if sock is None:
+            return False
+        if sock.fileno() < 0:
+            return True
+        if self._poller is not None:
+            return bool(self._poller.poll(0))
+        readable, _, _ = select.select([sock], [], [], 0)  # pragma: no cover - Windows
+        return bool(readable)  # pragma: no cover - Windows

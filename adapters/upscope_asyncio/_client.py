@@ -14,7 +14,7 @@ from _upscope_io import (
     AsyncClient,
     Framework,
     Origin,
-    socket_is_readable,
+    ReadableProbe,
 )
 
 __all__ = ["Client"]
@@ -26,6 +26,7 @@ class _Stream:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._reader = reader
         self._writer = writer
+        self._socket_readable = ReadableProbe(writer.get_extra_info("socket"))
 
     async def send_all(self, data: bytes) -> None:
         self._writer.write(data)
@@ -40,7 +41,7 @@ class _Stream:
         if reader.at_eof() or reader.exception() is not None or self._writer.is_closing():
             return True
         # Bytes the transport has not read yet (the loop reads eagerly, so rarely any).
-        return socket_is_readable(self._writer.get_extra_info("socket"))
+        return self._socket_readable()
 
     async def aclose(self) -> None:
         self._writer.close()

@@ -17,7 +17,7 @@ from _upscope_io import (
     AsyncClient,
     Framework,
     Origin,
-    socket_is_readable,
+    ReadableProbe,
 )
 
 __all__ = ["Client"]
@@ -29,6 +29,10 @@ class _Stream:
 
     def __init__(self, stream: trio.abc.Stream) -> None:
         self._stream = stream
+        tcp = stream.transport_stream if isinstance(stream, trio.SSLStream) else stream
+        self._socket_readable = ReadableProbe(
+            tcp.socket if isinstance(tcp, trio.SocketStream) else None
+        )
 
     async def send_all(self, data: bytes) -> None:
         try:
@@ -45,11 +49,7 @@ class _Stream:
     def is_readable(self) -> bool:
         """True when the server closed the connection (or sent bytes) while it was idle:
         the TCP socket under any TLS layer has something to read."""
-        stream = self._stream
-        if isinstance(stream, trio.SSLStream):
-            stream = stream.transport_stream
-        sock = stream.socket if isinstance(stream, trio.SocketStream) else None
-        return socket_is_readable(sock)
+        return self._socket_readable()
 
     async def aclose(self) -> None:
         # trio closes the resource even when cancelled (and then raises Cancelled).

@@ -33,7 +33,7 @@ def test_messages_show_a_url_without_its_query(url: str, shown: str) -> None:
     assert display_url(url) == shown
     error = TransportError(url, "the server closed the connection")
     assert shown in str(error) and "secret" not in str(error) and error.url == url
-    head = ResponseHead(status_code=200, reason="OK", headers=[])
+    head = ResponseHead(status_code=200, reason="OK", raw_headers=[])
     assert repr(Response(url=url, head=head, connection=None, pool=None)) == (
         f"<Response 200 {shown}>"
     )

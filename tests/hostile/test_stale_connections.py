@@ -68,3 +68,24 @@ def test_a_post_does_not_reuse_a_connection_the_server_closed(
     assert [outcome.status_code for outcome in outcomes] == [200, 200, 200], outcomes
     assert outcomes[2].content == b"once"
     assert [request.path for request in server.requests] == ["/get", "/post"]
+
+
+@pytest.mark.parametrize("adapter", ["asyncio", "trio"])
+def test_a_connection_with_bytes_after_the_response_is_not_reused(
+    adapter: str, serve: Callable[[Script], ScriptedServer]
+) -> None:
+    # The first answer comes with a second, unsolicited response behind it: whatever
+    # arrives after a response's end is not the answer to the next request.
+    unsolicited = response(200, body=b"nobody asked")
+
+    def script(request: Request) -> Reply | bytes:
+        if request.path == "/first":
+            return response(200, body=b"first") + unsolicited
+        return response(200, body=request.path.encode())
+
+    server = serve(script)
+    calls = [Call(url=server.url + "/first"), Call(url=server.url + "/second")]
+    first, second = run(adapter, calls, lambda _request: pytest.fail("no token needed"))
+    assert (first.content, second.content) == (b"first", b"/second")
+    connections = [request.connection for request in server.requests]
+    assert connections[0] != connections[1], connections
