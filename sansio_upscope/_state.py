@@ -567,6 +567,12 @@ class Exchange:
         """Continue after ``WaitForToken``, once ``Upscope.token_request_ended(wait)``."""
         return self._input(Input.RESUME, now, None)
 
+    def needs_headers(self, status_code: int) -> bool:
+        """Does ``receive(ResponseReceived(...))`` read the headers of a response with
+        this status? When it does not, the action is the same with or without them: an
+        adapter whose headers cost time to collect may leave them out."""
+        return status_code in CHALLENGE_STATUSES  # only a challenge is parsed (rule 1)
+
     def abandon(self) -> None:
         """The caller stops driving this exchange (cancelled, or an I/O error).
 

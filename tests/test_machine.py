@@ -1223,6 +1223,23 @@ def test_headers_as_bytes_like_h11_gives_them() -> None:
     assert isinstance(action, RequestToken) and action.scopes == frozenset({"w"})
 
 
+def test_needs_headers_names_every_status_whose_headers_can_change_the_action() -> None:
+    challenge = [("WWW-Authenticate", 'Bearer error="insufficient_scope", scope="w"')]
+    needed = []
+    for status in range(100, 600):
+        actions = []
+        for headers in (challenge, []):
+            ex = Upscope(URL).exchange("GET", URL)
+            ex.start()
+            actions.append(ex.receive(ResponseReceived(status_code=status, headers=headers)))
+        if ex.needs_headers(status):
+            needed.append(status)
+            assert actions[0] != actions[1], status
+        else:
+            assert actions[0] == actions[1] == Deliver(), status
+    assert needed == [401, 403]
+
+
 @pytest.mark.parametrize(
     ("reason", "token", "scopes", "can_refresh"),
     [
