@@ -5,8 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any, Protocol, TypeVar
 
-from sansio_upscope import Action, GiveUp, ResponseReceived, Retry, Send, StepUpError
-from sansio_upscope._urls import origin
+from sansio_upscope import Action, GiveUp, Retry, Send, StepUpError
 from sansio_upscope.dpop import CREDENTIAL_FIELDS, DPOP_HEADER, authorization_fields
 
 __all__ = [
@@ -18,7 +17,6 @@ __all__ = [
     "discard_sync",
     "finish",
     "raise_for_step_up",
-    "response_received",
 ]
 
 R = TypeVar("R")
@@ -72,19 +70,6 @@ def raise_for_step_up(response: R) -> R:
     return response
 
 
-def response_received(
-    url: str, request: HttpxRequest, response: HttpxResponse
-) -> ResponseReceived | None:
-    """The core's event for ``response`` to ``request`` (sent to ``url``), or None when a
-    redirect took it to another origin: that origin's answer is not this resource's to
-    step up on."""
-    if response.request is not request and origin(str(response.url)) != origin(url):
-        return None
-    return ResponseReceived(
-        status_code=response.status_code, headers=response.headers.raw, now=time.time()
-    )
-
-
 _DPOP = DPOP_HEADER.lower().encode()
 
 
@@ -100,11 +85,14 @@ def authorize(request: HttpxRequest, action: Send | Retry) -> None:
     headers = request.headers
     for name, value in fields:
         headers[name] = value  # replaces any value of that name
-    if len(fields) < len(CREDENTIAL_FIELDS) and any(
-        name.lower() == _DPOP
-        for name, _ in headers.raw  # faster than `in headers`
+    # Only a retry can carry a proof of an earlier try (for another token); the first
+    # try goes out as the caller built it, plus the fields above.
+    if (
+        type(action) is Retry
+        and len(fields) < len(CREDENTIAL_FIELDS)
+        and any(name.lower() == _DPOP for name, _ in headers.raw)
     ):
-        del headers[DPOP_HEADER]  # a proof of an earlier try, for another token
+        del headers[DPOP_HEADER]
 
 
 def finish(action: Action, response: HttpxResponse | None) -> None:
