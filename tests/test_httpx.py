@@ -441,3 +441,33 @@ def test_two_auths_sharing_a_file_store_make_one_token_request(
         assert response.status_code == 200
     assert authorization_server.token_request_count == 1
     assert len(resource_server.requests_to("/files")) == 4  # 401 and retry, twice
+
+
+def test_a_challenge_cookie_joins_the_client_cookies_on_the_retry(flavour: Flavour) -> None:
+    def script(request: Request) -> bytes:
+        if request.header("authorization") is None:
+            return response(
+                403,
+                [
+                    ("WWW-Authenticate", 'Bearer error="insufficient_scope", scope="w"'),
+                    ("Set-Cookie", "step=c-1; Path=/"),
+                    ("Set-Cookie", "theme=light; Path=/"),  # replaces the client's value
+                    ("Set-Cookie", "elsewhere=x; Path=/other"),  # not for this path
+                ],
+            )
+        return response(200)
+
+    def tokens(request: RequestToken) -> Token:
+        return Token("cookie-token", scopes=request.scopes)
+
+    async def async_tokens(request: RequestToken) -> Token:
+        return tokens(request)
+
+    with ScriptedServer(script) as server:
+        auth = flavour.auth(tokens if flavour.mode == "sync" else async_tokens)
+        call = {"method": "GET", "url": server.url + "/files"}
+        [final] = flavour.send(auth, [call], cookies={"theme": "dark", "lang": "en"})
+    assert final.status_code == 200
+    first, retry = (r.header("cookie") for r in server.requests)
+    assert first == "theme=dark; lang=en"
+    assert retry == "theme=light; lang=en; step=c-1"

@@ -89,7 +89,7 @@ class HttpxAuthFlows(Generic[RequestT, ResponseT]):
                 if not isinstance(action, (Send, Retry)):
                     break
                 if response is not None:
-                    discard_sync(response, self.library)
+                    discard_sync(response, self.library, request)
                 authorize(request, action)
                 response = yield request
                 action = self._receive(exchange, request, response)
@@ -107,7 +107,7 @@ class HttpxAuthFlows(Generic[RequestT, ResponseT]):
                 if not isinstance(action, (Send, Retry)):
                     break
                 if response is not None:
-                    await discard_async(response, self.library)
+                    await discard_async(response, self.library, request)
                 authorize(request, action)
                 response = yield request
                 action = self._receive(exchange, request, response)

@@ -13,6 +13,7 @@ __all__ = [
     "HttpxRequest",
     "HttpxResponse",
     "authorize",
+    "carry_cookies",
     "discard_async",
     "discard_sync",
     "finish",
@@ -60,6 +61,9 @@ class HttpxResponse(Protocol):
     @property
     def request(self) -> Any: ...
 
+    @property
+    def cookies(self) -> Any: ...
+
 
 def raise_for_step_up(response: R) -> R:
     """Raise the ``StepUpError`` that ``UpscopeAuth`` attached to ``response`` when it
@@ -68,6 +72,31 @@ def raise_for_step_up(response: R) -> R:
     if isinstance(error, StepUpError):
         raise error
     return response
+
+
+def carry_cookies(request: HttpxRequest, response: HttpxResponse, library: Any) -> None:
+    """Put the cookies a challenged response set on ``request``, its retry (the client's
+    jar learns them only once the flow has ended), beside the cookies it already
+    carries; a cookie of the same name takes the new value."""
+    learned = library.Cookies(response.cookies)
+    if not learned:
+        return
+    # The jar picks what goes to this URL (domain, path, secure): ask it on a blank copy.
+    probe = library.Request(request.method, request.url, cookies=learned)
+    new = _cookie_pairs(probe.headers.get(_COOKIE, ""))
+    if not new:
+        return
+    old = _cookie_pairs(request.headers.get(_COOKIE, ""))
+    merged = {**old, **new}
+    request.headers[_COOKIE] = "; ".join(f"{name}={value}" for name, value in merged.items())
+
+
+_COOKIE = "Cookie"
+
+
+def _cookie_pairs(field: str) -> dict[str, str]:
+    pairs = (pair.strip().partition("=") for pair in field.split(";"))
+    return {name: value for name, _, value in pairs if name}
 
 
 _DPOP = DPOP_HEADER.lower().encode()
@@ -104,11 +133,13 @@ def finish(action: Action, response: HttpxResponse | None) -> None:
         vars(response)["upscope_error"] = action.error
 
 
-def discard_sync(response: HttpxResponse, library: Any) -> None:
-    """Before a retry, replace the body of the challenged response (httpx reads it into
-    ``history`` first): a short body is kept as it was, and its connection goes back to
-    the pool; a longer one is not downloaded (its connection is closed) and shows empty.
-    A body already read (by an event hook) is left alone."""
+def discard_sync(response: HttpxResponse, library: Any, retry: HttpxRequest) -> None:
+    """Before ``retry``, put the cookies the challenged response set on it, and replace
+    that response's body (httpx reads it into ``history`` first): a short body is kept
+    as it was, and its connection goes back to the pool; a longer one is not downloaded
+    (its connection is closed) and shows empty. A body already read (by an event hook)
+    is left alone."""
+    carry_cookies(retry, response, library)
     if response.is_stream_consumed:
         return
     stream, body = response.stream, b""
@@ -123,8 +154,9 @@ def discard_sync(response: HttpxResponse, library: Any) -> None:
     response.stream = library.ByteStream(body)
 
 
-async def discard_async(response: HttpxResponse, library: Any) -> None:
+async def discard_async(response: HttpxResponse, library: Any, retry: HttpxRequest) -> None:
     """``discard_sync`` for an ``AsyncClient``."""
+    carry_cookies(retry, response, library)
     if response.is_stream_consumed:
         return
     stream, body = response.stream, b""
