@@ -90,7 +90,7 @@ class HttpxAuthFlows(Generic[RequestT, ResponseT]):
                     break
                 if response is not None:
                     discard_sync(response, self.library, request)
-                authorize(request, action)
+                authorize(request, action, asynchronous=False)
                 response = yield request
                 action = self._receive(exchange, request, response)
             finish(action, response)
@@ -108,7 +108,7 @@ class HttpxAuthFlows(Generic[RequestT, ResponseT]):
                     break
                 if response is not None:
                     await discard_async(response, self.library, request)
-                authorize(request, action)
+                authorize(request, action, asynchronous=True)
                 response = yield request
                 action = self._receive(exchange, request, response)
             finish(action, response)

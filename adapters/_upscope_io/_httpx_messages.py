@@ -8,12 +8,13 @@ from typing import Any, Protocol, TypeVar
 from sansio_upscope import Action, GiveUp, Retry, Send, StepUpError
 from sansio_upscope.dpop import CREDENTIAL_FIELDS, DPOP_HEADER, authorization_fields
 
+from ._httpx_hops import carry_cookies, forget_proof_once_answered
+
 __all__ = [
     "DISCARD_LIMIT",
     "HttpxRequest",
     "HttpxResponse",
     "authorize",
-    "carry_cookies",
     "discard_async",
     "discard_sync",
     "finish",
@@ -74,35 +75,10 @@ def raise_for_step_up(response: R) -> R:
     return response
 
 
-def carry_cookies(request: HttpxRequest, response: HttpxResponse, library: Any) -> None:
-    """Put the cookies a challenged response set on ``request``, its retry (the client's
-    jar learns them only once the flow has ended), beside the cookies it already
-    carries; a cookie of the same name takes the new value."""
-    learned = library.Cookies(response.cookies)
-    if not learned:
-        return
-    # The jar picks what goes to this URL (domain, path, secure): ask it on a blank copy.
-    probe = library.Request(request.method, request.url, cookies=learned)
-    new = _cookie_pairs(probe.headers.get(_COOKIE, ""))
-    if not new:
-        return
-    old = _cookie_pairs(request.headers.get(_COOKIE, ""))
-    merged = {**old, **new}
-    request.headers[_COOKIE] = "; ".join(f"{name}={value}" for name, value in merged.items())
-
-
-_COOKIE = "Cookie"
-
-
-def _cookie_pairs(field: str) -> dict[str, str]:
-    pairs = (pair.strip().partition("=") for pair in field.split(";"))
-    return {name: value for name, _, value in pairs if name}
-
-
 _DPOP = DPOP_HEADER.lower().encode()
 
 
-def authorize(request: HttpxRequest, action: Send | Retry) -> None:
+def authorize(request: HttpxRequest, action: Send | Retry, *, asynchronous: bool) -> None:
     """Put the credential fields the core chose for ``action`` on ``request`` (a fresh
     DPoP proof for this method and URL when the token is DPoP-bound), replacing those of
     an earlier try. No token yet: whatever the caller set goes out unchanged."""
@@ -114,6 +90,8 @@ def authorize(request: HttpxRequest, action: Send | Retry) -> None:
     headers = request.headers
     for name, value in fields:
         headers[name] = value  # replaces any value of that name
+    if len(fields) == len(CREDENTIAL_FIELDS):
+        forget_proof_once_answered(request, asynchronous)
     # Only a retry can carry a proof of an earlier try (for another token); the first
     # try goes out as the caller built it, plus the fields above.
     if (
