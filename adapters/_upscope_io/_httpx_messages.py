@@ -6,7 +6,7 @@ import time
 from typing import Any, Protocol, TypeVar
 
 from sansio_upscope import Action, GiveUp, Retry, Send, StepUpError
-from sansio_upscope.dpop import CREDENTIAL_FIELDS, DPOP_HEADER, authorization_fields
+from sansio_upscope.dpop import DPOP_HEADER, authorization_fields
 
 from ._httpx_hops import carry_cookies, forget_proof_once_answered
 
@@ -76,30 +76,32 @@ def raise_for_step_up(response: R) -> R:
 
 
 _DPOP = DPOP_HEADER.lower().encode()
+_AUTHORIZATION = "Authorization"
 
 
 def authorize(request: HttpxRequest, action: Send | Retry, *, asynchronous: bool) -> None:
     """Put the credential fields the core chose for ``action`` on ``request`` (a fresh
     DPoP proof for this method and URL when the token is DPoP-bound), replacing those of
     an earlier try. No token yet: whatever the caller set goes out unchanged."""
-    if action.authorization is None:
+    authorization = action.authorization
+    if authorization is None:
         return
-    # The URL is only needed for a DPoP proof (its htu); making the string costs time.
-    url = str(request.url) if action.dpop_key is not None else ""
-    fields = authorization_fields(action, method=request.method, url=url, now=time.time())
     headers = request.headers
-    for name, value in fields:
-        headers[name] = value  # replaces any value of that name
-    if len(fields) == len(CREDENTIAL_FIELDS):
-        forget_proof_once_answered(request, asynchronous)
-    # Only a retry can carry a proof of an earlier try (for another token); the first
-    # try goes out as the caller built it, plus the fields above.
-    if (
-        type(action) is Retry
-        and len(fields) < len(CREDENTIAL_FIELDS)
-        and any(name.lower() == _DPOP for name, _ in headers.raw)
+    if action.dpop_key is None:
+        # A Bearer token: the one field authorization_fields() gives for it, set directly
+        # (speed: every request that carries a token comes here).
+        headers[_AUTHORIZATION] = authorization
+        # Only a retry can carry a proof of an earlier try (for another token); the first
+        # try goes out as the caller built it, plus the field above.
+        if type(action) is Retry and any(name.lower() == _DPOP for name, _ in headers.raw):
+            del headers[DPOP_HEADER]
+        return
+    url = str(request.url)  # the proof's htu
+    for name, value in authorization_fields(
+        action, method=request.method, url=url, now=time.time()
     ):
-        del headers[DPOP_HEADER]
+        headers[name] = value  # replaces any value of that name
+    forget_proof_once_answered(request, asynchronous)
 
 
 def finish(action: Action, response: HttpxResponse | None) -> None:
