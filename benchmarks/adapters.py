@@ -12,13 +12,16 @@
 * requests: a ``Session`` with ``UpscopeAuth`` beside a plain ``Session``, both with
   ``trust_env=False`` (no ``.netrc`` or proxy lookups on either side), first in-process
   (a stub transport adapter mounted on both sessions answers at once, so the overhead is
-  not hidden under socket time), then over loopback.
+  not hidden under socket time), then over loopback. The two sessions take turns in
+  short paired batches; the overhead is the median of the pairs' ratios (see
+  ``requests_overhead``).
 
 The server runs in a separate process (its own interpreter, so it does not share the
 client's GIL) and answers every request with a canned 200 (``/slow``: after 100 ms).
 Every client is built, and its connections opened, outside the timed part. Each round
 runs every contender once, in an order rotated from round to round, so a load drift on a
-shared machine hits them alike; the best round of each is kept. Every ratio is printed,
+shared machine hits them alike; the best round of each is kept (requests: paired
+batches, as above). Every ratio is printed,
 then the targets (issue 15) and whether this run met them.
 
     python benchmarks/adapters.py [--requests N] [--rounds R] [--quick]
@@ -30,6 +33,7 @@ import argparse
 import asyncio
 import contextlib
 import io
+import statistics
 import subprocess
 import sys
 import time
@@ -323,13 +327,33 @@ def _session(auth: UpscopeAuth | None, *, stub: bool) -> requests.Session:
     return session
 
 
-def requests_rate(url: str, n: int, auth: UpscopeAuth | None, *, stub: bool) -> float:
-    with _session(auth, stub=stub) as session:
-        session.get(url).content  # noqa: B018 - a connection opened outside the timed part
-        start = time.perf_counter()
-        for _ in range(n):
-            session.get(url).content  # noqa: B018 - read the body, as a caller would
-        return n / (time.perf_counter() - start)
+def requests_batch(session: requests.Session, url: str, n: int) -> float:
+    """Seconds for ``n`` sequential GETs on ``session``, each body read as a caller would."""
+    start = time.perf_counter()
+    for _ in range(n):
+        session.get(url).content  # noqa: B018
+    return time.perf_counter() - start
+
+
+def requests_paired(url: str, total: int, batch: int, *, stub: bool) -> dict[str, list[float]]:
+    """Seconds per request of a plain ``Session`` and of one with ``UpscopeAuth``, in
+    paired batches: the two sessions (each with its connection open, outside the timed
+    part) take turns, ``batch`` requests at a time, the first of each pair alternating,
+    so that a load change on a shared machine hits both sides of a pair alike."""
+    sessions = {
+        "requests.Session": _session(None, stub=stub),
+        "requests.Session + UpscopeAuth": _session(UpscopeAuth(never_called_sync), stub=stub),
+    }
+    times: dict[str, list[float]] = {name: [] for name in sessions}
+    with contextlib.ExitStack() as stack:
+        for session in sessions.values():
+            stack.enter_context(session)
+            requests_batch(session, url, 10)  # connection open, code paths warm
+        for index in range(max(1, total // batch)):
+            order = list(sessions) if index % 2 == 0 else list(reversed(sessions))
+            for name in order:
+                times[name].append(requests_batch(sessions[name], url, batch) / batch)
+    return times
 
 
 # -- main --------------------------------------------------------------------------------
@@ -424,23 +448,29 @@ def defaults(url: str, rounds: int) -> float:
 
 
 def requests_overhead(url: str, n: int, rounds: int) -> dict[str, float]:
-    """UpscopeAuth's cost over a plain Session, in-process and over loopback."""
+    """UpscopeAuth's cost over a plain Session, in-process and over loopback, from many
+    short paired batches (``requests_paired``): the median of the pairs' own ratios (the
+    two batches of a pair run back to back, so a load change elsewhere moves both; the
+    median drops the pairs a burst hit). The rates shown are each side's best batch, and
+    the ratio of the two best batches is printed beside the median, as a check."""
     overheads = {}
-    for where, stub, count in (("in-process", True, n * 3), ("loopback", False, n)):
-        rates = best_of(
-            rounds,
-            {
-                "requests.Session": partial(requests_rate, url, count, None, stub=stub),
-                "requests.Session + UpscopeAuth": partial(
-                    requests_rate, url, count, UpscopeAuth(never_called_sync), stub=stub
-                ),
-            },
+    for where, stub, total, batch in (
+        ("in-process", True, n * 3 * rounds, 50),
+        ("loopback", False, n * rounds, 10),
+    ):
+        times = requests_paired(url, total, batch, stub=stub)
+        rates = {name: 1 / min(seconds) for name, seconds in times.items()}
+        title = f"requests, {where}, sequential, {total // batch} paired batches (best batch)"
+        report(title, rates, "requests.Session + UpscopeAuth")
+        plain, ours = times["requests.Session"], times["requests.Session + UpscopeAuth"]
+        pairs = list(zip(ours, plain, strict=True))
+        overheads[where] = statistics.median(o / p for o, p in pairs) - 1
+        extra_us = statistics.median(o - p for o, p in pairs) * 1e6
+        best = min(ours) / min(plain) - 1
+        print(
+            f"  UpscopeAuth overhead, median of the pairs: {overheads[where]:+.1%}"
+            f" ({extra_us:+.1f} µs per request); best batches: {best:+.1%}"
         )
-        report(f"requests, {where}, sequential", rates, "requests.Session + UpscopeAuth")
-        plain, ours = rates["requests.Session"], rates["requests.Session + UpscopeAuth"]
-        overheads[where] = plain / ours - 1
-        extra_us = (1 / ours - 1 / plain) * 1e6
-        print(f"  UpscopeAuth overhead: {overheads[where]:+.1%} ({extra_us:+.1f} µs per request)")
     return overheads
 
 

@@ -6,6 +6,10 @@
   measurable difference (ratio 1.0 within noise). The server runs in its own process
   and answers every request with a canned 200; the client's CPU time is measured (wall
   time on a shared machine is mostly other processes); rounds interleave, best kept.
+* Restart: a process that just started steps up once (a 403 for a scope no kept token
+  holds): metadata requests, token requests and wall time, with no store and with a
+  ``FileStore`` that an earlier process filled: the kept discovery results spare the
+  RFC 9728 and RFC 8414 requests.
 * Fleet storm: 6 worker processes x 20 concurrent requests that all meet one 403
   ``insufficient_scope`` (tests/store_worker.py against the demo servers): token
   requests and wall time, with no store (the baseline), a ``FileStore``, and a
@@ -38,6 +42,7 @@ from sansio_upscope import (  # noqa: E402
     TokenIssued,
     Upscope,
 )
+from sansio_upscope.oauth import ClientCredentials  # noqa: E402
 from tests.store_support import REDIS_SERVER, Fleet, RedisServer  # noqa: E402
 from upscope_cli.servers import AuthorizationServer, ResourceServer, Route  # noqa: E402
 from upscope_requests import UpscopeAuth  # noqa: E402
@@ -161,6 +166,54 @@ def storm(kind: str, target: str, directory: Path) -> tuple[int, float]:
         return auth.token_request_count - before, elapsed
 
 
+def restart(rounds: int, directory: Path) -> None:
+    """A process that just started meets a 403 for a scope no kept token holds: the
+    metadata and token requests it makes, and its wall time, with no store and with a
+    ``FileStore`` an earlier process filled (the kept metadata spares the discovery)."""
+    print(f"Restart: a fresh process steps up once, {rounds} rounds (median wall time)")
+    routes = {f"/api/s{i}": Route(scopes={f"s{i}"}) for i in range(rounds)}
+    routes["/api"] = Route(scopes={"read"})
+    with (
+        AuthorizationServer() as auth,
+        ResourceServer(auth, routes, resources=("/api",)) as resource,
+    ):
+        served = {"metadata": 0}
+        resource_metadata, server_metadata = resource.metadata, auth.metadata
+
+        def counted_resource(path: str = "") -> dict[str, object] | None:
+            served["metadata"] += 1
+            return resource_metadata(path)
+
+        def counted_server() -> dict[str, object]:
+            served["metadata"] += 1
+            return server_metadata()
+
+        resource.metadata = counted_resource  # type: ignore[method-assign]
+        auth.metadata = counted_server  # type: ignore[method-assign]
+
+        def fresh_get(store: TokenStore | None, path: str) -> None:
+            source = ClientCredentials(auth.client_id, auth.client_secret)
+            with requests.Session() as session:
+                session.auth = UpscopeAuth(source, store=store)
+                assert session.get(resource.url + path, timeout=10).status_code == 200
+
+        store = FileStore(directory / "restart" / "tokens.json")
+        for label, kept in (("no store", None), ("FileStore", store)):
+            fresh_get(kept, "/api")  # an earlier process
+            times, metadata, tokens = [], 0, 0
+            for i in range(rounds):
+                served["metadata"], before = 0, auth.token_request_count
+                start = time.perf_counter()
+                fresh_get(kept, f"/api/s{i}")
+                times.append(time.perf_counter() - start)
+                metadata += served["metadata"]
+                tokens += auth.token_request_count - before
+            print(
+                f"  {label:10} {metadata / rounds:3.1f} metadata requests  {tokens / rounds:3.1f} "
+                f"token requests  {sorted(times)[rounds // 2] * 1000:6.1f} ms"
+            )
+
+
 def fleet_storm(directory: Path) -> None:
     print("Fleet storm: 6 processes x 20 concurrent requests meeting one 403")
     cases = [("none", ""), ("file", str(directory / "storm" / "tokens.json"))]
@@ -188,6 +241,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as name:
         fast_path(args.requests, args.rounds, Path(name))
+        restart(max(args.rounds, 9), Path(name))
         fleet_storm(Path(name))
 
 

@@ -569,8 +569,11 @@ class Exchange:
 
     def needs_headers(self, status_code: int) -> bool:
         """Does ``receive(ResponseReceived(...))`` read the headers of a response with
-        this status? When it does not, the action is the same with or without them: an
-        adapter whose headers cost time to collect may leave them out."""
+        this status? When it does not, it reads neither the headers nor ``now``: the
+        action is the same without them, so an adapter whose headers cost time to collect
+        may leave them out, and may reuse one ``ResponseReceived(status_code=...)`` (events
+        are immutable) for every response with that status and the same ``url`` (None
+        for a response no redirect took elsewhere)."""
         return status_code in CHALLENGE_STATUSES  # only a challenge is parsed (rule 1)
 
     def abandon(self) -> None:

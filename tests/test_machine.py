@@ -1223,15 +1223,21 @@ def test_headers_as_bytes_like_h11_gives_them() -> None:
     assert isinstance(action, RequestToken) and action.scopes == frozenset({"w"})
 
 
-def test_needs_headers_names_every_status_whose_headers_can_change_the_action() -> None:
+def test_needs_headers_names_every_status_whose_headers_or_time_can_change_the_action() -> None:
     challenge = [("WWW-Authenticate", 'Bearer error="insufficient_scope", scope="w"')]
     needed = []
     for status in range(100, 600):
         actions = []
-        for headers in (challenge, []):
-            ex = Upscope(URL).exchange("GET", URL)
-            ex.start()
-            actions.append(ex.receive(ResponseReceived(status_code=status, headers=headers)))
+        for headers, now in ((challenge, 2000.0), ([], None)):
+            upscope = Upscope(URL)
+            first = upscope.exchange("GET", URL)
+            first.start(now=1.0)
+            first.receive(ResponseReceived(status_code=401))
+            first.receive(TokenIssued(token=Token("t0", expires_at=1000.0)))
+            ex = upscope.exchange("GET", URL)  # sent with t0, which has expired at `now`
+            ex.start(now=1.0)
+            event = ResponseReceived(status_code=status, headers=headers, now=now)
+            actions.append(ex.receive(event))
         if ex.needs_headers(status):
             needed.append(status)
             assert actions[0] != actions[1], status

@@ -32,14 +32,17 @@ from upscope_cli.servers import AuthorizationServer, ResourceServer
 from upscope_requests import UpscopeAuth
 from upscope_store import (
     FileStore,
+    FleetTokenRequestError,
     Flight,
     Lease,
     RedisStore,
     StoredToken,
+    StoreError,
     StoreFileError,
     StoreWaitTimeoutError,
     TokenStore,
 )
+from upscope_store._support import check_failure, share_failure
 
 RESOURCE = "https://api.example/mcp"
 
@@ -489,3 +492,143 @@ def test_a_narrower_grant_for_the_same_scopes_settles_without_answering() -> Non
         requested=frozenset({"read", "write"}),
     )
     assert not expired.settles(asked, time.time())
+
+
+class Refused:
+    """A store (any) that says when it refused a lease: a worker is waiting."""
+
+    def __init__(self, store: TokenStore) -> None:
+        self.store, self.refused = store, threading.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def take_lease(self, resource: str) -> Lease | None:
+        lease = self.store.take_lease(resource)
+        if lease is None:
+            self.refused.set()
+        return lease
+
+
+def test_waiters_fail_with_the_holders_error_instead_of_repeating_it(
+    make_store: MakeStore,
+) -> None:
+    # The holder's token request fails: the workers that waited for it fail at once
+    # with its error (no token request of their own, no waiting out the lease); a
+    # request that starts afterwards asks again.
+    store = make_store(lease_seconds=30)
+    waiting_store = Refused(store)
+    holder, waiter = Flight(store, poll_interval=0.01), Flight(waiting_store, poll_interval=0.01)
+    started, fail = threading.Event(), threading.Event()
+
+    def failing(request: RequestToken) -> Token:
+        started.set()
+        fail.wait(10)
+        raise RuntimeError("invalid_client: the authorization server refused the client")
+
+    asked: list[RequestToken] = []
+
+    def fetch(request: RequestToken) -> Token:
+        asked.append(request)
+        return token("new")
+
+    errors: list[BaseException] = []
+
+    def hold() -> None:
+        try:
+            holder.obtain_sync(need(), failing)
+        except RuntimeError as error:
+            errors.append(error)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert started.wait(10)
+    waited: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            waiter.obtain_sync(need(), fetch)
+        except FleetTokenRequestError as error:
+            waited.append(error)
+
+    waiting = threading.Thread(target=wait)
+    waiting.start()
+    assert waiting_store.refused.wait(10)  # the waiter waits for the holder's request
+    fail.set()
+    thread.join(10)
+    waiting.join(5)
+    assert not waiting.is_alive() and len(errors) == 1 and asked == []
+    [error] = waited
+    assert "RuntimeError: invalid_client" in str(error) and RESOURCE in str(error)
+    assert waiter.obtain_sync(need(), fetch).access_token == "new" and len(asked) == 1
+
+
+def test_a_failure_is_shared_with_waiters_of_the_same_need_only(tmp_path: Path) -> None:
+    store = FileStore(tmp_path / "tokens.json")
+    lease = store.take_lease(RESOURCE)
+    assert lease is not None
+    now = time.time()
+    asked = need({"read", "write"})
+    share_failure(store, lease, asked, RuntimeError("invalid_scope: write"))
+    share_failure(store, lease, asked, KeyboardInterrupt())  # not shared: not an error
+    with pytest.raises(FleetTokenRequestError, match="RuntimeError: invalid_scope: write"):
+        check_failure(store, asked, since=now)
+    check_failure(store, need({"read"}), since=now)  # another need: it may succeed
+    check_failure(store, asked, since=now + 60)  # an older failure: ask again
+    with store._writing() as state:
+        state["namespaces"]["default"]["failures"][RESOURCE] = {"failed_at": "x"}
+    with pytest.raises(StoreFileError, match="malformed"):
+        store.load_failure(RESOURCE)
+
+
+def test_a_malformed_failure_record_in_redis_is_a_clear_error(tmp_path: Path) -> None:
+    server = RedisServer(require_redis_server(), tmp_path)
+    server.start()
+    try:
+        store = RedisStore(server.url, lease_seconds=30)
+        store._redis.set(store._key("failure", RESOURCE), '{"failed_at": 1}')
+        holder = store.take_lease(RESOURCE)  # another worker's token request
+        assert holder is not None
+        flight = Flight(store, poll_interval=0.01)
+        with pytest.raises(StoreError, match="malformed; delete it there"):
+            flight.obtain_sync(need(), refuse)
+    finally:
+        server.stop()
+
+
+def test_forget_asks_again_past_another_workers_kept_narrow_grant(
+    tmp_path: Path,
+    authorization_server: AuthorizationServer,
+    resource_server: ResourceServer,
+) -> None:
+    # RFC 6749 §3.3: the first worker asks files:read files:write and is granted
+    # files:read (N1, kept). The second, asking the same, is settled by N1; its
+    # application calls forget() and it asks again: granted files:read again (N2, kept).
+    # An administrator grants the scope; the first worker's application calls forget():
+    # it asks the authorization server again, though the kept N2 (not the N1 it holds)
+    # would settle its request until N2 expires.
+    store = FileStore(tmp_path / "tokens.json")
+    authorization_server.grant_only = frozenset({"files:read"})
+    read, write = resource_server.url + "/files", resource_server.url + "/files/upload"
+
+    def client() -> UpscopeAuth:
+        return UpscopeAuth(lambda r: authorization_server.issue_token(r.scopes), store=store)
+
+    def post(session: requests.Session, auth: UpscopeAuth) -> int:
+        session.auth = auth
+        return session.post(write, data=b"x").status_code
+
+    first, second = client(), client()
+    with requests.Session() as session:
+        for auth in (first, second):
+            session.auth = auth
+            assert session.get(read).status_code == 200 and post(session, auth) == 403
+        assert authorization_server.token_request_count == 2  # the second asked nothing
+        second.upscopes.for_url(write).forget()
+        assert post(session, second) == 403  # asked again: still narrow (N2)
+        assert authorization_server.token_request_count == 3
+        authorization_server.grant_only = None
+        assert post(session, first) == 403  # remembered: not asked
+        first.upscopes.for_url(write).forget()
+        assert post(session, first) == 200
+    assert authorization_server.token_request_count == 4

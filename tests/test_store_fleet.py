@@ -48,6 +48,25 @@ def servers() -> Iterator[tuple[AuthorizationServer, ResourceServer]]:
         yield auth, rs
 
 
+def count_metadata(auth: AuthorizationServer, resource: ResourceServer) -> list[str]:
+    """The metadata documents the servers serve from now on (RFC 9728, RFC 8414), by
+    kind, in order."""
+    served: list[str] = []
+    serve_resource, serve_server = resource.metadata, auth.metadata
+
+    def resource_metadata(path: str = "") -> dict[str, object] | None:
+        served.append("resource")
+        return serve_resource(path)
+
+    def server_metadata() -> dict[str, object]:
+        served.append("server")
+        return serve_server()
+
+    resource.metadata = resource_metadata  # type: ignore[method-assign]
+    auth.metadata = server_metadata  # type: ignore[method-assign]
+    return served
+
+
 def config(adapter: str, store: tuple[str, str], base: str, **overrides: Any) -> dict[str, Any]:
     kind, target = store
     return {
@@ -83,6 +102,7 @@ def test_six_processes_meeting_one_403_make_one_token_request(
     store_kind: tuple[str, str], servers: tuple[AuthorizationServer, ResourceServer], tmp_path: Path
 ) -> None:
     auth, resource = servers
+    served = count_metadata(auth, resource)
     configs = [config(adapter, store_kind, resource.url) for adapter in ADAPTERS * 2]
     with Fleet(configs, tmp_path) as fleet:
         first = fleet.run("GET", "/api", 1)  # no token yet: 401, one token request
@@ -95,22 +115,31 @@ def test_six_processes_meeting_one_403_make_one_token_request(
         assert all_ok(storm, 20), storm
     assert auth.token_request_count == 2
     assert auth.token_requests[1].scopes == READ_WRITE
+    # Discovery happened once for the fleet: the storm's holder found it in the store.
+    assert served == ["resource", "server"]
     # Every process met the 403 at least once; a request sent after its process already
     # held the new token went through at once, the others were retried once.
     assert 6 * 20 + 6 <= len(resource.requests_to("/api")) - before_storm <= 6 * 20 * 2
 
 
-def test_a_restarted_process_makes_no_token_request_while_the_token_is_valid(
+def test_a_restarted_process_makes_no_token_or_metadata_request_it_need_not(
     store_kind: tuple[str, str], servers: tuple[AuthorizationServer, ResourceServer], tmp_path: Path
 ) -> None:
     auth, resource = servers
+    served = count_metadata(auth, resource)
     with Fleet([config("asyncio", store_kind, resource.url)], tmp_path) as fleet:
         assert all_ok(fleet.run("GET", "/api", 3), 3)
-    assert auth.token_request_count == 1
+    assert auth.token_request_count == 1 and served == ["resource", "server"]
     for adapter in ADAPTERS:  # restarted, on every adapter
         with Fleet([config(adapter, store_kind, resource.url)], tmp_path) as fleet:
             assert all_ok(fleet.run("GET", "/api", 3), 3)
-    assert auth.token_request_count == 1
+        # A step-up after the restart: a token request, and no metadata request.
+        resource.routes["/api"] = Route(scopes=READ | {f"{adapter}:x"})
+        with Fleet([config(adapter, store_kind, resource.url)], tmp_path) as fleet:
+            assert all_ok(fleet.run("GET", "/api", 3), 3)
+        resource.routes["/api"] = Route(scopes=READ)
+    assert auth.token_request_count == 1 + len(ADAPTERS)
+    assert served == ["resource", "server"]
 
 
 def test_a_refresh_happens_once_fleet_wide(store_kind: tuple[str, str], tmp_path: Path) -> None:
@@ -206,7 +235,8 @@ def test_redis_down_at_start_and_killed_mid_run_fails_no_request(
         resource.routes["/api"] = Route(scopes=READ_WRITE)  # a step-up: through Redis again
         worker.send("GET", "/api", 20)
         assert worker.result() == {"statuses": [200] * 20, "errors": []}
-        record = kept.load_token(resource.url + "/api")
+        # Kept under the protected resource the metadata names (the origin, rule 11).
+        record = kept.load_token(resource.url)
         assert record is not None and record.token.scopes == READ_WRITE  # rejoined
         redis_server.stop()  # killed mid-run
         worker.send("GET", "/api", 20)  # the token held serves: no store needed
@@ -220,7 +250,7 @@ def test_redis_down_at_start_and_killed_mid_run_fails_no_request(
         resource.routes["/api"] = Route(scopes=READ_WRITE | {"files:share", "admin"})
         worker.send("GET", "/api", 5)
         assert worker.result() == {"statuses": [200] * 5, "errors": []}
-        record = kept.load_token(resource.url + "/api")
+        record = kept.load_token(resource.url)
         assert record is not None and "admin" in (record.token.scopes or ())
     finally:
         worker.close()
@@ -288,7 +318,8 @@ def test_a_redis_that_hangs_at_start_and_mid_run_fails_no_request(
         redis_server.resume()
         worker.close()
     assert auth.token_request_count == 3
-    record = RedisStore(redis_server.url).load_token(resource.url + "/api")
+    # Kept under the protected resource the metadata names (the origin, rule 11).
+    record = RedisStore(redis_server.url).load_token(resource.url)
     assert record is not None and record.token.scopes == READ_WRITE  # the one made via Redis
     log = worker.stderr()
     assert log.count("unavailable, going on alone") == 2, log

@@ -5,9 +5,10 @@ position when the request is prepared, rewind it in the response hook, read and 
 old response, send a copy (with the cookies it set) through ``response.connection.send``,
 keep the old response in ``history``. Every protocol decision is the core's.
 
-Thread safety: every call into the (not thread-safe) core happens under one
-``threading.Condition``, which threads waiting for another's token request wait on.
-Per-request state lives in the prepared request's own response hook, never on ``self``.
+Thread safety: every call into the (not thread-safe) core happens under one lock, held
+once per step (never while a token is fetched); threads waiting for another's token
+request wait on a ``threading.Condition`` of that lock. Per-request state lives on the
+prepared request itself until its first response, never on ``self``.
 """
 
 from __future__ import annotations
@@ -16,11 +17,10 @@ import threading
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import IO, Any
+from typing import Any
 
 import requests
 from requests.auth import AuthBase
-from requests.cookies import extract_cookies_to_jar
 
 from _upscope_io._tokens import flight_for
 from sansio_upscope import (
@@ -41,17 +41,22 @@ from sansio_upscope import (
 from upscope_store import TokenStore
 
 from ._prepared import (
-    OnFirstResponse,
     authorize,
     body_position,
-    discard_body,
     forget_proof,
     head_too_large,
+    headerless_response,
     raise_head_too_large,
+    resend,
 )
 from ._tokens import DEFAULT_OAUTH_TIMEOUT, SyncTokenSource, obtain_token
 
 __all__ = ["UpscopeAuth"]
+
+#: Where a prepared request keeps its exchange, body position and credentials until its
+#: first response: requests gives a redirect's copy of a request the same hooks, and a
+#: prepared request may be sent twice; only the first response to it is answered.
+_PENDING = "_upscope_pending"
 
 
 class UpscopeAuth(AuthBase):
@@ -86,103 +91,96 @@ class UpscopeAuth(AuthBase):
         self.upscopes = Upscopes(policy, resource_for=resource_for)
         self._tokens = tokens
         self._flight = flight_for(store)
-        self._lock = threading.Condition()
+        self._lock = threading.Lock()
+        #: Notified under ``_lock`` when a token request ends; its waiters wait on it.
+        self._token_request_ended = threading.Condition(self._lock)
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         method, url, body = request.method or "GET", request.url or "", request.body
-        position = body_position(body)
+        position = None if body is None else body_position(body)
         replayable = body is None or isinstance(body, (bytes, str)) or position is not None
         with self._lock:
             exchange = self.upscopes.for_url(url).exchange(method, url, replayable=replayable)
-        action = self._run(exchange, None, {})  # the call's options are not known yet
+            action = self._run(exchange, None, {})  # the call's options are not known yet
         if isinstance(action, GiveUp):
             raise action.error
         assert isinstance(action, Send)
         authorize(request, action)
-        hook = OnFirstResponse(request, partial(self._on_response, exchange, position))
-        request.register_hook("response", hook)  # type: ignore[no-untyped-call]
+        vars(request)[_PENDING] = (exchange, position, action)
+        request.hooks["response"].append(self._on_response)
         return request
 
-    def _on_response(
-        self,
-        exchange: Exchange,
-        position: int | None,
-        response: requests.Response,
-        kwargs: dict[str, Any],
-    ) -> requests.Response:
+    def _on_response(self, response: requests.Response, **kwargs: Any) -> requests.Response:
+        request = response.request  # None only from a transport adapter that sets none
+        pending = None if request is None else vars(request).pop(_PENDING, None)
+        if pending is None:  # a redirect's copy of a request, or a request sent again
+            return response
+        exchange, position, sent = pending
         while True:
             if head_too_large(response, self.max_header_size):
                 with self._lock:
-                    exchange.abandon()
-                    self._lock.notify_all()
+                    self._abandon(exchange)
                 raise_head_too_large(response, self.max_header_size)
-            received = ResponseReceived(
-                status_code=response.status_code,
-                headers=response.headers.lower_items(),
-                now=time.time(),
-            )
-            match self._run(exchange, received, kwargs):
+            status = response.status_code
+            if exchange.needs_headers(status):
+                headers = response.headers.lower_items()
+                received = ResponseReceived(status_code=status, headers=headers, now=time.time())
+            else:  # the core reads neither headers nor time: one event per status serves
+                received = headerless_response(status)
+            with self._lock:
+                action = self._run(exchange, received, kwargs)
+            match action:
                 case Deliver():
-                    forget_proof(response)
+                    if sent.dpop_key is not None:
+                        forget_proof(response)
                     return response
                 case GiveUp(error=error):
                     vars(response)["upscope_error"] = error
                     return response
                 case Retry() as retry:
-                    response = self._resend(response, position, retry, kwargs)
-
-    def _resend(
-        self,
-        response: requests.Response,
-        position: int | None,
-        retry: Retry,
-        kwargs: dict[str, Any],
-    ) -> requests.Response:
-        old = response.request
-        if position is not None:
-            body: IO[bytes] = old.body  # type: ignore[assignment]
-            body.seek(position)
-        discard_body(response)  # reused only when short: a retry never downloads forever
-        copy = old.copy()
-        jar = copy._cookies  # type: ignore[attr-defined]
-        extract_cookies_to_jar(jar, old, response.raw)  # type: ignore[no-untyped-call]
-        copy.prepare_cookies(jar)
-        authorize(copy, retry)
-        again: requests.Response = response.connection.send(copy, **kwargs)
-        again.history.append(response)
-        again.request = copy
-        return again
+                    response, sent = resend(response, position, retry, kwargs), retry
 
     def _run(
         self, exchange: Exchange, response: ResponseReceived | None, options: dict[str, Any]
     ) -> Action:
-        """Start the exchange (or feed it ``response``), then wait for and fetch tokens
-        as the core asks, until it says send, deliver or give up. ``options`` are the
-        caller's send options (``timeout``, ``verify``...), for an OAuth flow's requests.
-        On any exception the exchange is abandoned: its token request is released, the
-        waiters woken."""
-        upscope = exchange.upscope
-        event: ResponseReceived | TokenIssued | TokenFailed | None = response
+        """Under the lock: start the exchange (or feed it ``response``), then wait for and
+        fetch tokens as the core asks, until it says send, deliver or give up. ``options``
+        are the caller's send options (``timeout``, ``verify``...), for an OAuth flow's
+        requests. On any exception the exchange is abandoned: its token request is
+        released, the waiters woken."""
         try:
+            if response is None:
+                action = exchange.start(now=time.time())
+            else:
+                action = exchange.receive(response)
             while True:
-                with self._lock:
-                    if event is None:
-                        action = exchange.start(now=time.time())
-                    else:
-                        action = exchange.receive(event)
-                    self._lock.notify_all()  # a token request may have ended
-                    while isinstance(action, WaitForToken):
-                        self._lock.wait_for(partial(upscope.token_request_ended, action))
-                        action = exchange.resume(now=time.time())
+                while isinstance(action, WaitForToken):
+                    ended = partial(exchange.upscope.token_request_ended, action)
+                    self._token_request_ended.wait_for(ended)
+                    action = exchange.resume(now=time.time())
                 if not isinstance(action, RequestToken):
                     return action
-                try:  # outside the lock: other origins and requests go on meanwhile
-                    token = obtain_token(self._tokens, action, options, self.timeout, self._flight)
-                    event = TokenIssued(token=token)
-                except Exception as exc:
-                    event = TokenFailed(error=exc)
+                action = exchange.receive(self._obtain_token(action, options))
+                self._token_request_ended.notify_all()
         except BaseException:
-            with self._lock:
-                exchange.abandon()
-                self._lock.notify_all()
+            self._abandon(exchange)
             raise
+
+    def _obtain_token(
+        self, request: RequestToken, options: dict[str, Any]
+    ) -> TokenIssued | TokenFailed:
+        """Ask for a token outside the lock: other origins and requests go on meanwhile."""
+        self._lock.release()
+        try:
+            token = obtain_token(self._tokens, request, options, self.timeout, self._flight)
+            return TokenIssued(token=token)
+        except Exception as exc:
+            return TokenFailed(error=exc)
+        finally:
+            self._lock.acquire()
+
+    def _abandon(self, exchange: Exchange) -> None:
+        """Under the lock: give up on ``exchange``; a token request it owned is
+        released and the threads waiting for it are woken."""
+        exchange.abandon()
+        self._token_request_ended.notify_all()

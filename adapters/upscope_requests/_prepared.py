@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
+import functools
 import time
-import weakref
-from collections.abc import Callable
-from typing import Any
+from typing import IO, Any
 
 import requests
+from requests.cookies import extract_cookies_to_jar
 
-from sansio_upscope import Retry, Send, StepUpError
+from sansio_upscope import ResponseReceived, Retry, Send, StepUpError
 from sansio_upscope.dpop import CREDENTIAL_FIELDS, DPOP_HEADER, authorization_fields
 
 __all__ = [
-    "OnFirstResponse",
     "authorize",
     "body_position",
     "discard_body",
     "forget_proof",
     "head_too_large",
+    "headerless_response",
     "raise_for_step_up",
     "raise_head_too_large",
     "read_limited",
+    "resend",
 ]
 
 
@@ -42,39 +43,42 @@ def body_position(body: object) -> int | None:
     return position if isinstance(position, int) else None
 
 
-class OnFirstResponse:
-    """A response hook that hands ``answer`` the first response to its own request, and
-    lets any other through: requests gives a redirect's copy of a request the same hook
-    list, and a prepared request sent twice is answered once."""
-
-    def __init__(
-        self,
-        request: requests.PreparedRequest,
-        answer: Callable[[requests.Response, dict[str, Any]], requests.Response],
-    ) -> None:
-        self._request = weakref.ref(request)  # no cycle through request.hooks
-        self._answer: Callable[[requests.Response, dict[str, Any]], requests.Response] | None = (
-            answer
-        )
-
-    def __call__(self, response: requests.Response, **kwargs: Any) -> requests.Response:
-        answer = self._answer
-        if answer is None or response.request is not self._request():
-            return response
-        self._answer = None
-        return answer(response, kwargs)
-
-
 def authorize(request: requests.PreparedRequest, action: Send | Retry) -> None:
     """Put the credential fields the core chose for ``action`` on ``request`` (a fresh
     DPoP proof for this method and URL when the token is DPoP-bound), replacing those of
-    an earlier try."""
-    fields = authorization_fields(
-        action, method=request.method or "GET", url=request.url or "", now=time.time()
-    )
-    for name in CREDENTIAL_FIELDS:
-        request.headers.pop(name, None)
-    request.headers.update(fields)
+    an earlier try or of the caller."""
+    headers = request.headers
+    for name in [name for name in headers if name.lower() in CREDENTIAL_FIELDS]:
+        del headers[name]  # found in one pass: looking up an absent name raises inside
+    if action.authorization is not None:
+        fields = authorization_fields(
+            action, method=request.method or "GET", url=request.url or "", now=time.time()
+        )
+        for name, value in fields:
+            headers[name] = value
+
+
+def resend(
+    response: requests.Response, position: int | None, retry: Retry, options: dict[str, Any]
+) -> requests.Response:
+    """Send ``response``'s request again as ``retry`` says, as requests' ``HTTPDigestAuth``
+    does: rewind the body to ``position``, drop the old response's body, copy the request
+    with the cookies the response set, send it with the caller's ``options``, and keep
+    the old response in the new one's ``history``."""
+    old = response.request
+    if position is not None:
+        body: IO[bytes] = old.body  # type: ignore[assignment]
+        body.seek(position)
+    discard_body(response)  # reused only when short: a retry never downloads forever
+    copy = old.copy()
+    jar = copy._cookies  # type: ignore[attr-defined]
+    extract_cookies_to_jar(jar, old, response.raw)  # type: ignore[no-untyped-call]
+    copy.prepare_cookies(jar)
+    authorize(copy, retry)
+    again: requests.Response = response.connection.send(copy, **options)
+    again.history.append(response)
+    again.request = copy
+    return again
 
 
 def forget_proof(response: requests.Response) -> None:
@@ -82,6 +86,13 @@ def forget_proof(response: requests.Response) -> None:
     about to follow (a copy of this request) must not carry it anywhere."""
     if response.is_redirect:
         response.request.headers.pop(DPOP_HEADER, None)
+
+
+@functools.lru_cache(maxsize=64)
+def headerless_response(status_code: int) -> ResponseReceived:
+    """``ResponseReceived`` for a status whose headers (and time) the core does not read
+    (``Exchange.needs_headers``): made once per status, as events are immutable."""
+    return ResponseReceived(status_code=status_code)
 
 
 def head_too_large(response: requests.Response, limit: int | None) -> bool:

@@ -1,5 +1,6 @@
-"""Token stores: tokens, refresh tokens and registered clients that outlive a process,
-and one token request per (namespace, protected resource) across a fleet.
+"""Token stores: tokens, refresh tokens, registered clients and discovery results that
+outlive a process, and one token request per (namespace, protected resource) across a
+fleet.
 
 * ``FileStore(path, *, namespace="default")``: one file, shared by every process on one
   machine (file lock, atomic replace, 0600).
@@ -14,6 +15,7 @@ Give one to any client: ``upscope_asyncio.Client(tokens, store=store)``,
 from ._file import FileStore
 from ._flight import Flight
 from ._protocol import (
+    FleetTokenRequestError,
     Lease,
     StoreError,
     StoreFileError,
@@ -26,6 +28,7 @@ from ._redis import RedisStore
 
 __all__ = [
     "FileStore",
+    "FleetTokenRequestError",
     "Flight",
     "Lease",
     "RedisStore",

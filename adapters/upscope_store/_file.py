@@ -14,12 +14,14 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from sansio_upscope.oauth import RegisteredClient
 
+from ._codec import write_atomically
+from ._discovery import DiscoveryRecordError, merge_discovery
 from ._protocol import Lease, StoreFileError
 from ._records import StoredToken, check_state, client_from_json, client_to_json, malformed
 
@@ -48,8 +50,7 @@ class FileStore:
         lease_seconds: float = 10.0,
         wait_seconds: float = 120.0,
     ) -> None:
-        self.path = Path(path).expanduser()
-        self.namespace = namespace
+        self.path, self.namespace = Path(path).expanduser(), namespace
         self.lease_seconds, self.wait_seconds = lease_seconds, wait_seconds
         self._lock_path = self.path.with_name(self.path.name + ".lock")
 
@@ -107,6 +108,24 @@ class FileStore:
             if held is not None and held["holder"] == lease.holder:
                 del leases[lease.resource]
 
+    def publish_failure(self, lease: Lease, failure: Mapping[str, Any]) -> None:
+        with self._writing() as state:
+            failures = self._space(state, create=True).setdefault("failures", {})
+            failures[lease.resource] = dict(failure)
+
+    def load_failure(self, resource: str) -> Any:
+        return self._space(self._read()).get("failures", {}).get(resource)
+
+    # -- discovery results (RFC 9728, RFC 8414): public, kept for their lifetime -----
+
+    def load_discovery(self) -> dict[str, Any]:
+        return dict(self._space(self._read()).get("discovery", {}))
+
+    def save_discovery(self, records: Mapping[str, Any]) -> None:
+        with self._writing() as state:
+            kept = self._space(state, create=True).setdefault("discovery", {})
+            merge_discovery(kept, records, time.time())
+
     # -- ClientStore --------------------------------------------------------------------
 
     def get(self, issuer: str) -> RegisteredClient | None:
@@ -115,17 +134,15 @@ class FileStore:
 
     def set(self, issuer: str, client: RegisteredClient) -> None:
         with self._writing() as state:
-            self._space(state, create=True).setdefault("clients", {})[issuer] = client_to_json(
-                client
-            )
+            clients = self._space(state, create=True).setdefault("clients", {})
+            clients[issuer] = client_to_json(client)
 
     # -- the file -----------------------------------------------------------------------
 
     def _space(self, state: State, *, create: bool = False) -> dict[str, Any]:
-        spaces = state.setdefault("namespaces", {}) if create else state.get("namespaces", {})
         if create:
-            return spaces.setdefault(self.namespace, {})  # type: ignore[no-any-return]
-        return spaces.get(self.namespace, {})  # type: ignore[no-any-return]
+            return state.setdefault("namespaces", {}).setdefault(self.namespace, {})  # type: ignore[no-any-return]
+        return state.get("namespaces", {}).get(self.namespace, {})  # type: ignore[no-any-return]
 
     def _read(self) -> State:
         try:
@@ -146,10 +163,11 @@ class FileStore:
             )
         try:
             check_state(state)
+        except DiscoveryRecordError as exc:  # public metadata: the problem may be quoted
+            raise StoreFileError(str(self.path), str(exc)) from None
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise StoreFileError(
-                str(self.path), f"a record is malformed: {malformed(exc)}"
-            ) from None
+            problem = f"a record is malformed: {malformed(exc)}"
+            raise StoreFileError(str(self.path), problem) from None
         return state
 
     @contextlib.contextmanager
@@ -173,16 +191,8 @@ class FileStore:
             os.close(lock)  # releases the flock
 
     def _replace(self, state: State) -> None:
-        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}")
         data = json.dumps(state, separators=(",", ":"), sort_keys=True).encode()
         try:
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as file:
-                file.write(data)
-                file.flush()
-                os.fsync(file.fileno())  # on disk before it replaces the old state
-            os.replace(temporary, self.path)
+            write_atomically(self.path, data)
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
             raise StoreFileError(str(self.path), f"cannot write it ({exc.strerror})") from None

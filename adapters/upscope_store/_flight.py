@@ -4,34 +4,34 @@ protected resource) across every process that shares a store.
 Theory of operation, for one ``RequestToken`` (the core already made it the only one of
 its process for that resource: rule 5)::
 
+    discovery results    -> the store's metadata names the protected resource (rule 11)
     kept token answers?  -> use it                 (no token request)
     take the lease       -> no: poll; a published token that answers -> use it;
                             the lease expired (holder died) -> one waiter takes it
     under the lease      -> kept token answers now? use it; else ask the token source
                             (refreshing with the kept refresh token: the fleet's newest)
-    publish, release     -> the token is kept (refresh token included) before it is used
+    publish, release     -> the token is kept (refresh token included) before it is used,
+                            with what discovery found (docs/stores.md)
 
 A store that does not answer (``StoreUnavailableError``) is left alone for
-``retry_after`` seconds: the process asks its token source itself, as without a store,
-with one warning, and rejoins when the store answers again. The blocking steps run in one
-call each, so the async clients run them in a worker thread (``run_in_thread``).
+``retry_after`` seconds: the process asks its token source itself, with one warning,
+and rejoins when it answers. Async clients run each blocking step in a worker thread.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import attrs
-
 from sansio_upscope import RequestToken, Token
 
+from ._discovery import adopt_clients, keep, learn, leave
 from ._protocol import Lease, StoreError, StoreUnavailableError, StoreWaitTimeoutError, TokenStore
-from ._records import StoredToken
-from ._support import Health, LeaseKeeper
+from ._support import Health, LeaseKeeper, NarrowGrants, check_failure
 
 __all__ = ["Flight"]
 
@@ -60,11 +60,10 @@ class Flight:
         wait_seconds: float | None = None,
         retry_after: float | None = None,
     ) -> None:
-        self.store = store
-        self.poll_interval = poll_interval
+        self.store, self.poll_interval = store, poll_interval
         self.wait_seconds = wait_seconds or float(getattr(store, "wait_seconds", 120.0))
         self.retry_after = retry_after or float(getattr(store, "retry_after", 5.0))
-        self._health = Health(store, self.retry_after)
+        self._health, self._narrow = Health(store, self.retry_after), NarrowGrants()
 
     def obtain_sync(
         self, request: RequestToken, fetch: Callable[[RequestToken], Token], source: object = None
@@ -81,8 +80,8 @@ class Flight:
         try:
             with LeaseKeeper(self.store, lease):
                 token = fetch(request)
-        except BaseException:
-            self._release(lease)
+        except BaseException as exc:
+            self._release(lease, request, source, exc)
             raise
         return self._publish(lease, request, token, source)
 
@@ -108,8 +107,8 @@ class Flight:
         try:
             with LeaseKeeper(self.store, lease):
                 token = await fetch(request)
-        except Exception:
-            await run_in_thread(lambda: self._release(lease))
+        except Exception as exc:
+            await run_in_thread(functools.partial(self._release, lease, request, source, exc))
             raise
         except BaseException:
             self._release(lease)  # cancelled: nothing may be awaited; one short call
@@ -117,19 +116,21 @@ class Flight:
         published: Token = await run_in_thread(lambda: self._publish(lease, request, token, source))
         return published
 
-    # -- the blocking steps --------------------------------------------------------------
-
+    # -- the blocking steps, in a worker thread for async clients ------------------------
     def _claim(self, request: RequestToken, source: object, cancelled: threading.Event) -> Claim:
+        adopt_clients(self.store, source)
         if not self._health.usable():
             return (None, request)
-        store, resource = self.store, request.resource
+        store = self.store
         try:
+            request = learn(store, request, source, time.time())
+            resource = request.resource
             kept = store.load_token(resource)
             self._health.answered()
-            if kept is not None and kept.settles(request, time.time()):
+            if self._narrow.settles(kept, request, source):
                 log.debug("kept token answers for %s", resource)
                 return kept.remember(source)
-            deadline = time.monotonic() + self.wait_seconds
+            started, deadline = time.time(), time.monotonic() + self.wait_seconds
             while not cancelled.is_set():
                 lease = store.take_lease(resource)
                 if lease is not None:
@@ -138,24 +139,21 @@ class Flight:
                     raise StoreWaitTimeoutError(self.wait_seconds, resource, store.namespace)
                 time.sleep(self.poll_interval)
                 kept = store.load_token(resource)
-                if kept is not None and kept.settles(request, time.time()):
+                if self._narrow.settles(kept, request, source):
                     log.debug("published token ends the wait for %s", resource)
                     return kept.remember(source)
+                check_failure(store, request, started)  # the holder's, shared
         except StoreUnavailableError as exc:
             self._health.unavailable(exc)
         return (None, request)
 
     def _under_lease(
-        self,
-        lease: Lease,
-        request: RequestToken,
-        source: object,
-        cancelled: threading.Event,
+        self, lease: Lease, request: RequestToken, source: object, cancelled: threading.Event
     ) -> Claim:
         store = self.store
         try:
             kept = store.load_token(request.resource)
-            settled = kept is not None and kept.settles(request, time.time())
+            settled = self._narrow.settles(kept, request, source)
             if cancelled.is_set() or settled:
                 store.release_lease(lease)
                 return kept.remember(source) if settled and kept else (None, request)
@@ -173,23 +171,25 @@ class Flight:
     def _publish(
         self, lease: Lease | None, request: RequestToken, token: Token, source: object
     ) -> Token:
-        token = attrs.evolve(token, scopes=request.granted_by(token))  # kept explicit
+        token = self._narrow.granted(request, token)  # scopes kept explicit
         if lease is None:
             return token
-        record = StoredToken.obtained(token, request, source, now=time.time())
         try:
-            if not self.store.publish_token(lease, record):
-                log.info("a newer token for %s was kept already; not replaced", request.resource)
+            keep(self.store, lease, request, token, source)
         except StoreUnavailableError as exc:
             self._health.unavailable(exc)
         finally:
-            self._release(lease)
+            self._release(lease, request, source)
         return token
 
-    def _release(self, lease: Lease | None) -> None:
+    def _release(self, lease: Lease | None, *found: Any) -> None:
+        """Give ``lease`` back, after keeping what the source discovered under it (even
+        if its token request failed: a migration is news to the fleet) and its error."""
         if lease is None:
             return
         try:
+            if found:
+                leave(self.store, lease, *found)
             self.store.release_lease(lease)
         except StoreUnavailableError as exc:
             self._health.unavailable(exc)  # the lease expires by itself

@@ -16,6 +16,7 @@ from sansio_upscope.oauth import RegisteredClient
 from ._records import StoredToken
 
 __all__ = [
+    "FleetTokenRequestError",
     "Lease",
     "StoreError",
     "StoreFileError",
@@ -44,8 +45,17 @@ class TokenStore(Protocol):
     Every method blocks. ``StoreUnavailableError`` means "not now" (the server is down or
     slow): the clients then go on alone, as without a store, and try the store again
     later. Any other exception fails the token request it happened in.
-    A store is also a ``sansio_upscope.oauth.ClientStore`` (``get``/``set``): pass it
-    as ``AuthorizationCode(client_store=store)``.
+    A store is also a ``sansio_upscope.oauth.ClientStore`` (``get``/``set``): an
+    ``AuthorizationCode`` source with the default in-memory client store uses it.
+
+    Optional, for discovery results (RFC 9728, RFC 8414 metadata; without them they stay
+    in each process's memory): ``load_discovery() -> dict[str, Any]``, every record kept
+    in this namespace by key, and ``save_discovery(records)``, keep these (plain JSON
+    objects by key), replacing what is kept under the same keys. The clients validate
+    what they read back and skip expired records (docs/stores.md).
+    Optional too: ``publish_failure(lease, failure)`` and ``load_failure(resource)``
+    (that JSON object, or None), so that workers waiting for a token request that failed
+    fail with its error at once instead of each repeating it.
     """
 
     #: Isolates principals: nothing stored under one namespace is served to another.
@@ -115,4 +125,17 @@ class StoreWaitTimeoutError(StoreError):
             f"(namespace {namespace!r}); its lease was held all that time. Raise "
             f"wait_seconds on the store if token requests take that long (a browser "
             f"sign-in), or look at that worker."
+        )
+
+
+class FleetTokenRequestError(StoreError):
+    """The token request this worker waited for, another worker's, failed: the error is
+    shared, not repeated by every waiter. ``error`` is its type and message."""
+
+    def __init__(self, resource: str, namespace: str, error: str) -> None:
+        self.resource, self.error = resource, error
+        super().__init__(
+            f"Another worker's token request for {resource} (namespace {namespace!r}), which "
+            f"this one waited for, failed: {error}. It was not repeated here; the next "
+            f"request asks again."
         )

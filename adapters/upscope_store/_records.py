@@ -13,7 +13,18 @@ from typing import Any
 import attrs
 
 from sansio_upscope import RequestToken, Token
-from sansio_upscope.oauth import RegisteredClient, TokenSource
+from sansio_upscope.oauth import TokenSource
+
+from ._codec import (
+    client_from_json,
+    client_to_json,
+    failure_from_json,
+    malformed,
+    number_or_none,
+    text,
+    text_or_none,
+    thumbprint,
+)
 
 __all__ = [
     "StoredToken",
@@ -41,6 +52,9 @@ class StoredToken:
     fence: int = 0
     #: The scopes the token request asked for (None: not known).
     requested: frozenset[str] | None = None
+    #: A DPoP token's key, as its RFC 7638 thumbprint: the key itself is not kept, so
+    #: the token serves only a source holding that key (RFC 9449 §6).
+    dpop_jkt: str | None = None
 
     @classmethod
     def obtained(
@@ -57,6 +71,7 @@ class StoredToken:
             max_age=request.max_age,
             refresh_issuer=issuer,
             requested=request.scopes,
+            dpop_jkt=None if token.dpop_key is None else thumbprint(token.dpop_key),
         )
 
     def remember(self, source: object) -> Token:
@@ -65,7 +80,17 @@ class StoredToken:
         token = self.token
         if token.refresh_token and self.refresh_issuer and isinstance(source, TokenSource):
             source.remember_refresh_token(token.refresh_token, self.refresh_issuer)
+        if token.token_type == "DPoP":
+            return attrs.evolve(token, dpop_key=getattr(source, "_dpop_key", None))
         return token
+
+    def usable_by(self, source: object) -> bool:
+        """Can ``source``'s requests carry this token? A DPoP token needs proofs signed
+        with the key it is bound to (RFC 9449 §6): only a source holding that key."""
+        if self.token.token_type != "DPoP":
+            return True
+        key = getattr(source, "_dpop_key", None)
+        return key is not None and self.dpop_jkt == thumbprint(key)
 
     def answers(self, request: RequestToken, now: float) -> bool:
         """Can this token answer ``request`` instead of a token request (the core's
@@ -75,11 +100,14 @@ class StoredToken:
             self.token, now=now, acr_values=self.acr_values, obtained_at=self.obtained_at
         )
 
-    def settles(self, request: RequestToken, now: float) -> bool:
+    def settles(self, request: RequestToken, now: float, source: object = None) -> bool:
         """Is it the fleet's answer to ``request``? It answers it, or it is the unexpired
         token obtained for the very scopes asked, granted narrower (RFC 6749 §3.3): the
         core then gives up (``ScopeNotGrantedError``) with no token request, as it does in
-        one process for a scope the authorization server already refused."""
+        one process for a scope the authorization server already refused. Never a DPoP
+        token ``source`` cannot use (``usable_by``)."""
+        if not self.usable_by(source):
+            return False
         if self.answers(request, now):
             return True
         current = request.current_token
@@ -97,12 +125,14 @@ class StoredToken:
             "scopes": None if token.scopes is None else sorted(token.scopes),
             "expires_at": token.expires_at,
             "refresh_token": token.refresh_token,
+            "resource": token.resource,
             "obtained_at": self.obtained_at,
             "acr_values": list(self.acr_values),
             "max_age": self.max_age,
             "refresh_issuer": self.refresh_issuer,
             "fence": self.fence,
             "requested": None if self.requested is None else sorted(self.requested),
+            "dpop_jkt": self.dpop_jkt,
         }
 
     @classmethod
@@ -112,78 +142,44 @@ class StoredToken:
         if not isinstance(data, dict):
             raise ValueError("a token record is not a JSON object")
         token = Token(
-            _text(data["access_token"]),
-            token_type=_text(data["token_type"]),
-            scopes=None if data["scopes"] is None else [_text(s) for s in data["scopes"]],
-            expires_at=_number_or_none(data["expires_at"]),
-            refresh_token=_text_or_none(data["refresh_token"]),
+            text(data["access_token"]),
+            token_type=text(data["token_type"]),
+            scopes=None if data["scopes"] is None else [text(s) for s in data["scopes"]],
+            expires_at=number_or_none(data["expires_at"]),
+            refresh_token=text_or_none(data["refresh_token"]),
+            # Rule 11: the protected resource it was issued for (older records: None).
+            resource=text_or_none(data.get("resource")),
         )
         max_age = data["max_age"]
         if max_age is not None and not isinstance(max_age, int):
             raise ValueError("max_age is not an integer")
         return cls(
             token=token,
-            obtained_at=float(_number_or_none(data["obtained_at"]) or 0.0),
-            acr_values=tuple(_text(value) for value in data["acr_values"]),
+            obtained_at=float(number_or_none(data["obtained_at"]) or 0.0),
+            acr_values=tuple(text(value) for value in data["acr_values"]),
             max_age=max_age,
-            refresh_issuer=_text_or_none(data["refresh_issuer"]),
+            refresh_issuer=text_or_none(data["refresh_issuer"]),
             fence=int(data["fence"]),
             requested=None
             if data["requested"] is None
-            else frozenset(map(_text, data["requested"])),
+            else frozenset(map(text, data["requested"])),
+            dpop_jkt=text_or_none(data.get("dpop_jkt")),
         )
-
-
-def client_to_json(client: RegisteredClient) -> dict[str, Any]:
-    return {
-        "client_id": client.client_id,
-        "client_secret": client.client_secret,
-        "token_endpoint_auth_method": client.token_endpoint_auth_method,
-    }
-
-
-def client_from_json(data: Any) -> RegisteredClient:
-    """Raises ``ValueError``, ``TypeError`` or ``KeyError`` for a malformed record."""
-    if not isinstance(data, dict):
-        raise ValueError("a client record is not a JSON object")
-    return RegisteredClient(
-        client_id=_text(data["client_id"]),
-        client_secret=_text_or_none(data["client_secret"]),
-        token_endpoint_auth_method=_text_or_none(data["token_endpoint_auth_method"]),
-    )
-
-
-def _text(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError("a text field is not a string")
-    return value
-
-
-def _text_or_none(value: Any) -> str | None:
-    return None if value is None else _text(value)
-
-
-def _number_or_none(value: Any) -> float | None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-        raise ValueError("a time field is not a number")
-    return value
-
-
-def malformed(exc: Exception) -> str:
-    """What is wrong with a record, without its values (a value may be a secret)."""
-    if isinstance(exc, KeyError):
-        return f"the field {exc} is missing"
-    return "a field has the wrong type" if isinstance(exc, TypeError) else "a field is invalid"
 
 
 def check_state(state: dict[str, Any]) -> None:
     """Raises ``ValueError`` (or ``TypeError``...) unless every record decodes: a broken
     file is refused as a whole, on the first read, and never written over."""
+    from ._discovery import check_discovery  # (it imports this module)
+
     int(state.get("fence", 0))
-    for space in state.get("namespaces", {}).values():
+    for namespace, space in state.get("namespaces", {}).items():
+        check_discovery(space.get("discovery", {}), namespace)
         for data in space.get("tokens", {}).values():
             StoredToken.from_json(data)
         for data in space.get("clients", {}).values():
             client_from_json(data)
+        for data in space.get("failures", {}).values():
+            failure_from_json(data)
         for data in space.get("leases", {}).values():
             float(data["expires_at"]), int(data["fence"]), str(data["holder"])

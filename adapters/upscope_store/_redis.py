@@ -6,8 +6,10 @@ Keys, per namespace (quoted, so no namespace can reach into another's keys)::
     upscope:<ns>:lease:<resource>   "<fence>:<holder>", SET NX PX: the single flight
     upscope:<ns>:fence              INCR: the fencing values
     upscope:<ns>:clients            hash issuer -> registered client (JSON)
+    upscope:<ns>:discovery          hash key -> discovery record (JSON, public metadata)
+    upscope:<ns>:failure:<resource> the last failed token request (JSON), PX wait_seconds
 
-Publishing and releasing are Lua scripts (atomic). Any Redis failure is
+Publishing, releasing, keeping discovery records: Lua scripts (atomic). Any Redis failure is
 ``StoreUnavailableError``: the clients work alone until Redis answers."""
 
 from __future__ import annotations
@@ -16,14 +18,16 @@ import json
 import logging
 import secrets
 import time
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
 from sansio_upscope.oauth import RegisteredClient
 
+from ._discovery import decode_hash, discovery_arguments
 from ._protocol import Lease, StoreError, StoreUnavailableError
 from ._records import StoredToken, client_from_json, client_to_json, malformed
-from ._scripts import PUBLISH, RELEASE, RENEW, TAKE
+from ._scripts import DISCOVER, PUBLISH, RELEASE, RENEW, TAKE
 from ._support import without_password
 
 __all__ = ["RedisStore"]
@@ -57,18 +61,16 @@ class RedisStore:
             raise StoreError(
                 "RedisStore needs redis-py: pip install 'sansio-upscope[redis]'"
             ) from None
-        self.namespace = namespace
+        self.namespace, self._url = namespace, url
         self.lease_seconds, self.wait_seconds = lease_seconds, wait_seconds
         self.retry_after = retry_after
-        self._url = url
-        self._redis = redis.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout
-        )
+        timeouts = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
+        self._redis = redis.Redis.from_url(url, **timeouts)
         self._errors = (redis.RedisError, OSError)
-        self._take = self._redis.register_script(TAKE)
-        self._publish = self._redis.register_script(PUBLISH)
-        self._release = self._redis.register_script(RELEASE)
-        self._renew = self._redis.register_script(RENEW)
+        scripts = (TAKE, PUBLISH, RELEASE, RENEW, DISCOVER)
+        self._take, self._publish, self._release, self._renew, self._discover = map(
+            self._redis.register_script, scripts
+        )
         self._clients: dict[str, RegisteredClient] = {}
         self._prefix = f"upscope:{quote(namespace, safe='')}:"
 
@@ -144,9 +146,25 @@ class RedisStore:
             args=[f"{lease.fence}:{lease.holder}"],
         )
 
-    # -- ClientStore --------------------------------------------------------------------
+    def publish_failure(self, lease: Lease, failure: Mapping[str, Any]) -> None:
+        document = json.dumps(dict(failure))
+        key, milliseconds = self._key("failure", lease.resource), int(self.wait_seconds * 1000)
+        self._call("a failure write", self._redis.set, key, document, px=max(1, milliseconds))
 
-    # Inside an OAuth flow, which must not fail for Redis: memory serves when it is down.
+    def load_failure(self, resource: str) -> Any:
+        raw = self._call("a failure read", self._redis.get, self._key("failure", resource))
+        return None if raw is None else json.loads(raw)
+
+    def load_discovery(self) -> dict[str, Any]:
+        key = self._key("discovery")
+        raw = self._call("a discovery read", self._redis.hgetall, key)
+        return decode_hash(raw, key, self.namespace)
+
+    def save_discovery(self, records: Mapping[str, Any]) -> None:
+        keys, arguments = [self._key("discovery")], discovery_arguments(records, time.time())
+        self._call("a discovery write", self._discover, keys=keys, args=arguments)
+
+    # -- ClientStore: inside an OAuth flow, which must not fail for Redis (memory serves) --
 
     def get(self, issuer: str) -> RegisteredClient | None:
         if issuer not in self._clients:  # one Redis read per issuer (on the event loop)

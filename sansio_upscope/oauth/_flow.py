@@ -77,7 +77,11 @@ from ._messages import (
     OpenAuthorizationUrl,
     Step,
 )
-from ._metadata import AuthorizationServerMetadata, ProtectedResourceMetadata
+from ._metadata import (
+    DEFAULT_METADATA_LIFETIME,
+    AuthorizationServerMetadata,
+    ProtectedResourceMetadata,
+)
 from ._sources import AuthorizationCode, ClientCredentials, CrossAppAccess, JwtBearer, TokenSource
 from ._tokens import choose_auth_method, parse_token_response, token_request
 from ._urls import (
@@ -218,7 +222,8 @@ class TokenFlow:
         if discover and self._server is None:
             assert self._issuer is not None
             self._server = source._servers.get(self._issuer)
-            if self._server is None:
+            if self._server is None or not self._fresh(self._server.expires_at):
+                self._server = None
                 return self._server_metadata_request()
         if self._client is None:
             registration = self._choose_client()
@@ -280,8 +285,10 @@ class TokenFlow:
             # RFC 9728 §5.2: a challenge naming other metadata means it changed: refetch.
             # SEP-2352: so does a 401 for a token this source obtained; the resource may
             # have moved to another authorization server, at the same metadata URL.
+            # Past its lifetime (Cache-Control max-age, else an hour) it is fetched again.
             if (
                 cached is not None
+                and self._fresh(cached.expires_at)
                 and request.resource_metadata in (None, cached.url)
                 and not self._token_rejected()
             ):
@@ -292,6 +299,7 @@ class TokenFlow:
             known = origin(request.resource).serialized
             if (
                 known in source._origin_servers
+                and self._fresh(source._origin_servers[known])
                 and request.resource_metadata is None
                 and not self._token_rejected()
             ):
@@ -309,10 +317,17 @@ class TokenFlow:
             candidates += protected_resource_metadata_urls(request.resource)
         if not self._resource_candidates:
             # None answered with a document (a document that is refused ends the flow).
-            tried = "; ".join(self._tried)
-            return self._fall_back_to_origin(origin(request.resource).serialized, tried)
+            tried, known = "; ".join(self._tried), origin(request.resource).serialized
+            now = self._now
+            until = None if now is None else now + DEFAULT_METADATA_LIFETIME
+            self._source._origin_servers[known] = until
+            return self._fall_back_to_origin(known, tried)
         self._pending_url, self._pending_expected = self._resource_candidates.pop(0)
         return self._get(Phase.RESOURCE_METADATA, self._pending_url)
+
+    def _fresh(self, expires_at: float | None) -> bool:
+        """Is a discovery result within its lifetime (always, without a clock)?"""
+        return expires_at is None or self._now is None or self._now < expires_at
 
     def _token_rejected(self) -> bool:
         """A 401 for the token held (RFC 6750 §3.1 invalid_token): discovery starts over."""
@@ -325,7 +340,6 @@ class TokenFlow:
         # /register. Nothing was refused on the way: a document naming another origin
         # stops the flow instead (RFC 9728 §7.3).
         request = self._request
-        self._source._origin_servers.add(issuer)
         self._issuer = issuer
         tried = f" ({tried})" if tried else ""
         self._fallback = (
@@ -349,6 +363,7 @@ class TokenFlow:
                 url,
                 self._pending_expected,
                 covering=None if strict else self._request.resource,
+                now=self._now,
             )
         except InvalidResponseError as error:
             self._tried.append(f"{url}: {error.what}")
@@ -383,7 +398,9 @@ class TokenFlow:
             self._tried.append(f"{url} answered HTTP {response.status_code}")
             return self._server_metadata_request()
         try:
-            self._server = AuthorizationServerMetadata.from_response(response, url, issuer)
+            self._server = AuthorizationServerMetadata.from_response(
+                response, url, issuer, now=self._now
+            )
         except InvalidResponseError as error:
             self._tried.append(f"{url}: {error.what}")
             return self._server_metadata_request()
@@ -401,6 +418,8 @@ class TokenFlow:
             token_endpoint=issuer + "/token",
             registration_endpoint=issuer + "/register",
             code_challenge_methods_supported=("S256",),
+            fetched_at=self._now,
+            expires_at=None if self._now is None else self._now + DEFAULT_METADATA_LIFETIME,
         )
         self._fallback = (
             f"{self._fallback}; it publishes no metadata either: its default endpoints were used"

@@ -9,23 +9,32 @@ for one ``RequestToken``; the flow reads this configuration and fills these cach
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from .._actions import RequestToken
 from .._jose import SigningKey, require_extra
-from .._urls import covers
+from .._urls import covers, origin
 from ._clients import ClientStore, InMemoryClientStore
-from ._metadata import AuthorizationServerMetadata, ProtectedResourceMetadata
+from ._errors import InvalidResponseError, MetadataError, OAuthError
+from ._metadata import (
+    DEFAULT_METADATA_LIFETIME,
+    AuthorizationServerMetadata,
+    ProtectedResourceMetadata,
+)
 from ._tokens import AUTH_METHODS
 
 if TYPE_CHECKING:
     from ._flow import TokenFlow
 
 __all__ = [
+    "CLIENT_KEY",
+    "ISSUER_KEY",
     "MAX_REMEMBERED_REFRESH_TOKENS",
+    "ORIGIN_KEY",
+    "RESOURCE_KEY",
     "AuthorizationCode",
     "ClientCredentials",
     "CrossAppAccess",
@@ -41,6 +50,16 @@ def _check_auth_method(instance: Any, _attribute: object, value: str | None) -> 
         raise ValueError(f"auth_method={value!r} needs a client_secret")
     if value == "private_key_jwt" and instance.private_key is None:
         raise ValueError("auth_method='private_key_jwt' needs a private_key")
+
+
+#: The keys of discovery records (``discovery_records``), each followed by its name:
+#: RFC 9728 metadata by the ``resource`` it names, RFC 8414 metadata by issuer, an origin
+#: that publishes no metadata (MCP 2025-03-26), the authorization server a configured
+#: ``client_id`` is bound to (SEP-2352).
+RESOURCE_KEY = "resource "
+ISSUER_KEY = "issuer "
+ORIGIN_KEY = "origin "
+CLIENT_KEY = "client "
 
 
 #: How many refresh tokens a source remembers the issuer of (oldest forgotten first; a
@@ -67,8 +86,8 @@ class _TokenSource:
         init=False, factory=dict, repr=False
     )
     #: Origins whose resources publish no metadata (MCP 2025-03-26): each is its own
-    #: authorization server.
-    _origin_servers: set[str] = attrs.field(init=False, factory=set, repr=False)
+    #: authorization server, until the time given (None: no clock was given).
+    _origin_servers: dict[str, float | None] = attrs.field(init=False, factory=dict, repr=False)
     #: The authorization server a configured ``client_id`` was first used at, when the
     #: server is discovered: its credentials are never sent to another one (SEP-2352).
     _client_issuer: str | None = attrs.field(init=False, default=None, repr=False)
@@ -133,13 +152,103 @@ class _TokenSource:
         that authorization server, and only there (RFC 6749 §10.4)."""
         self._remember_refresh_token(refresh_token, issuer)
 
+    # -- discovery results, for a token store -----------------------------------------
+
+    def discovery_records(self, resource: str, *, since: float) -> dict[str, Any]:
+        """What this source discovered for ``resource`` at ``since`` or later, as JSON
+        records by key (``RESOURCE_KEY`` and the others, then a name) for a token store:
+        the protected resource metadata that covers it, its authorization server's
+        metadata, an origin that publishes none, and the server the configured
+        ``client_id`` is bound to."""
+        records: dict[str, Any] = {}
+        prm = self._metadata_for(resource, strict=getattr(self, "strict_resource", False))
+        configured: str | None = getattr(self, "issuer", None)
+        issuers = [configured] if configured is not None else []
+        if prm is not None:
+            issuers.append(prm.authorization_servers[0])
+            if (prm.fetched_at or 0.0) >= since:
+                records[RESOURCE_KEY + prm.resource] = prm.to_record()
+        known = origin(resource).serialized
+        until = self._origin_servers.get(known)
+        if until is not None and until - DEFAULT_METADATA_LIFETIME >= since:
+            records[ORIGIN_KEY + known] = {"expires_at": until}
+            issuers.append(known)
+        for issuer in issuers:
+            server = self._servers.get(issuer)
+            if server is not None and (server.fetched_at or 0.0) >= since:
+                records[ISSUER_KEY + issuer] = server.to_record()
+        client_id = getattr(self, "client_id", None)
+        if client_id is not None and self._client_issuer is not None:
+            records[CLIENT_KEY + client_id] = {"issuer": self._client_issuer}
+        return records
+
+    def learn_discovery(self, records: Mapping[str, Any], *, now: float) -> None:
+        """Take discovery results a token store kept (``discovery_records`` of this or
+        another process): each is validated again as when it was fetched; one past its
+        lifetime, or older than what this source holds, is left out. The resource check
+        (rule 11) is applied again when a flow uses it, to the URL called.
+        Raises ``ValueError`` or ``MetadataError`` naming the key of a record that is
+        malformed, or was kept under a key it does not belong to."""
+        for key, record in records.items():
+            try:
+                self._learn(key, record, now)
+            except (ValueError, TypeError, KeyError, MetadataError, InvalidResponseError) as exc:
+                problem = exc.what if isinstance(exc, OAuthError) else str(exc)
+                raise ValueError(f"the discovery record {key!r} is unusable: {problem}") from None
+
+    def _learn(self, key: str, record: Any, now: float) -> None:
+        kind, _, name = key.partition(" ")
+        if kind + " " == CLIENT_KEY:
+            issuer = record["issuer"]
+            if not isinstance(issuer, str):
+                raise ValueError("its issuer is not a string")
+            if name == getattr(self, "client_id", None) and self._client_issuer is None:
+                self._client_issuer = issuer  # SEP-2352: the fleet's first server
+            return
+        if kind + " " == ORIGIN_KEY:
+            until = record["expires_at"]
+            if not isinstance(until, (int, float)) or isinstance(until, bool):
+                raise ValueError("its expires_at is not a number")
+            if now < until:
+                self._origin_servers[name] = max(until, self._origin_servers.get(name) or 0.0)
+            return
+        kept: Any
+        table: dict[str, Any]
+        if kind + " " == RESOURCE_KEY:
+            kept, table = ProtectedResourceMetadata.from_record(record, name), self._resources
+        elif kind + " " == ISSUER_KEY:
+            kept, table = AuthorizationServerMetadata.from_record(record, name), self._servers
+        else:
+            raise ValueError("it is not a kind of record this version knows")
+        if kept.expires_at is None or kept.fetched_at is None or now >= kept.expires_at:
+            return  # undated or past its lifetime: fetched again when needed
+        held = table.get(name)
+        if held is None or (held.fetched_at or 0.0) < kept.fetched_at:
+            table[name] = kept
+
+    def protected_resource(
+        self, resource: str, *, now: float, resource_metadata: str | None = None
+    ) -> str | None:
+        """The protected resource ``resource`` is part of, as its metadata (within its
+        lifetime) names it (rule 11), or None when unknown or when a challenge names
+        other metadata (``resource_metadata``: it changed, RFC 9728 §5.2). A token store
+        keeps one token per protected resource, whatever URL under it was called."""
+        prm = self._metadata_for(resource, strict=getattr(self, "strict_resource", False))
+        if (
+            prm is None
+            or resource_metadata not in (None, prm.url)
+            or (prm.expires_at is not None and now >= prm.expires_at)
+        ):
+            return None
+        return prm.resource
+
     def _metadata_for(self, resource: str, *, strict: bool) -> ProtectedResourceMetadata | None:
         """The cached metadata of the protected resource ``resource`` is part of: the
         identical one when strict, else the longest that covers it (rule 11)."""
         if strict:
             return self._resources.get(resource)
         best = None
-        for known, metadata in self._resources.items():
+        for known, metadata in list(self._resources.items()):  # (a store may add some)
             if covers(known, resource) and (best is None or len(known) > len(best.resource)):
                 best = metadata
         return best

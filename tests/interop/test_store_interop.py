@@ -1,5 +1,7 @@
 """Token stores against real third-party peers: a user's client restarted on a
-``FileStore`` against oidc-provider and the MCP TypeScript SDK's server signs in once; and
+``FileStore`` against oidc-provider and the MCP TypeScript SDK's server signs in once,
+registers once (no ``client_store=``: the store keeps the client) and keeps its
+discovery results; and
 docs/stores.md's recipe, run as written with the real MCP Python SDK: a ``TokenStorage``
 (the SDK's own ``OAuthToken`` and ``OAuthClientInformationFull``) wrapped as an
 ``upscope_store.TokenStore`` keeps a token across two clients."""
@@ -117,11 +119,8 @@ def test_a_restarted_user_client_needs_no_sign_in_and_no_registration(
     registered, tokens_before = registrations(oidc_provider), oidc_provider.token_requests()
     statuses = []
     for method in ("GET", "GET", "POST"):  # three processes, one after the other
-        source = AuthorizationCode(
-            None,
-            oidc_provider.native_redirect_uri,
-            client_store=store,
-            authorize=headless_authorize,
+        source = AuthorizationCode(  # no client_store=: the client's store keeps it
+            None, oidc_provider.native_redirect_uri, authorize=headless_authorize
         )
         statuses.append(call(adapter, source, store, method, notes))
     assert statuses == [200, 200, 201]
@@ -132,6 +131,10 @@ def test_a_restarted_user_client_needs_no_sign_in_and_no_registration(
     assert oidc_provider.token_requests() - tokens_before == 2
     client = store.get(oidc_provider.issuer)
     assert client is not None and client.client_secret is None
+    # The discovery results are kept too: the step-up process found them in the store.
+    kept = store.load_discovery()
+    assert f"issuer {oidc_provider.issuer}" in kept
+    assert any(key.startswith(f"resource {mcp_ts_server.url}") for key in kept), list(kept)
     assert {query(url)["client_id"] for url in headless_authorize.visited} == {client.client_id}
 
 
