@@ -20,7 +20,6 @@ from sansio_upscope import (
     Exchange,
     Policy,
     RequestToken,
-    ResponseReceived,
     Retry,
     Send,
     State,
@@ -38,6 +37,7 @@ from ._httpx_messages import (
     discard_sync,
     finish,
     raise_for_step_up,
+    response_received,
 )
 from ._httpx_tokens import HttpxTokenSource, OAuthClient, obtain_async, obtain_sync
 from ._tokens import flight_for
@@ -129,16 +129,9 @@ class HttpxAuthFlows(Generic[RequestT, ResponseT]):
             return exchange, exchange.start(now=now)
 
     def _receive(self, exchange: Exchange, request: RequestT, response: ResponseT) -> Action:
-        """Feed ``response`` under the lock, with the URL a followed redirect took it to
-        (the core delivers another origin's answer as it is), without headers the core
-        would not read. No one to wake: a response never ends a token request."""
-        status_code = response.status_code
-        received = ResponseReceived(
-            status_code=status_code,
-            headers=response.headers.raw if exchange.needs_headers(status_code) else (),
-            now=time.time(),
-            url=None if response.request is request else str(response.url),
-        )
+        """Feed ``response`` under the lock. No one to wake: a response never ends a
+        token request."""
+        received = response_received(exchange, request, response)
         with self._lock:
             return exchange.receive(received)
 

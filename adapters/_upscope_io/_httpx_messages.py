@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any, Protocol, TypeVar
 
-from sansio_upscope import Action, GiveUp, Retry, Send, StepUpError
+from sansio_upscope import Action, Exchange, GiveUp, ResponseReceived, Retry, Send, StepUpError
 from sansio_upscope.dpop import DPOP_HEADER, authorization_fields
 
 from ._httpx_hops import carry_cookies, forget_proof_once_answered
@@ -19,6 +19,7 @@ __all__ = [
     "discard_sync",
     "finish",
     "raise_for_step_up",
+    "response_received",
 ]
 
 R = TypeVar("R")
@@ -73,6 +74,36 @@ def raise_for_step_up(response: R) -> R:
     if isinstance(error, StepUpError):
         raise error
     return response
+
+
+#: One ``ResponseReceived`` per status whose headers and time the core does not read
+#: (``Exchange.needs_headers``): events are immutable, so one serves every response
+#: with that status (at most one per three-digit status).
+_PLAIN: dict[int, ResponseReceived] = {}
+
+
+def response_received(
+    exchange: Exchange, request: HttpxRequest, response: HttpxResponse
+) -> ResponseReceived:
+    """The core's event for ``response`` to ``request``: with the URL a followed redirect
+    took it to (the core delivers another origin's answer as it is); for a status whose
+    headers the core does not read, the one shared event."""
+    status_code = response.status_code
+    if response.request is not request:
+        return ResponseReceived(
+            status_code=status_code,
+            headers=response.headers.raw,
+            now=time.time(),
+            url=str(response.url),
+        )
+    if exchange.needs_headers(status_code):
+        return ResponseReceived(
+            status_code=status_code, headers=response.headers.raw, now=time.time()
+        )
+    plain = _PLAIN.get(status_code)
+    if plain is None:
+        plain = _PLAIN[status_code] = ResponseReceived(status_code=status_code)
+    return plain
 
 
 _DPOP = DPOP_HEADER.lower().encode()
