@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
@@ -298,8 +299,13 @@ def mcp_part(rounds: int) -> dict[str, Any]:
     import httpx2
     from mcp.client.auth.extensions.client_credentials import ClientCredentialsOAuthProvider
 
+    import upscope_httpx2
     from sansio_upscope.oauth import ClientCredentials
     from upscope_httpx2 import UpscopeAuth
+
+    measured = Path(upscope_httpx2.__file__).resolve()
+    if not measured.is_relative_to(ROOT):
+        raise SystemExit(f"parts 2-3 would measure {measured}, not this checkout's code")
 
     with Server(OAUTH_SERVER) as server:
         base = server.url
@@ -424,11 +430,16 @@ def main() -> int:
     if not MCP_PYTHON.exists():
         print(f"2-3. skipped: no {MCP_PYTHON} (run tests/interop/interop_peers.py install)")
         return 0
+    # That venv has the project installed from the checkout that made it (its symlink
+    # may point at another worktree): put this checkout's code first, so parts 2 and 3
+    # measure the code under test.
+    paths = [str(ROOT / "adapters"), str(ROOT), os.environ.get("PYTHONPATH", "")]
     run = subprocess.run(
         [str(MCP_PYTHON), __file__, "--mcp-part", "--rounds", str(min(args.rounds, 5))],
         capture_output=True,
         text=True,
         check=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, paths))},
     )
     report_mcp(json.loads(run.stdout.splitlines()[-1]))
     return 0

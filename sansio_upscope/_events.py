@@ -24,11 +24,15 @@ class ResponseReceived:
     """The response to the last ``Send`` or ``Retry`` arrived (its head is enough).
 
     ``headers`` are (name, value) pairs, str or bytes, exactly as h11 gives them.
+    ``url``: the URL the response came from, when a redirect the client followed took
+    the request elsewhere (None: the exchange's own URL). A response from another
+    origin is delivered as it is.
     """
 
     status_code: int
     headers: tuple[Header, ...] = attrs.field(factory=tuple, converter=_headers)
     now: float | None = None
+    url: str | None = None
 
 
 @attrs.frozen(kw_only=True)

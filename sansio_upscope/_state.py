@@ -599,7 +599,8 @@ class Exchange:
         this status? When it does not, it reads neither the headers nor ``now``: the
         action is the same without them, so an adapter whose headers cost time to collect
         may leave them out, and may reuse one ``ResponseReceived(status_code=...)`` (events
-        are immutable) for every response with that status."""
+        are immutable) for every response with that status and the same ``url`` (None
+        for a response no redirect took elsewhere)."""
         return status_code in CHALLENGE_STATUSES  # only a challenge is parsed (rule 1)
 
     def abandon(self) -> None:
@@ -650,6 +651,8 @@ class Exchange:
         return self._send(Send)
 
     def _on_response(self, event: ResponseReceived) -> Action:
+        if event.url is not None and self._from_another_origin(event.url):
+            return DELIVER  # the foreign-response rule (rule 10): not ours to step up on
         if self._need is not None and 200 <= event.status_code < 300:
             self.upscope._note_success(self._need, self._sent_generation)
         if event.status_code not in CHALLENGE_STATUSES:
@@ -677,6 +680,17 @@ class Exchange:
         if meaning is Reason.INVALID_TOKEN and not self._sent_generation:
             meaning = Reason.NO_TOKEN  # RFC 6750 §3.1: no token was sent, none rejected
         return self._answer_need(self._need_from(meaning, challenge))
+
+    def _from_another_origin(self, url: str) -> bool:
+        """The foreign-response rule: a redirect took the request to ``url``, off this
+        exchange's origin. That origin's answer, challenge or not, is not this
+        resource's to step up on (its token never goes there: rule 10), and says
+        nothing about the token sent here. A URL that is not http(s) counts as another
+        origin: what a server redirects to never raises here."""
+        try:
+            return not self.upscope._on_origin(url)
+        except LocalProtocolError:
+            return True
 
     def _on_token_issued(self, event: TokenIssued) -> Action:
         up, need, request = self.upscope, self._need, self._request

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,9 @@ from sansio_upscope import (
     TooManyTokenRequestsError,
 )
 from sansio_upscope.oauth import ClientCredentials
+from tests.conftest import Script
 from tests.driver import DRIVERS, Body, Call, Do, Many, Outcome, Step, Stream, names, run
+from tests.hostile.server import Request, ScriptedServer, response
 from upscope_cli.servers import AuthorizationServer, ResourceServer, Route
 
 #: Generous: 100 concurrent calls on a loaded machine; a stuck call still ends the test.
@@ -355,6 +357,34 @@ def test_cross_origin_redirect_never_carries_the_token(
     assert resource_server.requests_to("/go")[-1].authorization is not None
     landed = other_origin.requests_to("/public")
     assert len(landed) == 1 and landed[0].authorization is None
+
+
+#: The drivers whose clients keep cookies (requests' and httpx's jars); the asyncio and
+#: trio clients keep none.
+COOKIE_KEEPERS = [name for name in names() if name == "requests" or name.startswith("httpx")]
+
+
+@pytest.mark.parametrize("adapter", COOKIE_KEEPERS)
+def test_a_cookie_the_challenge_sets_goes_on_the_retry(
+    adapter: str, serve: Callable[[Script], ScriptedServer]
+) -> None:
+    def script(request: Request) -> bytes:
+        if request.header("authorization") is None:
+            challenge = 'Bearer error="insufficient_scope", scope="files:write"'
+            cookie = "step=c-1; Path=/"
+            return response(403, [("WWW-Authenticate", challenge), ("Set-Cookie", cookie)])
+        if "step=c-1" not in (request.header("cookie") or ""):
+            return response(400, [], b"the retry lost the cookie")
+        return response(200, [], b"ok")
+
+    server = serve(script)
+
+    def tokens(request: RequestToken) -> Token:
+        return Token("cookie-token", scopes=request.scopes)
+
+    (outcome,) = run(adapter, [Call(url=server.url + "/files")], tokens, timeout=TIMEOUT)
+    assert ok(outcome).status_code == 200 and outcome.content == b"ok"
+    assert [r.header("cookie") for r in server.requests] == [None, "step=c-1"]
 
 
 def test_cancelled_token_request_does_not_wedge_the_others(

@@ -33,6 +33,7 @@ from sansio_upscope import (
     Token,
     TokenRequestFailedError,
 )
+from sansio_upscope.dpop import SigningKey
 from sansio_upscope.oauth import ClientCredentials
 from upscope_cli.servers import AuthorizationServer, ResourceServer
 
@@ -441,3 +442,74 @@ def test_two_auths_sharing_a_file_store_make_one_token_request(
         assert response.status_code == 200
     assert authorization_server.token_request_count == 1
     assert len(resource_server.requests_to("/files")) == 4  # 401 and retry, twice
+
+
+def test_a_challenge_cookie_joins_the_client_cookies_on_the_retry(flavour: Flavour) -> None:
+    def script(request: Request) -> bytes:
+        if request.header("authorization") is None:
+            return response(
+                403,
+                [
+                    ("WWW-Authenticate", 'Bearer error="insufficient_scope", scope="w"'),
+                    ("Set-Cookie", "step=c-1; Path=/"),
+                    ("Set-Cookie", "theme=light; Path=/"),  # replaces the client's value
+                    ("Set-Cookie", "elsewhere=x; Path=/other"),  # not for this path
+                ],
+            )
+        return response(200)
+
+    def tokens(request: RequestToken) -> Token:
+        return Token("cookie-token", scopes=request.scopes)
+
+    async def async_tokens(request: RequestToken) -> Token:
+        return tokens(request)
+
+    with ScriptedServer(script) as server:
+        auth = flavour.auth(tokens if flavour.mode == "sync" else async_tokens)
+        call = {"method": "GET", "url": server.url + "/files"}
+        [final] = flavour.send(auth, [call], cookies={"theme": "dark", "lang": "en"})
+    assert final.status_code == 200
+    first, retry = (r.header("cookie") for r in server.requests)
+    assert first == "theme=dark; lang=en"
+    assert retry == "theme=light; lang=en; step=c-1"
+
+
+@pytest.mark.parametrize("status", [302, 307])
+def test_a_followed_redirect_never_takes_the_dpop_proof_to_another_origin(
+    flavour: Flavour, status: int
+) -> None:
+    key = SigningKey.generate()
+    traced: list[str] = []
+
+    def caller_trace(name: str, info: Any) -> None:
+        traced.append(name)
+
+    async def caller_trace_async(name: str, info: Any) -> None:
+        traced.append(name)
+
+    with ScriptedServer(lambda request: response(200)) as other:
+
+        def home(request: Request) -> bytes:
+            if request.header("authorization") is None:
+                return response(401, [("WWW-Authenticate", 'DPoP algs="ES256"')])
+            return response(status, [("Location", other.url + "/landed")])
+
+        with ScriptedServer(home) as server:
+
+            def tokens(request: RequestToken) -> Token:
+                return Token("dpop-token", token_type="DPoP", dpop_key=key)
+
+            async def async_tokens(request: RequestToken) -> Token:
+                return tokens(request)
+
+            auth = flavour.auth(tokens if flavour.mode == "sync" else async_tokens)
+            trace = caller_trace if flavour.mode == "sync" else caller_trace_async
+            call = {"method": "GET", "url": server.url + "/start", "extensions": {"trace": trace}}
+            [final] = flavour.send(auth, [call], follow_redirects=True)
+    assert final.status_code == 200 and str(final.url) == other.url + "/landed"
+    sent = server.requests[-1]
+    assert sent.header("authorization") == "DPoP dpop-token" and sent.header("dpop")
+    [landed] = other.requests
+    assert landed.header("dpop") is None and landed.header("authorization") is None
+    # The caller's own trace extension still sees every event, for both hops.
+    assert sum(name.endswith("receive_response_headers.complete") for name in traced) == 3

@@ -1313,3 +1313,45 @@ def test_a_token_naming_no_scope_grants_what_was_asked() -> None:
     request = RequestToken(scopes=frozenset({"a"}), resource=URL, reason=Reason.NO_TOKEN)
     assert request.granted_by(Token("t")) == {"a"}
     assert request.granted_by(Token("t", scopes={"b"})) == {"b"}
+
+
+@pytest.mark.parametrize(
+    "elsewhere",
+    [
+        "https://other.example/mcp",  # another host
+        "https://api.example:8443/mcp",  # another port
+        "http://api.example/mcp",  # another scheme
+        "ftp://api.example/mcp",  # not http(s): never raises, never ours
+    ],
+)
+def test_a_response_from_another_origin_is_delivered_as_it_is(elsewhere: str) -> None:
+    # The foreign-response rule: a redirect took the request off the exchange's origin;
+    # that origin's challenge is not this resource's to answer (rule 10).
+    upscope = Upscope(URL)
+    ex = upscope.exchange("GET", URL)
+    ex.start()
+    foreign = attrs.evolve(scope403("admin"), url=elsewhere)
+    assert ex.receive(foreign) == Deliver()
+    assert not upscope.token_request_under_way and upscope.generation == 0
+
+
+def test_a_response_from_the_same_origin_after_a_redirect_is_stepped_up_on() -> None:
+    upscope = Upscope(URL)
+    ex = upscope.exchange("GET", URL)
+    ex.start()
+    moved = attrs.evolve(scope403("admin"), url="HTTPS://API.example:443/other?x=1")
+    assert summary(ex.receive(moved)) == token(Reason.INSUFFICIENT_SCOPE, "admin")
+
+
+def test_a_success_from_another_origin_does_not_clear_the_loop_guard() -> None:
+    # A 2xx elsewhere says nothing about the token sent here: the same 401 after it is
+    # still the same challenge answered before (rule 4).
+    upscope = Upscope(URL)
+    first = upscope.exchange("GET", URL)
+    assert summary(first.start()) == send()
+    first.receive(UNAUTHORIZED)
+    first.receive(issued("T1", "read"))
+    assert first.receive(attrs.evolve(ok(), url="https://other.example/")) == Deliver()
+    again = upscope.exchange("GET", URL)
+    assert summary(again.start()) == send("Bearer T1")
+    assert summary(again.receive(UNAUTHORIZED)) == give_up(StepUpLoopError)

@@ -83,7 +83,11 @@ def responses(draw: st.DrawFn) -> ResponseReceived:
     ]
     if draw(st.booleans()):
         headers.append(("DPoP-Nonce", draw(st.sampled_from(["n1", "n2", "n3"]))))
-    return ResponseReceived(status_code=status, headers=headers, now=draw(st.floats(0, 100)))
+    # Where a followed redirect took it: None (the exchange's URL), the same origin, another.
+    url = draw(st.sampled_from([None, None, None, URL + "/moved", "https://elsewhere.example/"]))
+    return ResponseReceived(
+        status_code=status, headers=headers, now=draw(st.floats(0, 100)), url=url
+    )
 
 
 @st.composite

@@ -4,10 +4,9 @@ names its library, httpx or its same-API fork httpx2, in ``library``).
 httpx sends each request an auth flow yields and sends the response back in. The flow
 is the loop over the core's actions, as in ``AsyncClient._drive``: ``Send``/``Retry``
 yield the request with the core's token, ``RequestToken`` runs the token source,
-``WaitForToken`` waits (sync: on the lock's condition; async: on the running library's
-event, ``_waiting``). Every call into the core is under one lock, held only for that
-call. A flow that ends any way (delivered, cancelled, closed by httpx or the garbage
-collector) abandons its exchange in ``finally``: a token request it owned is handed over.
+``WaitForToken`` waits (``_waiting``). Every call into the core is under one lock, held
+only for that call. A flow that ends any way (delivered, cancelled, closed by httpx or
+the garbage collector) abandons its exchange in ``finally``, handing over its token request.
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ from sansio_upscope import (
     Exchange,
     Policy,
     RequestToken,
-    ResponseReceived,
     Retry,
     Send,
     State,
@@ -50,8 +48,8 @@ __all__ = ["HttpxAuthFlows", "HttpxTokenSource", "raise_for_step_up"]
 RequestT = TypeVar("RequestT", bound=HttpxRequest)
 ResponseT = TypeVar("ResponseT", bound=HttpxResponse)
 
-#: The input that continues an exchange after ``WaitForToken``.
-_RESUME = object()
+#: The actions that need the token source or a wait before anything is sent.
+_TOKEN_ACTIONS = (RequestToken, WaitForToken)
 
 _FINISHED = frozenset({State.DELIVERED, State.GAVE_UP, State.ABANDONED, State.ERROR})
 
@@ -84,16 +82,17 @@ class HttpxAuthFlows(Generic[RequestT, ResponseT]):
     def sync_auth_flow(self, request: RequestT) -> Generator[RequestT, ResponseT, None]:
         exchange, action = self._start(request)
         try:
-            action, response = self._run_sync(exchange, action, request), None
-            while isinstance(action, (Send, Retry)):
+            response = None
+            while True:
+                if isinstance(action, _TOKEN_ACTIONS):
+                    action = self._run_sync(exchange, action, request)
+                if not isinstance(action, (Send, Retry)):
+                    break
                 if response is not None:
-                    discard_sync(response, self.library)
-                authorize(request, action)
+                    discard_sync(response, self.library, request)
+                authorize(request, action, asynchronous=False)
                 response = yield request
-                received = response_received(exchange.url, request, response)
-                if received is None:
-                    return
-                action = self._run_sync(exchange, self._step(exchange, received), request)
+                action = self._receive(exchange, request, response)
             finish(action, response)
         finally:
             self._release(exchange)
@@ -101,16 +100,17 @@ class HttpxAuthFlows(Generic[RequestT, ResponseT]):
     async def async_auth_flow(self, request: RequestT) -> AsyncGenerator[RequestT, ResponseT]:
         exchange, action = self._start(request)
         try:
-            action, response = await self._run_async(exchange, action, request), None
-            while isinstance(action, (Send, Retry)):
+            response = None
+            while True:
+                if isinstance(action, _TOKEN_ACTIONS):
+                    action = await self._run_async(exchange, action, request)
+                if not isinstance(action, (Send, Retry)):
+                    break
                 if response is not None:
-                    await discard_async(response, self.library)
-                authorize(request, action)
+                    await discard_async(response, self.library, request)
+                authorize(request, action, asynchronous=True)
                 response = yield request
-                received = response_received(exchange.url, request, response)
-                if received is None:
-                    return
-                action = await self._run_async(exchange, self._step(exchange, received), request)
+                action = self._receive(exchange, request, response)
             finish(action, response)
         finally:
             self._release(exchange)
@@ -121,23 +121,29 @@ class HttpxAuthFlows(Generic[RequestT, ResponseT]):
         # A buffered body (bytes, form, JSON, or one read with request.read()) is sent
         # again byte for byte; a generator or file stream cannot be (rule 8).
         replayable = isinstance(request.stream, self.library.ByteStream)
+        now = time.time()
         with self._lock:
-            upscope = self.upscopes.for_url(url)
-            exchange = upscope.exchange(request.method, url, replayable=replayable)
-            return exchange, self._step(exchange, None)
+            exchange = self.upscopes.for_url(url).exchange(
+                request.method, url, replayable=replayable
+            )
+            return exchange, exchange.start(now=now)
 
-    def _step(self, exchange: Exchange, event: object) -> Action:
-        """Feed ``event`` (None: start) under the lock (re-entrant); wake the waiters if
-        that ended a token request."""
+    def _receive(self, exchange: Exchange, request: RequestT, response: ResponseT) -> Action:
+        """Feed ``response`` under the lock. No one to wake: a response never ends a
+        token request."""
+        received = response_received(exchange, request, response)
+        with self._lock:
+            return exchange.receive(received)
+
+    def _step(self, exchange: Exchange, event: TokenIssued | TokenFailed | None) -> Action:
+        """Feed the token request's outcome (None: resume after ``WaitForToken``) under
+        the lock; wake the waiters if that ended a token request."""
         upscope = exchange.upscope
+        now = time.time()
         with self._lock:
             if event is None:
-                action = exchange.start(now=time.time())
-            elif event is _RESUME:
-                action = exchange.resume(now=time.time())
-            else:
-                assert isinstance(event, (ResponseReceived, TokenIssued, TokenFailed))
-                action = exchange.receive(event)
+                return exchange.resume(now=now)
+            action = exchange.receive(event)
             self._waits.wake(upscope)
             return action
 
@@ -156,16 +162,12 @@ class HttpxAuthFlows(Generic[RequestT, ResponseT]):
         while True:
             while isinstance(action, WaitForToken):
                 self._waits.wait_sync(upscope, action)
-                action = self._step(exchange, _RESUME)
+                action = self._step(exchange, None)
             if not isinstance(action, RequestToken):
                 return action
             try:  # outside the lock: other requests go on meanwhile
-                token = obtain_sync(
-                    self._tokens,
-                    action,
-                    OAuthClient.for_request(self.library, self._oauth_client, request),
-                    self._flight,
-                )
+                via = OAuthClient.for_request(self.library, self._oauth_client, request)
+                token = obtain_sync(self._tokens, action, via, self._flight)
             except Exception as exc:
                 action = self._step(exchange, TokenFailed(error=exc))
             else:
@@ -177,16 +179,12 @@ class HttpxAuthFlows(Generic[RequestT, ResponseT]):
         while True:
             while isinstance(action, WaitForToken):
                 await self._waits.wait_async(upscope, action)
-                action = self._step(exchange, _RESUME)
+                action = self._step(exchange, None)
             if not isinstance(action, RequestToken):
                 return action
             try:
-                token = await obtain_async(
-                    self._tokens,
-                    action,
-                    OAuthClient.for_request(self.library, self._oauth_client, request),
-                    self._flight,
-                )
+                via = OAuthClient.for_request(self.library, self._oauth_client, request)
+                token = await obtain_async(self._tokens, action, via, self._flight)
             except Exception as exc:
                 action = self._step(exchange, TokenFailed(error=exc))
             else:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from typing import Any, Protocol, TypeVar
 
-from sansio_upscope import Action, GiveUp, ResponseReceived, Retry, Send, StepUpError
-from sansio_upscope._urls import origin
-from sansio_upscope.dpop import CREDENTIAL_FIELDS, DPOP_HEADER, authorization_fields
+from sansio_upscope import Action, Exchange, GiveUp, ResponseReceived, Retry, Send, StepUpError
+from sansio_upscope.dpop import DPOP_HEADER, authorization_fields
+
+from ._httpx_hops import carry_cookies, forget_proof_once_answered
 
 __all__ = [
     "DISCARD_LIMIT",
@@ -62,6 +63,9 @@ class HttpxResponse(Protocol):
     @property
     def request(self) -> Any: ...
 
+    @property
+    def cookies(self) -> Any: ...
+
 
 def raise_for_step_up(response: R) -> R:
     """Raise the ``StepUpError`` that ``UpscopeAuth`` attached to ``response`` when it
@@ -72,39 +76,63 @@ def raise_for_step_up(response: R) -> R:
     return response
 
 
+#: One ``ResponseReceived`` per status whose headers and time the core does not read
+#: (``Exchange.needs_headers``): events are immutable, so one serves every response
+#: with that status (at most one per three-digit status).
+_PLAIN: dict[int, ResponseReceived] = {}
+
+
 def response_received(
-    url: str, request: HttpxRequest, response: HttpxResponse
-) -> ResponseReceived | None:
-    """The core's event for ``response`` to ``request`` (sent to ``url``), or None when a
-    redirect took it to another origin: that origin's answer is not this resource's to
-    step up on."""
-    if response.request is not request and origin(str(response.url)) != origin(url):
-        return None
-    return ResponseReceived(
-        status_code=response.status_code, headers=response.headers.raw, now=time.time()
-    )
+    exchange: Exchange, request: HttpxRequest, response: HttpxResponse
+) -> ResponseReceived:
+    """The core's event for ``response`` to ``request``: with the URL a followed redirect
+    took it to (the core delivers another origin's answer as it is); for a status whose
+    headers the core does not read, the one shared event."""
+    status_code = response.status_code
+    if response.request is not request:
+        return ResponseReceived(
+            status_code=status_code,
+            headers=response.headers.raw,
+            now=time.time(),
+            url=str(response.url),
+        )
+    if exchange.needs_headers(status_code):
+        return ResponseReceived(
+            status_code=status_code, headers=response.headers.raw, now=time.time()
+        )
+    plain = _PLAIN.get(status_code)
+    if plain is None:
+        plain = _PLAIN[status_code] = ResponseReceived(status_code=status_code)
+    return plain
 
 
 _DPOP = DPOP_HEADER.lower().encode()
+_AUTHORIZATION = "Authorization"
 
 
-def authorize(request: HttpxRequest, action: Send | Retry) -> None:
+def authorize(request: HttpxRequest, action: Send | Retry, *, asynchronous: bool) -> None:
     """Put the credential fields the core chose for ``action`` on ``request`` (a fresh
     DPoP proof for this method and URL when the token is DPoP-bound), replacing those of
     an earlier try. No token yet: whatever the caller set goes out unchanged."""
-    if action.authorization is None:
+    authorization = action.authorization
+    if authorization is None:
         return
-    # The URL is only needed for a DPoP proof (its htu); making the string costs time.
-    url = str(request.url) if action.dpop_key is not None else ""
-    fields = authorization_fields(action, method=request.method, url=url, now=time.time())
     headers = request.headers
-    for name, value in fields:
-        headers[name] = value  # replaces any value of that name
-    if len(fields) < len(CREDENTIAL_FIELDS) and any(
-        name.lower() == _DPOP
-        for name, _ in headers.raw  # faster than `in headers`
+    if action.dpop_key is None:
+        # A Bearer token: the one field authorization_fields() gives for it, set directly
+        # (speed: every request that carries a token comes here).
+        headers[_AUTHORIZATION] = authorization
+        # Only a retry can carry a proof of an earlier try (for another token); the first
+        # try goes out as the caller built it, plus the field above.
+        if type(action) is Retry and any(name.lower() == _DPOP for name, _ in headers.raw):
+            del headers[DPOP_HEADER]
+        return
+    url = str(request.url)  # the proof's htu
+    for name, value in authorization_fields(
+        action, method=request.method, url=url, now=time.time()
     ):
-        del headers[DPOP_HEADER]  # a proof of an earlier try, for another token
+        headers[name] = value  # replaces any value of that name
+    forget_proof_once_answered(request, asynchronous)
 
 
 def finish(action: Action, response: HttpxResponse | None) -> None:
@@ -116,11 +144,13 @@ def finish(action: Action, response: HttpxResponse | None) -> None:
         vars(response)["upscope_error"] = action.error
 
 
-def discard_sync(response: HttpxResponse, library: Any) -> None:
-    """Before a retry, replace the body of the challenged response (httpx reads it into
-    ``history`` first): a short body is kept as it was, and its connection goes back to
-    the pool; a longer one is not downloaded (its connection is closed) and shows empty.
-    A body already read (by an event hook) is left alone."""
+def discard_sync(response: HttpxResponse, library: Any, retry: HttpxRequest) -> None:
+    """Before ``retry``, put the cookies the challenged response set on it, and replace
+    that response's body (httpx reads it into ``history`` first): a short body is kept
+    as it was, and its connection goes back to the pool; a longer one is not downloaded
+    (its connection is closed) and shows empty. A body already read (by an event hook)
+    is left alone."""
+    carry_cookies(retry, response, library)
     if response.is_stream_consumed:
         return
     stream, body = response.stream, b""
@@ -135,8 +165,9 @@ def discard_sync(response: HttpxResponse, library: Any) -> None:
     response.stream = library.ByteStream(body)
 
 
-async def discard_async(response: HttpxResponse, library: Any) -> None:
+async def discard_async(response: HttpxResponse, library: Any, retry: HttpxRequest) -> None:
     """``discard_sync`` for an ``AsyncClient``."""
+    carry_cookies(retry, response, library)
     if response.is_stream_consumed:
         return
     stream, body = response.stream, b""

@@ -51,20 +51,32 @@ class TokenRequestWaits:
     """The lock around the core, and the flows waiting for a token request to end."""
 
     def __init__(self) -> None:
-        self.lock = threading.Condition(threading.RLock())  # re-entrant: see _httpx
+        # Re-entrant: the garbage collector may close an abandoned flow (its finally
+        # takes the lock) in a thread that holds it. Entered directly (C code) on the
+        # fast path; the condition over it is for sync waiters only.
+        self.lock = threading.RLock()
+        self._condition = threading.Condition(self.lock)
+        self._sync_waiting = 0
         self._waiters: dict[Upscope, set[_Waiter]] = {}
 
     def wake(self, upscope: Upscope) -> None:
-        """Under the lock, after a step that may have ended a token request: wake the
-        flows waiting on ``upscope`` (each asks the core whether its wait is over)."""
-        self.lock.notify_all()
-        for waiter in self._waiters.pop(upscope, ()):
-            waiter.wake()
+        """Under the lock, after a step that may have ended a token request (a token
+        issued or failed, an exchange abandoned): wake the flows waiting on
+        ``upscope`` (each asks the core whether its wait is over)."""
+        if self._sync_waiting:
+            self._condition.notify_all()
+        if self._waiters:
+            for waiter in self._waiters.pop(upscope, ()):
+                waiter.wake()
 
     def wait_sync(self, upscope: Upscope, wait: WaitForToken) -> None:
         """Block until the token request ``wait`` names has ended."""
         with self.lock:
-            self.lock.wait_for(lambda: upscope.token_request_ended(wait))
+            self._sync_waiting += 1
+            try:
+                self._condition.wait_for(lambda: upscope.token_request_ended(wait))
+            finally:
+                self._sync_waiting -= 1
 
     async def wait_async(self, upscope: Upscope, wait: WaitForToken) -> None:
         """``wait_sync`` for async code (cancellable, on the running library)."""
@@ -78,7 +90,11 @@ class TokenRequestWaits:
                 await waiter.wait()
             finally:
                 with self.lock:
-                    self._waiters.get(upscope, set()).discard(waiter)
+                    waiting = self._waiters.get(upscope)
+                    if waiting is not None:
+                        waiting.discard(waiter)
+                        if not waiting:
+                            del self._waiters[upscope]
 
 
 def run_in_thread(call: Callable[[], str]) -> Awaitable[str]:
