@@ -387,6 +387,32 @@ def test_a_cookie_the_challenge_sets_goes_on_the_retry(
     assert [r.header("cookie") for r in server.requests] == [None, "step=c-1"]
 
 
+def test_the_callers_credential_fields_go_out_until_a_token_replaces_them(
+    adapter: str, serve: Callable[[Script], ScriptedServer]
+) -> None:
+    # One rule on every adapter: with no token yet the request goes out as the caller
+    # built it; a token's fields then take the place of the caller's (a proof the caller
+    # set is not for this token).
+    def script(request: Request) -> bytes:
+        if not (request.header("authorization") or "").startswith("Bearer "):
+            challenge = 'Bearer error="insufficient_scope", scope="files:write"'
+            return response(403, [("WWW-Authenticate", challenge)])
+        return response(200, [], b"ok")
+
+    server = serve(script)
+
+    def tokens(request: RequestToken) -> Token:
+        return Token("core-token", scopes=request.scopes)
+
+    caller = (("authorization", "Basic dXNlcjpwdw=="), ("DPoP", "a-stale-proof"))
+    call = Call(url=server.url + "/files", headers=caller)
+    (outcome,) = run(adapter, [call], tokens, timeout=TIMEOUT)
+    assert ok(outcome).status_code == 200 and outcome.content == b"ok"
+    first, retry = server.requests
+    assert (first.header("authorization"), first.header("dpop")) == (caller[0][1], caller[1][1])
+    assert (retry.header("authorization"), retry.header("dpop")) == ("Bearer core-token", None)
+
+
 def test_cancelled_token_request_does_not_wedge_the_others(
     adapter: str, authorization_server: AuthorizationServer, resource_server: ResourceServer
 ) -> None:

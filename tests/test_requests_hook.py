@@ -30,23 +30,3 @@ def test_a_prepared_request_sent_twice_is_stepped_up_once(
         again = session.send(prepared)  # the same head, still without a token
     assert again.status_code == 401 and again.history == []  # passed through as it came
     assert authorization_server.token_request_count == 1
-
-
-def test_the_callers_credential_fields_give_way_to_the_cores(
-    authorization_server: AuthorizationServer, resource_server: ResourceServer
-) -> None:
-    def tokens(request: RequestToken) -> Token:
-        return authorization_server.issue_token(request.scopes)
-
-    with requests.Session() as session:
-        session.trust_env = False
-        session.auth = UpscopeAuth(tokens)
-        caller = {"authorization": "Basic dXNlcjpwdw==", "DPoP": "a-stale-proof"}
-        request = requests.Request("GET", resource_server.url + "/files", headers=caller)
-        prepared = session.prepare_request(request)
-        assert "Authorization" not in prepared.headers  # no token yet: none goes out
-        assert "DPoP" not in prepared.headers
-        response = session.send(prepared)
-    assert response.status_code == 200 and len(response.history) == 1
-    assert response.request.headers["Authorization"].startswith("Bearer ")
-    assert "DPoP" not in response.request.headers

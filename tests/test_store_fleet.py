@@ -304,7 +304,8 @@ def test_a_redis_that_hangs_at_start_and_mid_run_fails_no_request(
     try:
         worker.wait_ready()
         worker.send("GET", "/api", 20)
-        assert worker.result() == {"statuses": [200] * 20, "errors": []}
+        result = worker.result()
+        assert result == {"statuses": [200] * 20, "errors": []}, (result, worker.stderr())
         redis_server.resume()
         time.sleep(0.4)
         resource.routes["/api"] = Route(scopes=READ_WRITE)

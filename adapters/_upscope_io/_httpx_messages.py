@@ -113,7 +113,8 @@ _AUTHORIZATION = "Authorization"
 def authorize(request: HttpxRequest, action: Send | Retry, *, asynchronous: bool) -> None:
     """Put the credential fields the core chose for ``action`` on ``request`` (a fresh
     DPoP proof for this method and URL when the token is DPoP-bound), replacing those of
-    an earlier try. No token yet: whatever the caller set goes out unchanged."""
+    an earlier try or of the caller. No token yet: whatever the caller set goes out
+    unchanged."""
     authorization = action.authorization
     if authorization is None:
         return
@@ -122,9 +123,8 @@ def authorize(request: HttpxRequest, action: Send | Retry, *, asynchronous: bool
         # A Bearer token: the one field authorization_fields() gives for it, set directly
         # (speed: every request that carries a token comes here).
         headers[_AUTHORIZATION] = authorization
-        # Only a retry can carry a proof of an earlier try (for another token); the first
-        # try goes out as the caller built it, plus the field above.
-        if type(action) is Retry and any(name.lower() == _DPOP for name, _ in headers.raw):
+        # A proof of an earlier try, or the caller's, is not for this token.
+        if any(name.lower() == _DPOP for name, _ in headers.raw):
             del headers[DPOP_HEADER]
         return
     url = str(request.url)  # the proof's htu

@@ -46,16 +46,17 @@ def body_position(body: object) -> int | None:
 def authorize(request: requests.PreparedRequest, action: Send | Retry) -> None:
     """Put the credential fields the core chose for ``action`` on ``request`` (a fresh
     DPoP proof for this method and URL when the token is DPoP-bound), replacing those of
-    an earlier try or of the caller."""
+    an earlier try or of the caller. No token yet: the caller's go out unchanged."""
+    if action.authorization is None:
+        return
     headers = request.headers
     for name in [name for name in headers if name.lower() in CREDENTIAL_FIELDS]:
         del headers[name]  # found in one pass: looking up an absent name raises inside
-    if action.authorization is not None:
-        fields = authorization_fields(
-            action, method=request.method or "GET", url=request.url or "", now=time.time()
-        )
-        for name, value in fields:
-            headers[name] = value
+    fields = authorization_fields(
+        action, method=request.method or "GET", url=request.url or "", now=time.time()
+    )
+    for name, value in fields:
+        headers[name] = value
 
 
 def resend(
