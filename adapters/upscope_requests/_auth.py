@@ -101,7 +101,9 @@ class UpscopeAuth(AuthBase):
         replayable = body is None or isinstance(body, (bytes, str)) or position is not None
         with self._lock:
             exchange = self.upscopes.for_url(url).exchange(method, url, replayable=replayable)
-            action = self._run(exchange, None, {})  # the call's options are not known yet
+            action = exchange.start(now=time.time())
+            if type(action) is not Send:
+                action = self._run(exchange, action, {})  # the call's options are not known yet
         if isinstance(action, GiveUp):
             raise action.error
         assert isinstance(action, Send)
@@ -117,7 +119,7 @@ class UpscopeAuth(AuthBase):
             return response
         exchange, position, sent = pending
         while True:
-            if head_too_large(response, self.max_header_size):
+            if self.max_header_size is not None and head_too_large(response, self.max_header_size):
                 with self._lock:
                     self._abandon(exchange)
                 raise_head_too_large(response, self.max_header_size)
@@ -128,7 +130,9 @@ class UpscopeAuth(AuthBase):
             else:  # the core reads neither headers nor time: one event per status serves
                 received = headerless_response(status)
             with self._lock:
-                action = self._run(exchange, received, kwargs)
+                action = exchange.receive(received)
+                if type(action) is not Deliver:
+                    action = self._run(exchange, action, kwargs)
             match action:
                 case Deliver():
                     if sent.dpop_key is not None:
@@ -140,19 +144,13 @@ class UpscopeAuth(AuthBase):
                 case Retry() as retry:
                     response, sent = resend(response, position, retry, kwargs), retry
 
-    def _run(
-        self, exchange: Exchange, response: ResponseReceived | None, options: dict[str, Any]
-    ) -> Action:
-        """Under the lock: start the exchange (or feed it ``response``), then wait for and
-        fetch tokens as the core asks, until it says send, deliver or give up. ``options``
-        are the caller's send options (``timeout``, ``verify``...), for an OAuth flow's
-        requests. On any exception the exchange is abandoned: its token request is
-        released, the waiters woken."""
+    def _run(self, exchange: Exchange, action: Action, options: dict[str, Any]) -> Action:
+        """Under the lock: carry out ``action``, the core's answer to a start or a
+        response: wait for and fetch tokens as the core asks, until it says send, deliver
+        or give up. ``options`` are the caller's send options (``timeout``, ``verify``...),
+        for an OAuth flow's requests. On any exception the exchange is abandoned: its
+        token request is released, the waiters woken."""
         try:
-            if response is None:
-                action = exchange.start(now=time.time())
-            else:
-                action = exchange.receive(response)
             while True:
                 while isinstance(action, WaitForToken):
                     ended = partial(exchange.upscope.token_request_ended, action)

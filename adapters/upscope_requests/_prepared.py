@@ -10,7 +10,7 @@ import requests
 from requests.cookies import extract_cookies_to_jar
 
 from sansio_upscope import ResponseReceived, Retry, Send, StepUpError
-from sansio_upscope.dpop import CREDENTIAL_FIELDS, DPOP_HEADER, authorization_fields
+from sansio_upscope.dpop import DPOP_HEADER, authorization_fields
 
 __all__ = [
     "authorize",
@@ -47,11 +47,15 @@ def authorize(request: requests.PreparedRequest, action: Send | Retry) -> None:
     """Put the credential fields the core chose for ``action`` on ``request`` (a fresh
     DPoP proof for this method and URL when the token is DPoP-bound), replacing those of
     an earlier try or of the caller. No token yet: the caller's go out unchanged."""
-    if action.authorization is None:
+    authorization = action.authorization
+    if authorization is None:
         return
     headers = request.headers
-    for name in [name for name in headers if name.lower() in CREDENTIAL_FIELDS]:
-        del headers[name]  # found in one pass: looking up an absent name raises inside
+    if DPOP_HEADER in headers:  # a proof of an earlier try, or the caller's: not for this token
+        del headers[DPOP_HEADER]
+    if action.dpop_key is None:  # a Bearer token: its one field, set directly (speed)
+        headers["Authorization"] = authorization  # replaces the caller's, in any case
+        return
     fields = authorization_fields(
         action, method=request.method or "GET", url=request.url or "", now=time.time()
     )
