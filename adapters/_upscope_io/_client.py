@@ -10,6 +10,7 @@ own event type: it only awaits objects the adapter made.
 from __future__ import annotations
 
 import contextlib
+import functools
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
@@ -20,6 +21,7 @@ import attrs
 
 from sansio_upscope import (
     Deliver,
+    Exchange,
     GiveUp,
     Policy,
     RequestToken,
@@ -158,13 +160,7 @@ class AsyncClient:
                         response = await self._pool.send(
                             method, url, with_authorization(headers, action, method, url), content
                         )
-                        action = exchange.receive(
-                            ResponseReceived(
-                                status_code=response.status_code,
-                                headers=response.raw_headers,
-                                now=time.time(),
-                            )
-                        )
+                        action = exchange.receive(_received(exchange, response))
                         if not isinstance(action, Deliver):
                             await response.adiscard()  # frees the connection for reuse
                     case RequestToken():
@@ -213,6 +209,20 @@ class AsyncClient:
         event = self._token_request_ended.pop(upscope, None)
         if event is not None:
             event.set()
+
+
+def _received(exchange: Exchange, response: Response) -> ResponseReceived:
+    """The core's event for ``response``: one kept per status code when the core reads
+    neither the headers nor the time for it (``Exchange.needs_headers``), a 200 above all."""
+    status = response.status_code
+    if exchange.needs_headers(status):
+        return ResponseReceived(status_code=status, headers=response.raw_headers, now=time.time())
+    return _without_headers(status)
+
+
+@functools.cache  # at most 900 status codes (h11 takes three digits only)
+def _without_headers(status_code: int) -> ResponseReceived:
+    return ResponseReceived(status_code=status_code)
 
 
 def _pairs(headers: Headers) -> list[tuple[str, str]]:
