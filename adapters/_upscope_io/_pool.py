@@ -72,6 +72,33 @@ class Connection:
         self.reused = False
         self.dropped: Callable[[], bool] = getattr(stream, "is_readable", _alive)
 
+    async def request(
+        self, method: str, url: str, headers: list[tuple[str, str]], content: Content
+    ) -> ResponseHead:
+        """Send a request; return the response's head once it has arrived (its body is
+        left for ``Response`` to read). Raises ``TransportError``."""
+        http, stream = self.http, self.stream
+        if content is None or isinstance(content, bytes):
+            body = content or b""
+            head = http.request(method, url, headers, content_length=len(body))
+            await self.send(head + http.body(body) + http.end() if body else head + http.end())
+        else:
+            await self.send(http.request(method, url, headers, content_length=None))
+            async for chunk in content:
+                await self.send(http.body(chunk))
+            await self.send(http.end())
+        # Nothing of the response is buffered yet (see Http11.request): read, then parse.
+        # (receive() inlined: each coroutine layer here costs on every request.)
+        try:
+            http.receive_data(await stream.receive_some())
+            while (event := http.next_event()) is NEED_DATA:
+                http.receive_data(await stream.receive_some())
+        except OSError as exc:
+            raise TransportError(url, f"reading the response failed: {exc}") from exc
+        if type(event) is not ResponseHead:  # pragma: no cover - h11 yields a head first
+            raise TransportError(url, "the server sent a body before the status line")
+        return event
+
     async def send(self, data: bytes) -> None:
         try:
             await self.stream.send_all(data)
@@ -275,7 +302,7 @@ class ConnectionPool:
             try:
                 return Response(
                     url=url,
-                    head=await _request(connection, method, url, headers, content),
+                    head=await connection.request(method, url, headers, content),
                     connection=connection,
                     pool=self,
                 )
@@ -292,32 +319,6 @@ class ConnectionPool:
             except BaseException:
                 await self.release(connection, reuse=False)
                 raise
-
-
-async def _request(
-    connection: Connection,
-    method: str,
-    url: str,
-    headers: list[tuple[str, str]],
-    content: Content,
-) -> ResponseHead:
-    http = connection.http
-    if content is None or isinstance(content, bytes):
-        body = content or b""
-        head = http.request(method, url, headers, content_length=len(body))
-        await connection.send(head + http.body(body) + http.end() if body else head + http.end())
-    else:
-        await connection.send(http.request(method, url, headers, content_length=None))
-        async for chunk in content:
-            await connection.send(http.body(chunk))
-        await connection.send(http.end())
-    # Nothing of the response is buffered yet (see Http11.request): read, then parse.
-    await connection.receive()
-    while (event := http.next_event()) is NEED_DATA:
-        await connection.receive()
-    if type(event) is not ResponseHead:  # pragma: no cover - h11 yields a head first
-        raise TransportError(url, "the server sent a body before the status line")
-    return event
 
 
 class Response:
