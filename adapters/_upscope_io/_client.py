@@ -157,9 +157,12 @@ class AsyncClient:
             while True:
                 match action:
                     case Send() | Retry():
-                        response = await self._pool.send(
-                            method, url, with_authorization(headers, action, method, url), content
+                        sent = (
+                            headers  # no token to send: nothing to add or replace
+                            if action.authorization is None
+                            else with_authorization(headers, action, method, url)
                         )
+                        response = await self._pool.send(method, url, sent, content)
                         action = exchange.receive(_received(exchange, response))
                         if not isinstance(action, Deliver):
                             await response.adiscard()  # frees the connection for reuse
@@ -189,7 +192,8 @@ class AsyncClient:
                         raise error
         finally:
             exchange.abandon()  # releases a token request this exchange still owned
-            self._wake_waiters(upscope)
+            if self._token_request_ended:
+                self._wake_waiters(upscope)
             if response is not None:
                 await response.aclose()
 

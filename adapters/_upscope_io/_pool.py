@@ -340,13 +340,22 @@ class Response:
     ) -> None:
         self.url = url
         self.status_code = head.status_code
-        self.reason = head.reason
-        self.raw_headers = head.raw_headers
-        self._headers: list[tuple[str, str]] | None = None  # decoded when first asked for
+        self._head = head
         self._connection = connection
         self._pool = pool
-        self._complete = False
-        self._content: bytes | None = None
+
+    # Until read or decoded (class defaults: fewer attributes to set per response).
+    _headers: list[tuple[str, str]] | None = None
+    _complete = False
+    _content: bytes | None = None
+
+    @property
+    def reason(self) -> str:
+        return self._head.reason
+
+    @property
+    def raw_headers(self) -> list[tuple[bytes, bytes]]:
+        return self._head.raw_headers
 
     def __repr__(self) -> str:
         return f"<Response {self.status_code} {display_url(self.url)}>"
@@ -395,7 +404,9 @@ class Response:
         cancellation included, the connection is closed (not reused) and its slot freed."""
         if self._content is not None:
             return self._content
-        connection = self._in_use()
+        connection = self._connection
+        if connection is None:
+            raise RuntimeError(self._consumed())
         http = connection.http
         chunks, size = [], 0
         try:
@@ -432,16 +443,15 @@ class Response:
                 await self._abort()
                 return
 
-    def _in_use(self) -> Connection:
-        connection = self._connection
-        if connection is None:
-            raise RuntimeError(f"the body of {self!r} was already consumed or closed")
-        return connection
+    def _consumed(self) -> str:
+        return f"the body of {self!r} was already consumed or closed"
 
     async def _next_chunk(self) -> bytes | None:
         """The next piece of the body, or None at its end (the connection is then given
         back for reuse). ``RuntimeError`` when the body was already consumed or closed."""
-        connection = self._in_use()
+        connection = self._connection
+        if connection is None:
+            raise RuntimeError(self._consumed())
         try:
             while (event := connection.http.next_event()) is NEED_DATA:
                 await connection.receive()
