@@ -10,6 +10,7 @@ own event type: it only awaits objects the adapter made.
 from __future__ import annotations
 
 import contextlib
+import functools
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
@@ -20,6 +21,7 @@ import attrs
 
 from sansio_upscope import (
     Deliver,
+    Exchange,
     GiveUp,
     Policy,
     RequestToken,
@@ -155,16 +157,13 @@ class AsyncClient:
             while True:
                 match action:
                     case Send() | Retry():
-                        response = await self._pool.send(
-                            method, url, with_authorization(headers, action, method, url), content
+                        sent = (
+                            headers  # no token to send: nothing to add or replace
+                            if action.authorization is None
+                            else with_authorization(headers, action, method, url)
                         )
-                        action = exchange.receive(
-                            ResponseReceived(
-                                status_code=response.status_code,
-                                headers=response.raw_headers,
-                                now=time.time(),
-                            )
-                        )
+                        response = await self._pool.send(method, url, sent, content)
+                        action = exchange.receive(_received(exchange, response))
                         if not isinstance(action, Deliver):
                             await response.adiscard()  # frees the connection for reuse
                     case RequestToken():
@@ -193,7 +192,8 @@ class AsyncClient:
                         raise error
         finally:
             exchange.abandon()  # releases a token request this exchange still owned
-            self._wake_waiters(upscope)
+            if self._token_request_ended:
+                self._wake_waiters(upscope)
             if response is not None:
                 await response.aclose()
 
@@ -213,6 +213,20 @@ class AsyncClient:
         event = self._token_request_ended.pop(upscope, None)
         if event is not None:
             event.set()
+
+
+def _received(exchange: Exchange, response: Response) -> ResponseReceived:
+    """The core's event for ``response``: one kept per status code when the core reads
+    neither the headers nor the time for it (``Exchange.needs_headers``), a 200 above all."""
+    status = response.status_code
+    if exchange.needs_headers(status):
+        return ResponseReceived(status_code=status, headers=response.raw_headers, now=time.time())
+    return _without_headers(status)
+
+
+@functools.cache  # at most 900 status codes (h11 takes three digits only)
+def _without_headers(status_code: int) -> ResponseReceived:
+    return ResponseReceived(status_code=status_code)
 
 
 def _pairs(headers: Headers) -> list[tuple[str, str]]:

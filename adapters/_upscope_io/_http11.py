@@ -11,7 +11,6 @@ import functools
 import re
 from urllib.parse import urlsplit
 
-import attrs
 import h11
 
 from sansio_upscope._urls import Origin, origin
@@ -56,16 +55,29 @@ def _split(url: str) -> tuple[Origin, str]:
     return origin(url), f"{target}?{parts.query}" if parts.query else target
 
 
-@attrs.define(kw_only=True)
 class ResponseHead:
     """Status line and header fields of a final (non-1xx) response.
 
     ``raw_headers`` are the (name, value) byte pairs exactly as h11 gives them, which is
-    what the core takes; ``headers`` decodes them (latin-1) for a caller."""
+    what the core takes; ``headers`` decodes them (latin-1) for a caller. Both, and
+    ``reason``, are taken from h11's event only when first read: a 200 needs none."""
 
-    status_code: int
-    reason: str
-    raw_headers: list[tuple[bytes, bytes]]
+    __slots__ = ("_event", "_raw_headers", "status_code")
+
+    def __init__(self, event: h11.Response) -> None:
+        self.status_code: int = event.status_code
+        self._event = event
+        self._raw_headers: list[tuple[bytes, bytes]] | None = None
+
+    @property
+    def reason(self) -> str:
+        return self._event.reason.decode("latin-1")
+
+    @property
+    def raw_headers(self) -> list[tuple[bytes, bytes]]:
+        if self._raw_headers is None:
+            self._raw_headers = self._event.headers.raw_items()
+        return self._raw_headers
 
     @property
     def headers(self) -> list[tuple[str, str]]:
@@ -186,11 +198,7 @@ class Http11:
             unread_body = len(self._h11.trailing_data[0])
             if self.received - unread_body > self.max_header_size:
                 raise TransportError(self.url, self._too_large())
-        return ResponseHead(
-            status_code=response.status_code,
-            reason=response.reason.decode("latin-1"),
-            raw_headers=response.headers.raw_items(),
-        )
+        return ResponseHead(response)
 
     def _broken_because(self, exc: h11.RemoteProtocolError) -> str:
         if not self.received:

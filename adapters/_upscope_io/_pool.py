@@ -72,6 +72,33 @@ class Connection:
         self.reused = False
         self.dropped: Callable[[], bool] = getattr(stream, "is_readable", _alive)
 
+    async def request(
+        self, method: str, url: str, headers: list[tuple[str, str]], content: Content
+    ) -> ResponseHead:
+        """Send a request; return the response's head once it has arrived (its body is
+        left for ``Response`` to read). Raises ``TransportError``."""
+        http, stream = self.http, self.stream
+        if content is None or isinstance(content, bytes):
+            body = content or b""
+            head = http.request(method, url, headers, content_length=len(body))
+            await self.send(head + http.body(body) + http.end() if body else head + http.end())
+        else:
+            await self.send(http.request(method, url, headers, content_length=None))
+            async for chunk in content:
+                await self.send(http.body(chunk))
+            await self.send(http.end())
+        # Nothing of the response is buffered yet (see Http11.request): read, then parse.
+        # (receive() inlined: each coroutine layer here costs on every request.)
+        try:
+            http.receive_data(await stream.receive_some())
+            while (event := http.next_event()) is NEED_DATA:
+                http.receive_data(await stream.receive_some())
+        except OSError as exc:
+            raise TransportError(url, f"reading the response failed: {exc}") from exc
+        if type(event) is not ResponseHead:  # pragma: no cover - h11 yields a head first
+            raise TransportError(url, "the server sent a body before the status line")
+        return event
+
     async def send(self, data: bytes) -> None:
         try:
             await self.stream.send_all(data)
@@ -181,6 +208,20 @@ class ConnectionPool:
             slots = self._origins[origin] = _OriginSlots(self._total, own)
         return slots
 
+    def _idle(self, origin: Origin) -> Connection | None:
+        """The most recently used idle connection to ``origin`` with its slots taken, if
+        it is still open and slots are free now (no await: the common case); else None."""
+        slots = self._origins.get(origin)
+        if slots is None or not slots.idle or not slots.try_acquire():
+            return None
+        connection = slots.idle[-1]
+        if connection.dropped():  # acquire() closes it
+            slots.release()
+            return None
+        slots.idle.pop()
+        connection.reused = True
+        return connection
+
     async def acquire(self, origin: Origin, url: str) -> Connection:
         """An idle connection to ``origin`` or a new one; waits while all slots are busy.
         Raises ``TransportError`` when connecting fails."""
@@ -222,14 +263,23 @@ class ConnectionPool:
         self._open -= 1
         await connection.stream.aclose()
 
-    async def release(self, connection: Connection, *, reuse: bool) -> None:
-        """Give a connection back: kept when ``reuse`` and h11 agree, else closed."""
+    def keep(self, connection: Connection) -> bool:
+        """Give back a connection whose response was read to its end: kept for reuse
+        (True) when h11 says it can carry another request; else False, and the caller
+        closes it with ``release(connection, reuse=False)``."""
+        if not connection.http.reusable:
+            return False
         slots = connection.slots
         slots.release()
-        if reuse and connection.http.reusable:
-            slots.idle.append(connection)
-        else:
-            await self._close(connection)
+        slots.idle.append(connection)
+        return True
+
+    async def release(self, connection: Connection, *, reuse: bool) -> None:
+        """Give a connection back: kept when ``reuse`` and h11 agree, else closed."""
+        if reuse and self.keep(connection):
+            return
+        connection.slots.release()
+        await self._close(connection)
 
     async def aclose(self) -> None:
         """Close every idle connection (connections in use close when released)."""
@@ -248,9 +298,14 @@ class ConnectionPool:
         """
         url_origin = origin(url)
         while True:
-            connection = await self.acquire(url_origin, url)
+            connection = self._idle(url_origin) or await self.acquire(url_origin, url)
             try:
-                head = await _request(connection, method, url, headers, content)
+                return Response(
+                    url=url,
+                    head=await connection.request(method, url, headers, content),
+                    connection=connection,
+                    pool=self,
+                )
             except TransportError:
                 await self.release(connection, reuse=False)
                 if (
@@ -264,33 +319,6 @@ class ConnectionPool:
             except BaseException:
                 await self.release(connection, reuse=False)
                 raise
-            return Response(url=url, head=head, connection=connection, pool=self)
-
-
-async def _request(
-    connection: Connection,
-    method: str,
-    url: str,
-    headers: list[tuple[str, str]],
-    content: Content,
-) -> ResponseHead:
-    http = connection.http
-    if content is None or isinstance(content, bytes):
-        body = content or b""
-        head = http.request(method, url, headers, content_length=len(body))
-        await connection.send(head + http.body(body) + http.end() if body else head + http.end())
-    else:
-        await connection.send(http.request(method, url, headers, content_length=None))
-        async for chunk in content:
-            await connection.send(http.body(chunk))
-        await connection.send(http.end())
-    # Nothing of the response is buffered yet (see Http11.request): read, then parse.
-    await connection.receive()
-    while (event := http.next_event()) is NEED_DATA:
-        await connection.receive()
-    if type(event) is not ResponseHead:  # pragma: no cover - h11 yields a head first
-        raise TransportError(url, "the server sent a body before the status line")
-    return event
 
 
 class Response:
@@ -312,13 +340,22 @@ class Response:
     ) -> None:
         self.url = url
         self.status_code = head.status_code
-        self.reason = head.reason
-        self.raw_headers = head.raw_headers
-        self._headers: list[tuple[str, str]] | None = None  # decoded when first asked for
+        self._head = head
         self._connection = connection
         self._pool = pool
-        self._complete = False
-        self._content: bytes | None = None
+
+    # Until read or decoded (class defaults: fewer attributes to set per response).
+    _headers: list[tuple[str, str]] | None = None
+    _complete = False
+    _content: bytes | None = None
+
+    @property
+    def reason(self) -> str:
+        return self._head.reason
+
+    @property
+    def raw_headers(self) -> list[tuple[bytes, bytes]]:
+        return self._head.raw_headers
 
     def __repr__(self) -> str:
         return f"<Response {self.status_code} {display_url(self.url)}>"
@@ -365,17 +402,32 @@ class Response:
         """Read the rest of the body into ``content`` and return it. With ``limit``, a
         body longer than that many bytes raises ``TransportError``. On any exception,
         cancellation included, the connection is closed (not reused) and its slot freed."""
-        if self._content is None:
-            chunks, size = [], 0
-            while (chunk := await self._next_chunk()) is not None:
-                size += len(chunk)
-                if limit is not None and size > limit:
-                    await self._abort()
-                    raise TransportError(
-                        self.url, f"the response body is larger than {limit} bytes"
-                    )
-                chunks.append(chunk)
-            self._content = b"".join(chunks)
+        if self._content is not None:
+            return self._content
+        connection = self._connection
+        if connection is None:
+            raise RuntimeError(self._consumed())
+        http = connection.http
+        chunks, size = [], 0
+        try:
+            # One loop over the events, not a coroutine per chunk: a small body is
+            # usually in the same read as the head.
+            while (event := http.next_event()) is not END:
+                if event is NEED_DATA:
+                    await connection.receive()
+                elif type(event) is bytes:
+                    size += len(event)
+                    if limit is not None and size > limit:
+                        raise TransportError(
+                            self.url, f"the response body is larger than {limit} bytes"
+                        )
+                    chunks.append(event)
+        except BaseException:
+            await self._abort()  # see _next_chunk
+            raise
+        self._content = b"".join(chunks)
+        if not self._keep_connection():
+            await self._abort()
         return self._content
 
     async def adiscard(self, *, limit: int = 64 * 1024) -> None:
@@ -391,30 +443,39 @@ class Response:
                 await self._abort()
                 return
 
+    def _consumed(self) -> str:
+        return f"the body of {self!r} was already consumed or closed"
+
     async def _next_chunk(self) -> bytes | None:
         """The next piece of the body, or None at its end (the connection is then given
         back for reuse). ``RuntimeError`` when the body was already consumed or closed."""
         connection = self._connection
         if connection is None:
-            raise RuntimeError(f"the body of {self!r} was already consumed or closed")
+            raise RuntimeError(self._consumed())
         try:
-            while True:
-                event = connection.http.next_event()
-                if type(event) is bytes:
-                    return event
-                if event is END:
-                    break
-                if event is NEED_DATA:
-                    await connection.receive()
+            while (event := connection.http.next_event()) is NEED_DATA:
+                await connection.receive()
         except BaseException:
             # A broken or cancelled read leaves the connection mid-response (RFC 9112
             # §9.3: it cannot carry another request): close it and free its slot now,
             # whether or not the caller ever calls aclose().
             await self._abort()
             raise
-        self._complete = True
-        await self.aclose()
+        if type(event) is bytes:
+            return event
+        if not self._keep_connection():
+            await self._abort()
         return None
+
+    def _keep_connection(self) -> bool:
+        """The body was read to its end: the connection goes back to the pool for reuse
+        when h11 agrees (True; no await). False: close it (``_abort()``)."""
+        self._complete = True
+        connection, pool = self._connection, self._pool
+        if connection is not None and pool is not None and pool.keep(connection):
+            self._connection = None
+            return True
+        return False
 
     async def _abort(self) -> None:
         connection, self._connection = self._connection, None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 import threading
 
+import h11
 import pytest
 import trio
 
@@ -33,7 +34,7 @@ def test_messages_show_a_url_without_its_query(url: str, shown: str) -> None:
     assert display_url(url) == shown
     error = TransportError(url, "the server closed the connection")
     assert shown in str(error) and "secret" not in str(error) and error.url == url
-    head = ResponseHead(status_code=200, reason="OK", raw_headers=[])
+    head = ResponseHead(h11.Response(status_code=200, reason=b"OK", headers=[]))
     assert repr(Response(url=url, head=head, connection=None, pool=None)) == (
         f"<Response 200 {shown}>"
     )
