@@ -87,8 +87,8 @@ class CountingServer:
                 finally:
                     self.tally.change("in_flight", -1)
                 sock.sendall(OK)
-        except OSError:
-            return
+        except (OSError, threading.BrokenBarrierError):
+            return  # closed, or held past the end of its test
         finally:
             with self.tally.lock:
                 self.open_here -= 1
@@ -96,6 +96,10 @@ class CountingServer:
             sock.close()
 
     def close(self) -> None:
+        # shutdown() first: close() alone leaves the thread blocked in accept() holding a
+        # listening socket that outlives the test (and serves whoever connects to it).
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
         for sock in self._sockets:
             with contextlib.suppress(OSError):
