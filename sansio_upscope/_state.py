@@ -603,6 +603,11 @@ class Exchange:
         for a response no redirect took elsewhere)."""
         return status_code in CHALLENGE_STATUSES  # only a challenge is parsed (rule 1)
 
+    @property
+    def finished(self) -> bool:
+        """Delivered, gave up, abandoned or failed: no input is accepted any more."""
+        return self.state in FINISHED
+
     def abandon(self) -> None:
         """The caller stops driving this exchange (cancelled, or an I/O error).
 

@@ -1018,13 +1018,16 @@ def test_abandon_releases_the_token_request() -> None:
     assert upscope.token_request_under_way
     wait = upscope.exchange("GET", URL).start()
     assert isinstance(wait, WaitForToken) and not upscope.token_request_ended(wait)
+    assert not owner.finished
     owner.abandon()
     assert owner.state is State.ABANDONED and not upscope.token_request_under_way
+    assert owner.finished
     assert upscope.token_request_ended(wait)
     owner.abandon()  # a no-op once ended
     done = upscope.exchange("GET", URL)
     done.start()
     done.receive(ok())
+    assert done.finished
     done.abandon()
     assert done.state is State.DELIVERED
     idle = upscope.exchange("GET", URL)
