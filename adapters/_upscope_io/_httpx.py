@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncGenerator, Callable, Generator
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from sansio_upscope import (
     Action,
@@ -22,7 +22,6 @@ from sansio_upscope import (
     RequestToken,
     Retry,
     Send,
-    State,
     TokenFailed,
     TokenIssued,
     Upscopes,
@@ -43,18 +42,21 @@ from ._httpx_tokens import HttpxTokenSource, OAuthClient, obtain_async, obtain_s
 from ._tokens import flight_for
 from ._waiting import TokenRequestWaits
 
+if TYPE_CHECKING:
+    from upscope_store import TokenStore
+
 __all__ = ["HttpxAuthFlows", "HttpxTokenSource", "raise_for_step_up"]
 
 RequestT = TypeVar("RequestT", bound=HttpxRequest)
 ResponseT = TypeVar("ResponseT", bound=HttpxResponse)
+#: The library's ``Client | AsyncClient``, the type of ``oauth_client``.
+ClientT = TypeVar("ClientT")
 
 #: The actions that need the token source or a wait before anything is sent.
 _TOKEN_ACTIONS = (RequestToken, WaitForToken)
 
-_FINISHED = frozenset({State.DELIVERED, State.GAVE_UP, State.ABANDONED, State.ERROR})
 
-
-class HttpxAuthFlows(Generic[RequestT, ResponseT]):
+class HttpxAuthFlows(Generic[RequestT, ResponseT, ClientT]):
     """``sync_auth_flow`` and ``async_auth_flow`` for an ``httpx.Auth`` subclass."""
 
     #: The HTTP library (``httpx`` or ``httpx2``): ``Client``, ``AsyncClient``, ``ByteStream``.
@@ -68,8 +70,8 @@ class HttpxAuthFlows(Generic[RequestT, ResponseT]):
         policy: Policy | None = None,
         *,
         resource_for: Callable[[str], str] | None = None,
-        oauth_client: object = None,
-        store: Any = None,
+        oauth_client: ClientT | None = None,
+        store: TokenStore | None = None,
     ) -> None:
         self.upscopes = Upscopes(policy, resource_for=resource_for)
         #: An ``upscope_store.Flight`` in front of the token source, with a store.
@@ -150,7 +152,7 @@ class HttpxAuthFlows(Generic[RequestT, ResponseT]):
     def _release(self, exchange: Exchange) -> None:
         """Abandon an unfinished exchange, handing over a token request it owned (its
         state is only changed by this flow: read without the lock)."""
-        if exchange.state in _FINISHED:
+        if exchange.finished:
             return
         with self._lock:
             exchange.abandon()

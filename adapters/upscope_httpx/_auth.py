@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
-
 import httpx
 
-from _upscope_io._httpx import HttpxAuthFlows, HttpxTokenSource
-from sansio_upscope import Policy
-
-if TYPE_CHECKING:
-    from upscope_store import TokenStore
+from _upscope_io._httpx import HttpxAuthFlows
 
 __all__ = ["UpscopeAuth"]
 
 
-class UpscopeAuth(HttpxAuthFlows[httpx.Request, httpx.Response], httpx.Auth):
+class UpscopeAuth(
+    HttpxAuthFlows[httpx.Request, httpx.Response, httpx.Client | httpx.AsyncClient], httpx.Auth
+):
     """Answers OAuth step-up challenges for an ``httpx.Client`` or ``httpx.AsyncClient``
     (asyncio or trio): ``httpx.AsyncClient(auth=UpscopeAuth(tokens))``.
 
@@ -37,16 +32,3 @@ class UpscopeAuth(HttpxAuthFlows[httpx.Request, httpx.Response], httpx.Auth):
     """
 
     library = httpx
-
-    def __init__(
-        self,
-        tokens: HttpxTokenSource,
-        policy: Policy | None = None,
-        *,
-        resource_for: Callable[[str], str] | None = None,
-        oauth_client: httpx.Client | httpx.AsyncClient | None = None,
-        store: TokenStore | None = None,
-    ) -> None:
-        super().__init__(
-            tokens, policy, resource_for=resource_for, oauth_client=oauth_client, store=store
-        )

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
-
 import httpx2
 
-from _upscope_io._httpx import HttpxAuthFlows, HttpxTokenSource
-from sansio_upscope import Policy
-
-if TYPE_CHECKING:
-    from upscope_store import TokenStore
+from _upscope_io._httpx import HttpxAuthFlows
 
 __all__ = ["UpscopeAuth"]
 
 
-class UpscopeAuth(HttpxAuthFlows[httpx2.Request, httpx2.Response], httpx2.Auth):
+class UpscopeAuth(
+    HttpxAuthFlows[httpx2.Request, httpx2.Response, httpx2.Client | httpx2.AsyncClient], httpx2.Auth
+):
     """Answers OAuth step-up challenges for an ``httpx2.Client`` or ``httpx2.AsyncClient``
     (asyncio or trio): ``httpx2.AsyncClient(auth=UpscopeAuth(tokens))``.
 
@@ -37,16 +32,3 @@ class UpscopeAuth(HttpxAuthFlows[httpx2.Request, httpx2.Response], httpx2.Auth):
     """
 
     library = httpx2
-
-    def __init__(
-        self,
-        tokens: HttpxTokenSource,
-        policy: Policy | None = None,
-        *,
-        resource_for: Callable[[str], str] | None = None,
-        oauth_client: httpx2.Client | httpx2.AsyncClient | None = None,
-        store: TokenStore | None = None,
-    ) -> None:
-        super().__init__(
-            tokens, policy, resource_for=resource_for, oauth_client=oauth_client, store=store
-        )
