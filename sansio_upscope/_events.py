@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 import attrs
@@ -33,6 +34,13 @@ class ResponseReceived:
     headers: tuple[Header, ...] = attrs.field(factory=tuple, converter=_headers)
     now: float | None = None
     url: str | None = None
+
+    @staticmethod
+    @functools.lru_cache(maxsize=1024)  # h11 and http.client take three-digit codes only
+    def status_only(status_code: int) -> ResponseReceived:
+        """The event with the status alone, one shared by every response with it (events
+        are immutable): enough when ``Exchange.needs_headers(status_code)`` is False."""
+        return ResponseReceived(status_code=status_code)
 
 
 @attrs.frozen(kw_only=True)

@@ -1249,6 +1249,14 @@ def test_needs_headers_names_every_status_whose_headers_or_time_can_change_the_a
     assert needed == [401, 403]
 
 
+def test_status_only_is_one_shared_event_per_status() -> None:
+    shared = ResponseReceived.status_only(200)
+    assert shared == ResponseReceived(status_code=200)  # no headers, no time, no URL
+    assert ResponseReceived.status_only(200) is shared
+    assert ResponseReceived.status_only(204) == ResponseReceived(status_code=204)
+    assert ResponseReceived.status_only(204) is not shared
+
+
 @pytest.mark.parametrize(
     ("reason", "token", "scopes", "can_refresh"),
     [

@@ -10,7 +10,6 @@ own event type: it only awaits objects the adapter made.
 from __future__ import annotations
 
 import contextlib
-import functools
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
@@ -221,12 +220,7 @@ def _received(exchange: Exchange, response: Response) -> ResponseReceived:
     status = response.status_code
     if exchange.needs_headers(status):
         return ResponseReceived(status_code=status, headers=response.raw_headers, now=time.time())
-    return _without_headers(status)
-
-
-@functools.cache  # at most 900 status codes (h11 takes three digits only)
-def _without_headers(status_code: int) -> ResponseReceived:
-    return ResponseReceived(status_code=status_code)
+    return ResponseReceived.status_only(status)
 
 
 def _pairs(headers: Headers) -> list[tuple[str, str]]:

@@ -76,12 +76,6 @@ def raise_for_step_up(response: R) -> R:
     return response
 
 
-#: One ``ResponseReceived`` per status whose headers and time the core does not read
-#: (``Exchange.needs_headers``): events are immutable, so one serves every response
-#: with that status (at most one per three-digit status).
-_PLAIN: dict[int, ResponseReceived] = {}
-
-
 def response_received(
     exchange: Exchange, request: HttpxRequest, response: HttpxResponse
 ) -> ResponseReceived:
@@ -100,10 +94,7 @@ def response_received(
         return ResponseReceived(
             status_code=status_code, headers=response.headers.raw, now=time.time()
         )
-    plain = _PLAIN.get(status_code)
-    if plain is None:
-        plain = _PLAIN[status_code] = ResponseReceived(status_code=status_code)
-    return plain
+    return ResponseReceived.status_only(status_code)
 
 
 _DPOP = DPOP_HEADER.lower().encode()

@@ -45,7 +45,6 @@ from ._prepared import (
     body_position,
     forget_proof,
     head_too_large,
-    headerless_response,
     raise_head_too_large,
     resend,
 )
@@ -128,7 +127,7 @@ class UpscopeAuth(AuthBase):
                 headers = response.headers.lower_items()
                 received = ResponseReceived(status_code=status, headers=headers, now=time.time())
             else:  # the core reads neither headers nor time: one event per status serves
-                received = headerless_response(status)
+                received = ResponseReceived.status_only(status)
             with self._lock:
                 action = exchange.receive(received)
                 if type(action) is not Deliver:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import time
 from typing import IO, Any
 
 import requests
 from requests.cookies import extract_cookies_to_jar
 
-from sansio_upscope import ResponseReceived, Retry, Send, StepUpError
+from sansio_upscope import Retry, Send, StepUpError
 from sansio_upscope.dpop import DPOP_HEADER, authorization_fields
 
 __all__ = [
@@ -18,7 +17,6 @@ __all__ = [
     "discard_body",
     "forget_proof",
     "head_too_large",
-    "headerless_response",
     "raise_for_step_up",
     "raise_head_too_large",
     "read_limited",
@@ -91,13 +89,6 @@ def forget_proof(response: requests.Response) -> None:
     about to follow (a copy of this request) must not carry it anywhere."""
     if response.is_redirect:
         response.request.headers.pop(DPOP_HEADER, None)
-
-
-@functools.lru_cache(maxsize=64)
-def headerless_response(status_code: int) -> ResponseReceived:
-    """``ResponseReceived`` for a status whose headers (and time) the core does not read
-    (``Exchange.needs_headers``): made once per status, as events are immutable."""
-    return ResponseReceived(status_code=status_code)
 
 
 def head_too_large(response: requests.Response, limit: int | None) -> bool:
