@@ -15,13 +15,21 @@ from urllib.parse import urlsplit, urlunsplit
 from ._actions import Retry, Send
 from ._jose import SigningKey, base64url, jwt_id, sign
 
-__all__ = ["CREDENTIAL_FIELDS", "DPOP_HEADER", "authorization_fields", "dpop_proof"]
+__all__ = [
+    "AUTHORIZATION_HEADER",
+    "CREDENTIAL_FIELDS",
+    "DPOP_HEADER",
+    "authorization_fields",
+    "dpop_proof",
+]
 
+#: RFC 6750 §2.1, RFC 9449 §7.1: the request header field that carries the token.
+AUTHORIZATION_HEADER = "Authorization"
 #: RFC 9449 §4.1: the request header field that carries the proof.
 DPOP_HEADER = "DPoP"
 #: Every field ``authorization_fields`` may set, lower-case: an adapter drops the
 #: caller's fields of these names when it sets the core's.
-CREDENTIAL_FIELDS = frozenset({"authorization", DPOP_HEADER.lower()})
+CREDENTIAL_FIELDS = frozenset({AUTHORIZATION_HEADER.lower(), DPOP_HEADER.lower()})
 
 
 def _htu(url: str) -> str:
@@ -75,7 +83,7 @@ def authorization_fields(
     authorization = action.authorization
     if authorization is None:
         return []
-    fields = [("Authorization", authorization)]
+    fields = [(AUTHORIZATION_HEADER, authorization)]
     if action.dpop_key is not None:
         access_token = authorization.partition(" ")[2]
         proof = dpop_proof(

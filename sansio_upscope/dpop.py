@@ -9,14 +9,28 @@
   (RFC 9449 §4.2).
 * ``SigningKey``: a private key and its JWS ``alg`` (``SigningKey.load(pem, alg=...)``,
   ``SigningKey.generate()``); its repr never shows the key.
-* ``DPOP_HEADER``: the name of the proof's header field; ``CREDENTIAL_FIELDS``: every
-  field name ``authorization_fields`` may set, lower-case.
+* ``AUTHORIZATION_HEADER``, ``DPOP_HEADER``: the names of the token's and the proof's
+  header fields; ``CREDENTIAL_FIELDS``: every field name ``authorization_fields`` may
+  set, lower-case.
 
 Signing needs the ``jwt`` extra (``pip install 'sansio-upscope[jwt]'``, PyJWT with
 ``cryptography``), imported only when a proof is made: a Bearer token needs nothing.
 """
 
-from ._dpop import CREDENTIAL_FIELDS, DPOP_HEADER, authorization_fields, dpop_proof
+from ._dpop import (
+    AUTHORIZATION_HEADER,
+    CREDENTIAL_FIELDS,
+    DPOP_HEADER,
+    authorization_fields,
+    dpop_proof,
+)
 from ._jose import SigningKey
 
-__all__ = ["CREDENTIAL_FIELDS", "DPOP_HEADER", "SigningKey", "authorization_fields", "dpop_proof"]
+__all__ = [
+    "AUTHORIZATION_HEADER",
+    "CREDENTIAL_FIELDS",
+    "DPOP_HEADER",
+    "SigningKey",
+    "authorization_fields",
+    "dpop_proof",
+]

@@ -6,7 +6,7 @@ import time
 from typing import Any, Protocol, TypeVar
 
 from sansio_upscope import Action, Exchange, GiveUp, ResponseReceived, Retry, Send, StepUpError
-from sansio_upscope.dpop import DPOP_HEADER, authorization_fields
+from sansio_upscope.dpop import AUTHORIZATION_HEADER, DPOP_HEADER, authorization_fields
 
 from ._httpx_hops import carry_cookies, forget_proof_once_answered
 
@@ -98,7 +98,6 @@ def response_received(
 
 
 _DPOP = DPOP_HEADER.lower().encode()
-_AUTHORIZATION = "Authorization"
 
 
 def authorize(request: HttpxRequest, action: Send | Retry, *, asynchronous: bool) -> None:
@@ -113,7 +112,7 @@ def authorize(request: HttpxRequest, action: Send | Retry, *, asynchronous: bool
     if action.dpop_key is None:
         # A Bearer token: the one field authorization_fields() gives for it, set directly
         # (speed: every request that carries a token comes here).
-        headers[_AUTHORIZATION] = authorization
+        headers[AUTHORIZATION_HEADER] = authorization
         # A proof of an earlier try, or the caller's, is not for this token.
         if any(name.lower() == _DPOP for name, _ in headers.raw):
             del headers[DPOP_HEADER]

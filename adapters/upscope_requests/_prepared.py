@@ -9,7 +9,7 @@ import requests
 from requests.cookies import extract_cookies_to_jar
 
 from sansio_upscope import Retry, Send, StepUpError
-from sansio_upscope.dpop import DPOP_HEADER, authorization_fields
+from sansio_upscope.dpop import AUTHORIZATION_HEADER, DPOP_HEADER, authorization_fields
 
 __all__ = [
     "authorize",
@@ -52,7 +52,7 @@ def authorize(request: requests.PreparedRequest, action: Send | Retry) -> None:
     if DPOP_HEADER in headers:  # a proof of an earlier try, or the caller's: not for this token
         del headers[DPOP_HEADER]
     if action.dpop_key is None:  # a Bearer token: its one field, set directly (speed)
-        headers["Authorization"] = authorization  # replaces the caller's, in any case
+        headers[AUTHORIZATION_HEADER] = authorization  # replaces the caller's, in any case
         return
     fields = authorization_fields(
         action, method=request.method or "GET", url=request.url or "", now=time.time()
