@@ -73,7 +73,6 @@ from ._errors import (
 )
 from ._events import ResponseReceived, TokenFailed, TokenIssued
 from ._headers import parse_www_authenticate, www_authenticate_values
-from ._jose import SigningKey
 from ._token import Policy, Token
 from ._urls import covers, display_url, origin, resource_of
 
@@ -90,6 +89,7 @@ __all__ = [
 ]
 
 log = logging.getLogger("sansio_upscope.machine")
+DEBUG = logging.DEBUG
 P = ParamSpec("P")
 
 
@@ -277,7 +277,9 @@ class Upscope:
         self._answered: dict[Need, int] = {}
         self._last_failure: _Failure | None = None
         self._own_heads: tuple[str, ...] = ()
-        self._last_action: Send | Retry | None = None
+        #: The last ``Send`` or ``Retry`` built, and what it was built from.
+        self._last_action: Send | Retry = Send(authorization=None)
+        self._last_fields: tuple[object, ...] = (Send, None, None)
 
     def __repr__(self) -> str:
         scheme, host, port = self._origin
@@ -377,28 +379,6 @@ class Upscope:
             if head is not None:  # None: no path, query or fragment ends the authority
                 self._own_heads += (head[0],)
         return on_origin
-
-    def _action(
-        self,
-        kind: type[Send] | type[Retry],
-        authorization: str | None,
-        nonce: str | None,
-        key: SigningKey | None,
-    ) -> Send | Retry:
-        """``kind`` with these fields. Actions are frozen, so the last one built is handed
-        out again while they match (speed: building one costs more than the rest of a
-        send)."""
-        last = self._last_action
-        if (
-            type(last) is not kind
-            or last.authorization != authorization
-            or last.dpop_nonce != nonce
-            or last.dpop_key is not key
-        ):
-            last = self._last_action = kind(
-                authorization=authorization, dpop_nonce=nonce, dpop_key=key
-            )
-        return last
 
     def _scopes_for(self, need: Need) -> frozenset[str]:
         # MCP 2026-07-28 (SEP-2350): the union of requested, granted and challenged,
@@ -501,16 +481,33 @@ class Upscopes:
         upscope = self._by_resource.get(key)
         if upscope is None:
             upscope = self._by_resource[key] = Upscope(url, policy=self.policy, resource=resource)
-        elif resource is None and upscope.token is not None and upscope.token.resource:
+        elif resource is None and (token := upscope._token) is not None and token.resource:
             # Its token named the protected resource: the Upscope is that resource's from
             # now on, and the rest of the origin starts afresh.
-            self._learned[upscope.token.resource] = upscope
+            self._learned[token.resource] = upscope
             del self._by_resource[key]
             if len(self._learned) > MAX_LEARNED_RESOURCES:
                 del self._learned[next(iter(self._learned))]
-            if not upscope.token.covers(url):
+            if not token.covers(url):
                 return self.for_url(url)
         return upscope
+
+    def exchange(self, method: str, url: str, *, replayable: bool = True) -> Exchange:
+        """A new ``Exchange`` for one request to ``url``, on the ``Upscope`` that
+        ``for_url(url)`` picks: ``for_url(url).exchange(method, url, ...)`` in one call."""
+        upscope = self.for_url(url)
+        if self._resource_for is not None:
+            # The caller's function may file a URL of another origin under this
+            # resource: the exchange checks the URL against the Upscope's origin.
+            return upscope.exchange(method, url, replayable=replayable)
+        # for_url picked the Upscope by this URL's origin (or a resource covering the
+        # URL, on the same origin), so the exchange need not check it again (speed).
+        exchange = object.__new__(Exchange)
+        exchange.upscope, exchange.method, exchange.url = upscope, method, url
+        exchange.replayable = replayable
+        if log.isEnabledFor(DEBUG):
+            exchange._logging = True
+        return exchange
 
     def _learned_for(self, url: str) -> Upscope | None:
         best: tuple[int, Upscope] | None = None
@@ -557,6 +554,8 @@ class Exchange:
     _request: RequestToken | None = None
     _waited_since = 0
     _now: float | None = None
+    #: Whether to log each step (read once, when the exchange is made: speed).
+    _logging = False
 
     def __init__(self, upscope: Upscope, *, method: str, url: str, replayable: bool = True):
         if not upscope._on_origin(url):
@@ -569,6 +568,8 @@ class Exchange:
         self.method = method
         self.url = url
         self.replayable = replayable
+        if log.isEnabledFor(DEBUG):
+            self._logging = True
 
     @property
     def _resource(self) -> str:
@@ -635,10 +636,8 @@ class Exchange:
             self._now = now
         action = handler(self, event)
         self.state = state = NEXT_STATE[type(action)]
-        if log.isEnabledFor(logging.DEBUG):
+        if self._logging:
             log.debug("%s %s -> %s", self, type(action).__name__, state.name)
-        if type(action) is GiveUp:
-            self.error = action.error
         return action
 
     # -- handlers ---------------------------------------------------------------------
@@ -796,7 +795,7 @@ class Exchange:
             ),
             current_token=token,
         )
-        if log.isEnabledFor(logging.DEBUG):
+        if log.isEnabledFor(DEBUG):
             reason = need.reason.value
             log.debug("%s requests a token: reason=%s scopes=%s", self, reason, sorted(scopes))
         return self._request
@@ -829,13 +828,28 @@ class Exchange:
         self._sent = True
         self._sent_nonce = nonce = up._dpop_nonce
         # Rule 11: a token issued for another protected resource is not sent here.
-        if token is None or not token.covers(self.url):
+        if token is not None and not token.covers(self.url):
+            token = None
+        if token is None:
             self._sent_generation = 0
             self._sent_token_type = None
-            return up._action(kind, None, nonce, None)
-        self._sent_generation = up._generation
-        self._sent_token_type = token.token_type
-        return up._action(kind, token.authorization, nonce, token.dpop_key)
+        else:
+            self._sent_generation = up._generation
+            self._sent_token_type = token.token_type
+        # Actions are frozen: the Upscope's last one is handed out again while it is of
+        # this kind, for this token and nonce (speed: building one costs more than the
+        # rest of a send). Tokens are frozen too, and hide their value in a repr.
+        fields = (kind, token, nonce)
+        if fields != up._last_fields:
+            up._last_fields = fields
+            up._last_action = (
+                kind(authorization=None, dpop_nonce=nonce)
+                if token is None
+                else kind(
+                    authorization=token.authorization, dpop_nonce=nonce, dpop_key=token.dpop_key
+                )
+            )
+        return up._last_action
 
     def _give_up(
         self,
@@ -846,7 +860,8 @@ class Exchange:
     ) -> GiveUp:
         """Give up with the error ``build`` makes from what the server said (the
         challenge and status this exchange holds) and the facts of the case."""
-        return GiveUp(error=build(self._challenge, self._status, *args, **facts))
+        self.error = build(self._challenge, self._status, *args, **facts)
+        return GiveUp(error=self.error)
 
 
 #: ``TRANSITIONS`` with the handlers themselves in place of their names, as ``_input``

@@ -10,6 +10,7 @@ exchanges.
 from __future__ import annotations
 
 import functools
+import logging
 from typing import Any
 
 import attrs
@@ -928,6 +929,43 @@ def test_resource_for_splits_an_origin_into_protected_resources() -> None:
     assert mcp.token is None  # each protected resource holds its own token
     with pytest.raises(LocalProtocolError, match="not on the origin"):
         Upscopes(resource_for=lambda url: "https://elsewhere.example/").for_url(URL)
+
+
+def test_upscopes_exchange_is_for_url_then_exchange() -> None:
+    upscopes = Upscopes()
+    ex = upscopes.exchange("POST", "https://api.example/a?x=1", replayable=False)
+    assert ex.upscope is upscopes.for_url("https://api.example/b")
+    assert (ex.method, ex.url, ex.replayable, ex.state) == (
+        "POST",
+        "https://api.example/a?x=1",
+        False,
+        State.NEW,
+    )
+    assert isinstance(ex.start(), Send)
+    with pytest.raises(LocalProtocolError, match="not an absolute http or https URL"):
+        upscopes.exchange("GET", "ftp://api.example/")
+
+
+def test_upscopes_exchange_checks_the_origin_a_resource_for_function_names() -> None:
+    # The function files every URL under one resource: a URL of another origin is
+    # refused, not sent the first origin's token.
+    upscopes = Upscopes(resource_for=lambda url: "https://api.example/")
+    assert upscopes.exchange("GET", URL).upscope is upscopes.for_url(URL)
+    with pytest.raises(LocalProtocolError, match="cannot send its token"):
+        upscopes.exchange("GET", "https://evil.example/a")
+
+
+def test_an_exchange_reads_the_debug_level_when_made(caplog: pytest.LogCaptureFixture) -> None:
+    upscopes = Upscopes()
+    with caplog.at_level(logging.INFO, logger="sansio_upscope.machine"):
+        quiet = upscopes.exchange("GET", URL)
+    with caplog.at_level(logging.DEBUG, logger="sansio_upscope.machine"):
+        loud = upscopes.exchange("GET", URL)
+        by_hand = Upscope(URL).exchange("GET", URL)
+        for ex in (quiet, loud, by_hand):
+            ex.start()
+    lines = [record.getMessage() for record in caplog.records]
+    assert len(lines) == 2 and all("Send -> AWAITING_RESPONSE" in line for line in lines)
 
 
 @pytest.mark.parametrize("url", ["ftp://x/", "/relative", "https:///nohost", "http://x:99999/"])
