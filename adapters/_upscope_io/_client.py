@@ -147,9 +147,9 @@ class AsyncClient:
         """The loop over the core's actions: send what it says, fetch a token when it
         says so, wait while another request does. Only awaits the adapter's own I/O
         (``_connect`` through the pool) and event type, so it serves asyncio and trio."""
-        upscope = self.upscopes.for_url(url)
         replayable = content is None or isinstance(content, bytes)
-        exchange = upscope.exchange(method, url, replayable=replayable)
+        exchange = self.upscopes.exchange(method, url, replayable=replayable)
+        upscope = exchange.upscope
         action = exchange.start(now=time.time())
         response: Response | None = None
         try:

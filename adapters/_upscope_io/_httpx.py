@@ -125,9 +125,7 @@ class HttpxAuthFlows(Generic[RequestT, ResponseT, ClientT]):
         replayable = isinstance(request.stream, self.library.ByteStream)
         now = time.time()
         with self._lock:
-            exchange = self.upscopes.for_url(url).exchange(
-                request.method, url, replayable=replayable
-            )
+            exchange = self.upscopes.exchange(request.method, url, replayable=replayable)
             return exchange, exchange.start(now=now)
 
     def _receive(self, exchange: Exchange, request: RequestT, response: ResponseT) -> Action:

@@ -192,11 +192,14 @@ class _TracedUpscopes:
             wrapper = self._wrappers[id(upscope)] = _TracedUpscope(upscope, self._trace)
         return wrapper
 
+    def exchange(self, method: str, url: str, *, replayable: bool = True) -> _TracedExchange:
+        return self.for_url(url).exchange(method, url, replayable=replayable)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._upscopes, name)
 
 
 def traced(upscopes: Upscopes, trace: Trace) -> Upscopes:
     """``upscopes`` as seen through ``trace``: same answers, every step printed."""
-    # Duck-typed: the adapters only call for_url() and what it returns.
+    # Duck-typed: the adapters only call exchange(), for_url() and what they return.
     return cast(Upscopes, _TracedUpscopes(upscopes, trace))

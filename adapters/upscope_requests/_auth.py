@@ -99,14 +99,15 @@ class UpscopeAuth(AuthBase):
         position = None if body is None else body_position(body)
         replayable = body is None or isinstance(body, (bytes, str)) or position is not None
         with self._lock:
-            exchange = self.upscopes.for_url(url).exchange(method, url, replayable=replayable)
+            exchange = self.upscopes.exchange(method, url, replayable=replayable)
             action = exchange.start(now=time.time())
             if type(action) is not Send:
                 action = self._run(exchange, action, {})  # the call's options are not known yet
-        if isinstance(action, GiveUp):
+        if type(action) is not Send:
+            assert isinstance(action, GiveUp)
             raise action.error
-        assert isinstance(action, Send)
-        authorize(request, action)
+        if action.authorization is not None:
+            authorize(request, action)
         vars(request)[_PENDING] = (exchange, position, action)
         request.hooks["response"].append(self._on_response)
         return request
