@@ -67,6 +67,7 @@ def resource_of(url: str) -> str:
 _DOT_SEGMENTS = frozenset({".", "..", "%2e", "%2e%2e", ".%2e", "%2e."})
 
 
+@functools.lru_cache(maxsize=1024)  # asked for every request that carries such a token
 def covers(resource: str, url: str) -> bool:
     """Is ``url`` part of the protected resource ``resource``?
 
