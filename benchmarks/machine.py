@@ -4,8 +4,9 @@ Baseline (measured in the same run): h11 parsing one small HTTP/1.1 response, th
 every adapter does per request anyway. Ratios say what the machine adds on top. The
 targets (issue 15): the fast path at most 2 us (with a plain token, and with a token
 that names its protected resource, as OAuth tokens do: each URL is then matched to that
-resource), the 403 step-up cycle at most 1.0x the baseline. Every Upscope is brought to its state through the public API (a first request,
-401, a token, the retry), outside the timed part.
+resource), the 403 step-up cycle at most 1.0x the baseline. Every Upscope is brought to
+its state through the public API (a first request, 401, a token, the retry), outside the
+timed part.
 
     python benchmarks/machine.py [--exchanges N] [--rounds R]
 """
