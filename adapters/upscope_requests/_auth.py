@@ -96,19 +96,18 @@ class UpscopeAuth(AuthBase):
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         method, url, body = request.method or "GET", request.url or "", request.body
-        position = None if body is None else body_position(body)
-        replayable = body is None or isinstance(body, (bytes, str)) or position is not None
+        if body is None:
+            position, replayable = None, True
+        else:
+            position = body_position(body)
+            replayable = isinstance(body, (bytes, str)) or position is not None
         with self._lock:
             exchange = self.upscopes.exchange(method, url, replayable=replayable)
             action = exchange.start(now=time.time())
-            if type(action) is not Send:
-                action = self._run(exchange, action, {})  # the call's options are not known yet
-        if type(action) is not Send:
-            assert isinstance(action, GiveUp)
-            raise action.error
-        if action.authorization is not None:
-            authorize(request, action)
-        vars(request)[_PENDING] = (exchange, position, action)
+            send = action if type(action) is Send else self._first_send(exchange, action)
+        if send.authorization is not None:
+            authorize(request, send)
+        vars(request)[_PENDING] = (exchange, position, send)
         request.hooks["response"].append(self._on_response)
         return request
 
@@ -143,6 +142,15 @@ class UpscopeAuth(AuthBase):
                     return response
                 case Retry() as retry:
                     response, sent = resend(response, position, retry, kwargs), retry
+
+    def _first_send(self, exchange: Exchange, action: Action) -> Send:
+        """Under the lock: the token request or wait ``start()`` asked for, then the
+        first send (the call's send options are not known yet)."""
+        action = self._run(exchange, action, {})
+        if isinstance(action, GiveUp):
+            raise action.error
+        assert isinstance(action, Send)
+        return action
 
     def _run(self, exchange: Exchange, action: Action, options: dict[str, Any]) -> Action:
         """Under the lock: carry out ``action``, the core's answer to a start or a
