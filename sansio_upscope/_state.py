@@ -604,6 +604,15 @@ class Exchange:
         for a response no redirect took elsewhere)."""
         return status_code in CHALLENGE_STATUSES  # only a challenge is parsed (rule 1)
 
+    def receives_alone(self, status_code: int) -> bool:
+        """Does ``receive(ResponseReceived(status_code=...))`` for a response from this
+        exchange's own URL (``url=None``) read and change nothing but this exchange? So
+        for a status whose headers the core does not read (``needs_headers``), once the
+        exchange has no step-up of its own to settle. An adapter that runs exchanges
+        from several threads under a lock (the core is not thread-safe) may feed such a
+        response without it: nothing shared is touched, and the action is ``Deliver``."""
+        return self._need is None and status_code not in CHALLENGE_STATUSES
+
     @property
     def finished(self) -> bool:
         """Delivered, gave up, abandoned or failed: no input is accepted any more."""
