@@ -5,7 +5,8 @@ httpx sends each request an auth flow yields and sends the response back in. The
 is the loop over the core's actions, as in ``AsyncClient._drive``: ``Send``/``Retry``
 yield the request with the core's token, ``RequestToken`` runs the token source,
 ``WaitForToken`` waits (``_waiting``). Every call into the core is under one lock, held
-only for that call. A flow that ends any way (delivered, cancelled, closed by httpx or
+only for that call, but for a response the core receives touching nothing shared
+(``Exchange.receives_alone``). A flow that ends any way (delivered, cancelled, closed by httpx or
 the garbage collector) abandons its exchange in ``finally``, handing over its token request.
 """
 
@@ -20,6 +21,7 @@ from sansio_upscope import (
     Exchange,
     Policy,
     RequestToken,
+    ResponseReceived,
     Retry,
     Send,
     TokenFailed,
@@ -129,8 +131,11 @@ class HttpxAuthFlows(Generic[RequestT, ResponseT, ClientT]):
             return exchange, exchange.start(now=now)
 
     def _receive(self, exchange: Exchange, request: RequestT, response: ResponseT) -> Action:
-        """Feed ``response`` under the lock. No one to wake: a response never ends a
-        token request."""
+        """Feed ``response``, under the lock unless the core receives it alone. No one
+        to wake: a response never ends a token request."""
+        status = response.status_code
+        if response.request is request and exchange.receives_alone(status):
+            return exchange.receive(ResponseReceived.status_only(status))  # no lock needed
         received = response_received(exchange, request, response)
         with self._lock:
             return exchange.receive(received)

@@ -6,9 +6,11 @@ old response, send a copy (with the cookies it set) through ``response.connectio
 keep the old response in ``history``. Every protocol decision is the core's.
 
 Thread safety: every call into the (not thread-safe) core happens under one lock, held
-once per step (never while a token is fetched); threads waiting for another's token
-request wait on a ``threading.Condition`` of that lock. Per-request state lives on the
-prepared request itself until its first response, never on ``self``.
+once per step (never while a token is fetched), but for a response the core receives
+touching nothing shared (``Exchange.receives_alone``: a 200 on the fast path); threads
+waiting for another's token request wait on a ``threading.Condition`` of that lock.
+Per-request state lives on the prepared request itself until its first response, never
+on ``self``.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from ._prepared import (
     head_too_large,
     raise_head_too_large,
     resend,
+    response_received,
 )
 from ._tokens import DEFAULT_OAUTH_TIMEOUT, SyncTokenSource, obtain_token
 
@@ -123,15 +126,10 @@ class UpscopeAuth(AuthBase):
                     self._abandon(exchange)
                 raise_head_too_large(response, self.max_header_size)
             status = response.status_code
-            if exchange.needs_headers(status):
-                headers = response.headers.lower_items()
-                received = ResponseReceived(status_code=status, headers=headers, now=time.time())
-            else:  # the core reads neither headers nor time: one event per status serves
-                received = ResponseReceived.status_only(status)
-            with self._lock:
-                action = exchange.receive(received)
-                if type(action) is not Deliver:
-                    action = self._run(exchange, action, kwargs)
+            if exchange.receives_alone(status):  # it touches nothing shared: no lock
+                action = exchange.receive(ResponseReceived.status_only(status))
+            else:
+                action = self._receive(exchange, response, kwargs)
             match action:
                 case Deliver():
                     if sent.dpop_key is not None:
@@ -151,6 +149,15 @@ class UpscopeAuth(AuthBase):
             raise action.error
         assert isinstance(action, Send)
         return action
+
+    def _receive(
+        self, exchange: Exchange, response: requests.Response, options: dict[str, Any]
+    ) -> Action:
+        """Feed ``response`` under the lock, then carry out what the core says."""
+        received = response_received(exchange, response)
+        with self._lock:
+            action = exchange.receive(received)
+            return action if type(action) is Deliver else self._run(exchange, action, options)
 
     def _run(self, exchange: Exchange, action: Action, options: dict[str, Any]) -> Action:
         """Under the lock: carry out ``action``, the core's answer to a start or a

@@ -8,7 +8,7 @@ from typing import IO, Any
 import requests
 from requests.cookies import extract_cookies_to_jar
 
-from sansio_upscope import Retry, Send, StepUpError
+from sansio_upscope import Exchange, ResponseReceived, Retry, Send, StepUpError
 from sansio_upscope.dpop import AUTHORIZATION_HEADER, DPOP_HEADER, authorization_fields
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "raise_head_too_large",
     "read_limited",
     "resend",
+    "response_received",
 ]
 
 
@@ -82,6 +83,16 @@ def resend(
     again.history.append(response)
     again.request = copy
     return again
+
+
+def response_received(exchange: Exchange, response: requests.Response) -> ResponseReceived:
+    """The core's event for ``response``: its headers and the time only for a status the
+    core reads them for; otherwise the one event shared by every response with it."""
+    status = response.status_code
+    if exchange.needs_headers(status):
+        headers = response.headers.lower_items()
+        return ResponseReceived(status_code=status, headers=headers, now=time.time())
+    return ResponseReceived.status_only(status)
 
 
 def forget_proof(response: requests.Response) -> None:
