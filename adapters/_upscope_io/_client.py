@@ -59,6 +59,9 @@ class Framework:
     new_event: Callable[[], Event]
     #: Runs a blocking call off the loop: ``asyncio.to_thread``, ``trio.to_thread``.
     run_in_thread: RunInThread
+    #: What its streams raise besides ``OSError`` when a connection breaks (trio's
+    #: ``BrokenResourceError``, ...); the pool reports them as ``TransportError``.
+    stream_errors: tuple[type[Exception], ...] = ()
 
 
 class AsyncClient:
@@ -92,6 +95,7 @@ class AsyncClient:
             max_connections=max_connections,
             max_per_origin=max_connections_per_origin,
             max_header_size=max_header_size,
+            stream_errors=self.framework.stream_errors,
         )
         self._token_request_ended: dict[Upscope, Event] = {}
 

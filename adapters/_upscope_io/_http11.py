@@ -137,6 +137,15 @@ class Http11:
         self._last_request = (method, url, headers.copy(), content_length), event
         return self._send(event)
 
+    def message(
+        self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | None
+    ) -> bytes:
+        """The bytes of a whole request whose body (if any) is ``body``."""
+        if body:
+            head = self.request(method, url, headers, content_length=len(body))
+            return head + self._send(h11.Data(data=body)) + self._send(_END_OF_MESSAGE)
+        return self.request(method, url, headers, content_length=0) + self._send(_END_OF_MESSAGE)
+
     def _request_event(
         self, method: str, url: str, headers: list[tuple[str, str]], content_length: int | None
     ) -> h11.Request:

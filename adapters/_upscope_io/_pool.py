@@ -46,23 +46,30 @@ _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 
 
 class ByteStream(Protocol):
-    """What the pool needs from a connected socket. Errors are ``OSError``.
+    """What the pool needs from a connected socket. Errors are ``OSError`` or the types
+    the adapter names (``ConnectionPool(stream_errors=)``).
 
-    A stream may also define ``is_readable() -> bool`` (no await): True when the peer has
-    closed it or sent bytes nobody asked for. The pool asks before reusing an idle
-    connection, and closes it instead (a stream without the method is assumed alive).
+    A stream may also define ``is_readable()`` (no await): true when the peer has closed
+    it or sent bytes nobody asked for. The pool asks before reusing an idle connection,
+    and closes it instead (a stream without the method is assumed alive).
     """
 
-    async def send_all(self, data: bytes) -> None: ...
+    def send_all(self, data: bytes) -> Awaitable[None]: ...
 
-    async def receive_some(self) -> bytes: ...
+    def receive_some(self) -> Awaitable[bytes]: ...
 
     async def aclose(self) -> None: ...
 
 
 class Connection:
     def __init__(
-        self, stream: ByteStream, origin: Origin, slots: _OriginSlots, *, max_header_size: int
+        self,
+        stream: ByteStream,
+        origin: Origin,
+        slots: _OriginSlots,
+        *,
+        max_header_size: int,
+        errors: tuple[type[Exception], ...],
     ) -> None:
         self.stream = stream
         self.origin = origin
@@ -70,47 +77,41 @@ class Connection:
         self.slots = slots
         self.http = Http11(max_header_size=max_header_size)
         self.reused = False
-        self.dropped: Callable[[], bool] = getattr(stream, "is_readable", _alive)
-
-    async def request(
-        self, method: str, url: str, headers: list[tuple[str, str]], content: Content
-    ) -> ResponseHead:
-        """Send a request; return the response's head once it has arrived (its body is
-        left for ``Response`` to read). Raises ``TransportError``."""
-        http, stream = self.http, self.stream
-        if content is None or isinstance(content, bytes):
-            body = content or b""
-            head = http.request(method, url, headers, content_length=len(body))
-            await self.send(head + http.body(body) + http.end() if body else head + http.end())
-        else:
-            await self.send(http.request(method, url, headers, content_length=None))
-            async for chunk in content:
-                await self.send(http.body(chunk))
-            await self.send(http.end())
-        # Nothing of the response is buffered yet (see Http11.request): read, then parse.
-        # (receive() inlined: each coroutine layer here costs on every request.)
-        try:
-            http.receive_data(await stream.receive_some())
-            while (event := http.next_event()) is NEED_DATA:
-                http.receive_data(await stream.receive_some())
-        except OSError as exc:
-            raise TransportError(url, f"reading the response failed: {exc}") from exc
-        if type(event) is not ResponseHead:  # pragma: no cover - h11 yields a head first
-            raise TransportError(url, "the server sent a body before the status line")
-        return event
+        self.dropped: Callable[[], object] = getattr(stream, "is_readable", _alive)
+        #: What the stream raises when the connection breaks (``OSError`` and the
+        #: adapter's own types, ``ConnectionPool(stream_errors=)``).
+        self.errors = errors
 
     async def send(self, data: bytes) -> None:
         try:
             await self.stream.send_all(data)
-        except OSError as exc:
-            raise TransportError(self.http.url, f"sending the request failed: {exc}") from exc
+        except self.errors as exc:
+            why = f"sending the request failed: {_why(exc)}"
+            raise TransportError(self.http.url, why) from exc
+
+    async def send_streamed(
+        self, method: str, url: str, headers: list[tuple[str, str]], chunks: AsyncIterable[bytes]
+    ) -> None:
+        """Send a request whose body comes from an async iterable (chunked)."""
+        http = self.http
+        await self.send(http.request(method, url, headers, content_length=None))
+        async for chunk in chunks:
+            await self.send(http.body(chunk))
+        await self.send(http.end())
 
     async def receive(self) -> None:
         try:
             data = await self.stream.receive_some()
-        except OSError as exc:
-            raise TransportError(self.http.url, f"reading the response failed: {exc}") from exc
+        except self.errors as exc:
+            why = f"reading the response failed: {_why(exc)}"
+            raise TransportError(self.http.url, why) from exc
         self.http.receive_data(data)
+
+
+def _why(exc: BaseException) -> str:
+    """What broke, for a ``TransportError`` (trio's stream errors carry the socket's
+    ``OSError`` as their cause)."""
+    return str(exc.__cause__ or exc) or type(exc).__name__
 
 
 def _alive() -> bool:
@@ -122,41 +123,46 @@ DEFAULT_MAX_CONNECTIONS = 100
 
 
 class _OriginSlots:
-    """What a request to one origin holds while it uses a connection: a slot of the
-    origin's own cap (when there is one), then a slot of the pool's total."""
+    """One origin's idle connections, and the slots a request to it holds while it uses
+    a connection: a slot of the origin's own cap (when there is one), then a slot of the
+    pool's total. Without a cap of its own (the default) the three calls are the total's."""
+
+    #: Take the slots if all are free now (no await); False otherwise.
+    try_acquire: Callable[[], bool]
+    #: Take the slots, waiting for them.
+    acquire: Callable[[], Awaitable[None]]
+    release: Callable[[], None]
 
     def __init__(self, total: Slots, own: Slots | None) -> None:
-        self.total = total
-        self.own = own
         #: Kept-alive connections to this origin, the most recently used last.
         self.idle: list[Connection] = []
-
-    def try_acquire(self) -> bool:
-        """Take both slots if both are free now (no await); False otherwise."""
-        own = self.own
         if own is None:
-            return self.total.try_acquire()
-        if not own.try_acquire():
+            self.try_acquire, self.acquire = total.try_acquire, total.acquire
+            self.release = total.release
+        else:
+            self._total, self._own = total, own
+            self.try_acquire, self.acquire = self._try_acquire_both, self._acquire_both
+            self.release = self._release_both
+
+    def _try_acquire_both(self) -> bool:
+        if not self._own.try_acquire():
             return False
-        if self.total.try_acquire():
+        if self._total.try_acquire():
             return True
-        own.release()
+        self._own.release()
         return False
 
-    async def acquire(self) -> None:
-        if self.own is not None:
-            await self.own.acquire()
+    async def _acquire_both(self) -> None:
+        await self._own.acquire()
         try:
-            await self.total.acquire()
+            await self._total.acquire()
         except BaseException:
-            if self.own is not None:
-                self.own.release()
+            self._own.release()
             raise
 
-    def release(self) -> None:
-        self.total.release()
-        if self.own is not None:
-            self.own.release()
+    def _release_both(self) -> None:
+        self._total.release()
+        self._own.release()
 
 
 class ConnectionPool:
@@ -177,6 +183,7 @@ class ConnectionPool:
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         max_per_origin: int | None = None,
         max_header_size: int = DEFAULT_MAX_HEADER_SIZE,
+        stream_errors: tuple[type[Exception], ...] = (),
     ) -> None:
         for name, value in (
             ("max_connections", max_connections),
@@ -196,6 +203,10 @@ class ConnectionPool:
         self._total = Slots(max_connections, new_event)
         self._origins: dict[Origin, _OriginSlots] = {}
         self._open = 0  # connections open or opening, in use or idle
+        #: A stream raises these when the connection breaks: ``OSError`` and the
+        #: adapter's own (trio's ``BrokenResourceError``, ...), so its methods are
+        #: called directly, without a layer translating each call's errors.
+        self._stream_errors: tuple[type[Exception], ...] = (OSError, *stream_errors)
 
     def _slots_for(self, origin: Origin) -> _OriginSlots:
         slots = self._origins.get(origin)
@@ -250,7 +261,13 @@ class ConnectionPool:
         except BaseException:
             slots.release()
             raise
-        return Connection(stream, origin, slots, max_header_size=self._max_header_size)
+        return Connection(
+            stream,
+            origin,
+            slots,
+            max_header_size=self._max_header_size,
+            errors=self._stream_errors,
+        )
 
     async def _make_room(self) -> None:
         """Close idle connections to other origins while ``max_connections`` are open.
@@ -291,26 +308,41 @@ class ConnectionPool:
     async def send(
         self, method: str, url: str, headers: list[tuple[str, str]], content: Content
     ) -> Response:
-        """Send one request; return the response once its head has arrived.
+        """Send one request; return the response once its head has arrived (its body is
+        left for ``Response`` to read).
 
         Raises ``TransportError``. A reused idle connection that the server had closed
         in the meantime is replaced once, for idempotent requests with a bytes body.
         """
         url_origin = origin(url)
+        errors = self._stream_errors
         while True:
             connection = self._idle(url_origin) or await self.acquire(url_origin, url)
+            http, stream = connection.http, connection.stream
+            # The socket's own calls, here rather than in Connection methods: each
+            # coroutine layer costs on every request, and again on every suspension.
             try:
-                return Response(
-                    url=url,
-                    head=await connection.request(method, url, headers, content),
-                    connection=connection,
-                    pool=self,
-                )
+                if content is None or isinstance(content, bytes):
+                    try:
+                        await stream.send_all(http.message(method, url, headers, content))
+                    except errors as exc:
+                        why = f"sending the request failed: {_why(exc)}"
+                        raise TransportError(url, why) from exc
+                else:
+                    await connection.send_streamed(method, url, headers, content)
+                # Nothing of the response is buffered yet (see Http11.request): read, then parse.
+                try:
+                    http.receive_data(await stream.receive_some())
+                    while (head := http.next_event()) is NEED_DATA:
+                        http.receive_data(await stream.receive_some())
+                except errors as exc:
+                    why = f"reading the response failed: {_why(exc)}"
+                    raise TransportError(url, why) from exc
             except TransportError:
                 await self.release(connection, reuse=False)
                 if (
                     connection.reused
-                    and not connection.http.response_started
+                    and not http.response_started
                     and method.upper() in _IDEMPOTENT
                     and (content is None or isinstance(content, bytes))
                 ):
@@ -319,6 +351,10 @@ class ConnectionPool:
             except BaseException:
                 await self.release(connection, reuse=False)
                 raise
+            if type(head) is not ResponseHead:  # pragma: no cover - h11 yields a head first
+                await self.release(connection, reuse=False)
+                raise TransportError(url, "the server sent a body before the status line")
+            return Response(url=url, head=head, connection=connection, pool=self)
 
 
 class Response:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 
 from _upscope_io import (
     AsyncClient,
     Framework,
     Origin,
-    ReadableProbe,
+    readable_probe,
 )
 
 __all__ = ["Client"]
@@ -26,14 +27,13 @@ class _Stream:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._reader = reader
         self._writer = writer
-        self._socket_readable = ReadableProbe(writer.get_extra_info("socket"))
+        self._socket_readable = readable_probe(writer.get_extra_info("socket"))
+        # The reader's own coroutine, with no layer of ours around it.
+        self.receive_some = functools.partial(reader.read, 65536)
 
     async def send_all(self, data: bytes) -> None:
         self._writer.write(data)
         await self._writer.drain()
-
-    async def receive_some(self) -> bytes:
-        return await self._reader.read(65536)
 
     def is_readable(self) -> bool:
         """True when the server closed the connection (or it broke) while it was idle."""
@@ -41,7 +41,7 @@ class _Stream:
         if reader.at_eof() or reader.exception() is not None or self._writer.is_closing():
             return True
         # Bytes the transport has not read yet (the loop reads eagerly, so rarely any).
-        return self._socket_readable()
+        return bool(self._socket_readable())
 
     async def aclose(self) -> None:
         self._writer.close()
