@@ -129,9 +129,7 @@ class AsyncClient:
         be sent again: a needed retry raises ``BodyNotReplayableError``). Raises the
         core's ``StepUpError`` on give-up and ``TransportError`` on a connection failure.
         """
-        response = await self._drive(method, url, _pairs(headers), content)
-        await response.aread()  # releases the connection, whether it ends well or not
-        return response
+        return await self._drive(method, url, _pairs(headers), content, read=True)
 
     @contextlib.asynccontextmanager
     async def stream(
@@ -139,18 +137,25 @@ class AsyncClient:
     ) -> AsyncIterator[Response]:
         """Like ``request()``, but the body arrives with ``response.aiter_bytes()``; the
         connection is released when the block ends (reused only if the body was read)."""
-        response = await self._drive(method, url, _pairs(headers), content)
+        response = await self._drive(method, url, _pairs(headers), content, read=False)
         try:
             yield response
         finally:
             await response.aclose()
 
     async def _drive(
-        self, method: str, url: str, headers: list[tuple[str, str]], content: Content
+        self,
+        method: str,
+        url: str,
+        headers: list[tuple[str, str]],
+        content: Content,
+        *,
+        read: bool,
     ) -> Response:
         """The loop over the core's actions: send what it says, fetch a token when it
-        says so, wait while another request does. Only awaits the adapter's own I/O
-        (``_connect`` through the pool) and event type, so it serves asyncio and trio."""
+        says so, wait while another request does; with ``read``, the delivered body
+        too. Only awaits the adapter's own I/O (``_connect`` through the pool) and event
+        type, so it serves asyncio and trio."""
         upscope = self.upscopes.for_url(url)
         replayable = content is None or isinstance(content, bytes)
         exchange = upscope.exchange(method, url, replayable=replayable)
@@ -189,6 +194,10 @@ class AsyncClient:
                         action = exchange.resume(now=time.time())
                     case Deliver():
                         assert response is not None
+                        # The body usually came with the head: read without awaiting.
+                        # Either way the connection is released, closed on a failure.
+                        if read and not response.read_arrived():
+                            await response.aread()
                         delivered, response = response, None
                         return delivered
                     case GiveUp(error=error):

@@ -20,7 +20,6 @@ from sansio_upscope._urls import display_url, origin
 from ._errors import TransportError
 from ._http11 import (
     DEFAULT_MAX_HEADER_SIZE,
-    END,
     NEED_DATA,
     Http11,
     Origin,
@@ -379,6 +378,8 @@ class Response:
         self._head = head
         self._connection = connection
         self._pool = pool
+        #: The body's pieces read so far, by ``read_arrived()`` or ``aread()``.
+        self._arrived: list[bytes] = []
 
     # Until read or decoded (class defaults: fewer attributes to set per response).
     _headers: list[tuple[str, str]] | None = None
@@ -443,21 +444,12 @@ class Response:
         connection = self._connection
         if connection is None:
             raise RuntimeError(self._consumed())
-        http = connection.http
-        chunks, size = [], 0
+        http, chunks = connection.http, self._arrived
         try:
-            # One loop over the events, not a coroutine per chunk: a small body is
-            # usually in the same read as the head.
-            while (event := http.next_event()) is not END:
-                if event is NEED_DATA:
-                    await connection.receive()
-                elif type(event) is bytes:
-                    size += len(event)
-                    if limit is not None and size > limit:
-                        raise TransportError(
-                            self.url, f"the response body is larger than {limit} bytes"
-                        )
-                    chunks.append(event)
+            while not self._complete and not http.read_body(chunks):
+                self._check_size(chunks, limit)
+                await connection.receive()
+            self._check_size(chunks, limit)
         except BaseException:
             await self._abort()  # see _next_chunk
             raise
@@ -465,6 +457,26 @@ class Response:
         if not self._keep_connection():
             await self._abort()
         return self._content
+
+    def read_arrived(self) -> bool:
+        """Read the body into ``content`` without awaiting, if all of it has arrived
+        (a small one usually comes in the same read as the head) and the connection goes
+        back to the pool: True. Else False, and ``aread()`` does the rest. Raises
+        ``TransportError``; the caller then closes the response."""
+        connection = self._connection
+        if (
+            connection is None
+            or self._complete
+            or not connection.http.read_body(self._arrived)
+            or not self._keep_connection()
+        ):
+            return False
+        self._content = b"".join(self._arrived)
+        return True
+
+    def _check_size(self, chunks: list[bytes], limit: int | None) -> None:
+        if limit is not None and sum(map(len, chunks)) > limit:
+            raise TransportError(self.url, f"the response body is larger than {limit} bytes")
 
     async def adiscard(self, *, limit: int = 64 * 1024) -> None:
         """Drop the body before the request is sent again: read to its end (so the

@@ -25,8 +25,8 @@ class _Stream:
     """asyncio streams as the ``_upscope_io.ByteStream`` the pool drives."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._reader = reader
         self._writer = writer
+        self._transport = writer.transport
         self._socket_readable = readable_probe(writer.get_extra_info("socket"))
         # The reader's own coroutine, with no layer of ours around it.
         self.receive_some = functools.partial(reader.read, 65536)
@@ -36,12 +36,10 @@ class _Stream:
         await self._writer.drain()
 
     def is_readable(self) -> bool:
-        """True when the server closed the connection (or it broke) while it was idle."""
-        reader = self._reader
-        if reader.at_eof() or reader.exception() is not None or self._writer.is_closing():
-            return True
-        # Bytes the transport has not read yet (the loop reads eagerly, so rarely any).
-        return bool(self._socket_readable())
+        """True when the server closed the connection (or it broke, or sent bytes)
+        while it was idle. A transport that saw an error is closing; one that read the
+        end of the stream leaves it on the socket, which stays readable."""
+        return self._transport.is_closing() or bool(self._socket_readable())
 
     async def aclose(self) -> None:
         self._writer.close()
