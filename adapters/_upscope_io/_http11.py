@@ -205,6 +205,25 @@ class Http11:
                 raise TransportError(self.url, "the server closed the connection")
             # h11.InformationalResponse (1xx, RFC 9110 §15.2): not final, skip it.
 
+    def read_head(self) -> ResponseHead | None:
+        """The response's head once it has arrived (1xx responses skipped), else None:
+        read more (``next_event()`` for a head, in one call)."""
+        while True:
+            try:
+                event = self._h11.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise TransportError(self.url, self._broken_because(exc)) from exc
+            if type(event) is h11.Response:
+                return self._head(event)
+            if event is h11.NEED_DATA:
+                return None
+            if type(event) is h11.ConnectionClosed:
+                raise TransportError(self.url, "the server closed the connection")
+            if event is h11.PAUSED:  # after a 101: RFC 9110 §15.2.2, another protocol
+                raise TransportError(self.url, "the server switched to another protocol")
+            # h11.InformationalResponse (1xx, RFC 9110 §15.2): not final, skip it. (h11
+            # gives no body before a head.)
+
     def read_body(self, chunks: list[bytes]) -> bool:
         """Append the pieces of the body that have arrived to ``chunks``: True once the
         body has ended, False when more must be read (``next_event()`` in one call)."""

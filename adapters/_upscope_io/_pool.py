@@ -222,13 +222,13 @@ class ConnectionPool:
         """The most recently used idle connection to ``origin`` with its slots taken, if
         it is still open and slots are free now (no await: the common case); else None."""
         slots = self._origins.get(origin)
-        if slots is None or not slots.idle or not slots.try_acquire():
+        if slots is None or not (idle := slots.idle) or not slots.try_acquire():
             return None
-        connection = slots.idle[-1]
+        connection = idle[-1]
         if connection.dropped():  # acquire() closes it
             slots.release()
             return None
-        slots.idle.pop()
+        idle.pop()
         connection.reused = True
         return connection
 
@@ -332,7 +332,7 @@ class ConnectionPool:
                 # Nothing of the response is buffered yet (see Http11.request): read, then parse.
                 try:
                     http.receive_data(await stream.receive_some())
-                    while (head := http.next_event()) is NEED_DATA:
+                    while (head := http.read_head()) is None:
                         http.receive_data(await stream.receive_some())
                 except errors as exc:
                     why = f"reading the response failed: {_why(exc)}"
@@ -350,10 +350,7 @@ class ConnectionPool:
             except BaseException:
                 await self.release(connection, reuse=False)
                 raise
-            if type(head) is not ResponseHead:  # pragma: no cover - h11 yields a head first
-                await self.release(connection, reuse=False)
-                raise TransportError(url, "the server sent a body before the status line")
-            return Response(url=url, head=head, connection=connection, pool=self)
+            return Response(url, head, connection, self)
 
 
 class Response:
@@ -367,7 +364,6 @@ class Response:
 
     def __init__(
         self,
-        *,
         url: str,
         head: ResponseHead,
         connection: Connection | None,
@@ -376,7 +372,7 @@ class Response:
         self.url = url
         self.status_code = head.status_code
         self._head = head
-        self._connection = connection
+        self._connection = connection  # None once given back
         self._pool = pool
         #: The body's pieces read so far, by ``read_arrived()`` or ``aread()``.
         self._arrived: list[bytes] = []
@@ -464,13 +460,12 @@ class Response:
         back to the pool: True. Else False, and ``aread()`` does the rest. Raises
         ``TransportError``; the caller then closes the response."""
         connection = self._connection
-        if (
-            connection is None
-            or self._complete
-            or not connection.http.read_body(self._arrived)
-            or not self._keep_connection()
-        ):
+        if connection is None or self._complete or not connection.http.read_body(self._arrived):
             return False
+        self._complete = True
+        if self._pool is None or not self._pool.keep(connection):
+            return False
+        self._connection = None
         self._content = b"".join(self._arrived)
         return True
 

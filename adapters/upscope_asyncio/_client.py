@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+from collections.abc import Awaitable
 
 from _upscope_io import (
     AsyncClient,
@@ -31,9 +32,9 @@ class _Stream:
         # The reader's own coroutine, with no layer of ours around it.
         self.receive_some = functools.partial(reader.read, 65536)
 
-    async def send_all(self, data: bytes) -> None:
+    def send_all(self, data: bytes) -> Awaitable[None]:
         self._writer.write(data)
-        await self._writer.drain()
+        return self._writer.drain()  # awaited by the pool: no coroutine of ours around it
 
     def is_readable(self) -> bool:
         """True when the server closed the connection (or it broke, or sent bytes)
