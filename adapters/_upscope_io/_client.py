@@ -172,14 +172,16 @@ class AsyncClient:
                         )
                         response = await self._pool.send(method, url, sent, content)
                         action = exchange.receive(_received(exchange, response))
-                        if type(action) is Deliver:  # the usual end, here at once
-                            # The body usually came with the head: read without awaiting.
-                            # Either way the connection is released, closed on a failure.
-                            if read and not response.read_arrived():
-                                await response.aread()
-                            delivered, response = response, None
-                            return delivered
-                        await response.adiscard()  # frees the connection for reuse
+                        if type(action) is not Deliver:
+                            await response.adiscard()  # frees the connection for reuse
+                    case Deliver():  # second: the usual way out
+                        assert response is not None
+                        # The body usually came with the head: read without awaiting.
+                        # Either way the connection is released, closed on a failure.
+                        if read and not response.read_arrived():
+                            await response.aread()
+                        delivered, response = response, None
+                        return delivered
                     case RequestToken():
                         try:
                             token = await obtain_token(
@@ -200,8 +202,6 @@ class AsyncClient:
                         action = exchange.resume(now=time.time())
                     case GiveUp(error=error):
                         raise error
-                    case _:  # Deliver only ever answers a response (above)
-                        raise AssertionError(f"unexpected action {type(action).__name__}")
         finally:
             exchange.abandon()  # releases a token request this exchange still owned
             if self._token_request_ended:
