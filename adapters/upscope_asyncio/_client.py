@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
+from typing import SupportsIndex
 
 from _upscope_io import (
     AsyncClient,
@@ -22,15 +22,33 @@ from _upscope_io import (
 __all__ = ["Client"]
 
 
+class _Reader(asyncio.StreamReader):
+    """asyncio's reader, counting the bytes it holds that nobody has read. The loop reads
+    eagerly: what a server sends while the connection is idle lands here, where a look
+    at the socket cannot see it."""
+
+    unread = 0
+
+    def feed_data(self, data: Iterable[SupportsIndex]) -> None:
+        # The protocol feeds what the socket gave: bytes (typeshed says any iterable).
+        self.unread += len(data) if isinstance(data, bytes) else len(bytes(data))
+        super().feed_data(data)
+
+    async def receive_some(self) -> bytes:
+        data = await self.read(65536)
+        self.unread -= len(data)
+        return data
+
+
 class _Stream:
     """asyncio streams as the ``_upscope_io.ByteStream`` the pool drives."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, reader: _Reader, writer: asyncio.StreamWriter) -> None:
+        self._reader = reader
         self._writer = writer
         self._transport = writer.transport
         self._socket_readable = readable_probe(writer.get_extra_info("socket"))
-        # The reader's own coroutine, with no layer of ours around it.
-        self.receive_some = functools.partial(reader.read, 65536)
+        self.receive_some = reader.receive_some
 
     def send_all(self, data: bytes) -> Awaitable[None]:
         self._writer.write(data)
@@ -38,9 +56,12 @@ class _Stream:
 
     def is_readable(self) -> bool:
         """True when the server closed the connection (or it broke, or sent bytes)
-        while it was idle. A transport that saw an error is closing; one that read the
-        end of the stream leaves it on the socket, which stays readable."""
-        return self._transport.is_closing() or bool(self._socket_readable())
+        while it was idle: bytes the loop has read and nobody else, a transport that
+        saw an error (it is closing), or a socket with more (the end of the stream
+        stays there, readable)."""
+        return (
+            self._reader.unread > 0 or self._transport.is_closing() or bool(self._socket_readable())
+        )
 
     async def aclose(self) -> None:
         self._writer.close()
@@ -68,7 +89,11 @@ class Client(AsyncClient):
 
     async def _connect(self, origin: Origin) -> _Stream:
         context = self._tls_context() if origin.scheme == "https" else None
-        reader, writer = await asyncio.open_connection(
-            origin.host, origin.port, ssl=context, limit=2**20
+        # asyncio.open_connection(), with the reader above.
+        loop = asyncio.get_running_loop()
+        reader = _Reader(limit=2**20, loop=loop)
+        protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
+        transport, _ = await loop.create_connection(
+            lambda: protocol, origin.host, origin.port, ssl=context
         )
-        return _Stream(reader, writer)
+        return _Stream(reader, asyncio.StreamWriter(transport, protocol, reader, loop))
