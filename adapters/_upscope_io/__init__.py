@@ -20,7 +20,7 @@ from ._http11 import DEFAULT_MAX_HEADER_SIZE, Http11, Origin, ResponseHead
 from ._loopback import LoopbackReceiver
 from ._pool import ByteStream, Connection, ConnectionPool, Content, Response
 from ._slots import Slots
-from ._sockets import ReadableProbe
+from ._sockets import readable_probe
 from ._tokens import AsyncTokenSource, obtain_token
 
 __all__ = [
@@ -37,7 +37,6 @@ __all__ = [
     "Http11",
     "LoopbackReceiver",
     "Origin",
-    "ReadableProbe",
     "Response",
     "ResponseHead",
     "Slots",
@@ -45,5 +44,6 @@ __all__ = [
     "drive_async",
     "drive_sync",
     "obtain_token",
+    "readable_probe",
     "with_authorization",
 ]

@@ -59,6 +59,9 @@ class Framework:
     new_event: Callable[[], Event]
     #: Runs a blocking call off the loop: ``asyncio.to_thread``, ``trio.to_thread``.
     run_in_thread: RunInThread
+    #: What its streams raise besides ``OSError`` when a connection breaks (trio's
+    #: ``BrokenResourceError``, ...); the pool reports them as ``TransportError``.
+    stream_errors: tuple[type[Exception], ...] = ()
 
 
 class AsyncClient:
@@ -92,6 +95,7 @@ class AsyncClient:
             max_connections=max_connections,
             max_per_origin=max_connections_per_origin,
             max_header_size=max_header_size,
+            stream_errors=self.framework.stream_errors,
         )
         self._token_request_ended: dict[Upscope, Event] = {}
 
@@ -125,9 +129,7 @@ class AsyncClient:
         be sent again: a needed retry raises ``BodyNotReplayableError``). Raises the
         core's ``StepUpError`` on give-up and ``TransportError`` on a connection failure.
         """
-        response = await self._drive(method, url, _pairs(headers), content)
-        await response.aread()  # releases the connection, whether it ends well or not
-        return response
+        return await self._drive(method, url, _pairs(headers), content, read=True)
 
     @contextlib.asynccontextmanager
     async def stream(
@@ -135,18 +137,25 @@ class AsyncClient:
     ) -> AsyncIterator[Response]:
         """Like ``request()``, but the body arrives with ``response.aiter_bytes()``; the
         connection is released when the block ends (reused only if the body was read)."""
-        response = await self._drive(method, url, _pairs(headers), content)
+        response = await self._drive(method, url, _pairs(headers), content, read=False)
         try:
             yield response
         finally:
             await response.aclose()
 
     async def _drive(
-        self, method: str, url: str, headers: list[tuple[str, str]], content: Content
+        self,
+        method: str,
+        url: str,
+        headers: list[tuple[str, str]],
+        content: Content,
+        *,
+        read: bool,
     ) -> Response:
         """The loop over the core's actions: send what it says, fetch a token when it
-        says so, wait while another request does. Only awaits the adapter's own I/O
-        (``_connect`` through the pool) and event type, so it serves asyncio and trio."""
+        says so, wait while another request does; with ``read``, the delivered body
+        too. Only awaits the adapter's own I/O (``_connect`` through the pool) and event
+        type, so it serves asyncio and trio."""
         replayable = content is None or isinstance(content, bytes)
         exchange = self.upscopes.exchange(method, url, replayable=replayable)
         upscope = exchange.upscope
@@ -163,8 +172,16 @@ class AsyncClient:
                         )
                         response = await self._pool.send(method, url, sent, content)
                         action = exchange.receive(_received(exchange, response))
-                        if not isinstance(action, Deliver):
+                        if type(action) is not Deliver:
                             await response.adiscard()  # frees the connection for reuse
+                    case Deliver():  # second: the usual way out
+                        assert response is not None
+                        # The body usually came with the head: read without awaiting.
+                        # Either way the connection is released, closed on a failure.
+                        if read and not response.read_arrived():
+                            await response.aread()
+                        delivered, response = response, None
+                        return delivered
                     case RequestToken():
                         try:
                             token = await obtain_token(
@@ -183,10 +200,6 @@ class AsyncClient:
                     case WaitForToken() as wait:
                         await self._token_request_end(upscope, wait)
                         action = exchange.resume(now=time.time())
-                    case Deliver():
-                        assert response is not None
-                        delivered, response = response, None
-                        return delivered
                     case GiveUp(error=error):
                         raise error
         finally:

@@ -125,6 +125,21 @@ class Http11:
         Until the server answers, nothing of a response is buffered (a connection with
         bytes nobody asked for is not ``reusable``): read from the socket before the
         first ``next_event()``."""
+        return self._send(self._request_for(method, url, headers, content_length))
+
+    def message(
+        self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | None
+    ) -> bytes:
+        """The bytes of a whole request whose body (if any) is ``body``: what
+        ``request()``, ``body()`` and ``end()`` give, in one call."""
+        if body:
+            event = self._request_for(method, url, headers, len(body))
+            return self._send(event, h11.Data(data=body), _END_OF_MESSAGE)
+        return self._send(self._request_for(method, url, headers, 0), _END_OF_MESSAGE)
+
+    def _request_for(
+        self, method: str, url: str, headers: list[tuple[str, str]], content_length: int | None
+    ) -> h11.Request:
         self.url = url
         self.received = 0
         # A keep-alive connection often sends the same request again: reuse the event
@@ -132,10 +147,10 @@ class Http11:
         key = (method, url, headers, content_length)
         last = self._last_request
         if last is not None and last[0] == key:
-            return self._send(last[1])
+            return last[1]
         event = self._request_event(method, url, headers, content_length)
         self._last_request = (method, url, headers.copy(), content_length), event
-        return self._send(event)
+        return event
 
     def _request_event(
         self, method: str, url: str, headers: list[tuple[str, str]], content_length: int | None
@@ -190,6 +205,42 @@ class Http11:
                 raise TransportError(self.url, "the server closed the connection")
             # h11.InformationalResponse (1xx, RFC 9110 §15.2): not final, skip it.
 
+    def read_head(self) -> ResponseHead | None:
+        """The response's head once it has arrived (1xx responses skipped), else None:
+        read more (``next_event()`` for a head, in one call)."""
+        while True:
+            try:
+                event = self._h11.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise TransportError(self.url, self._broken_because(exc)) from exc
+            if type(event) is h11.Response:
+                return self._head(event)
+            if event is h11.NEED_DATA:
+                return None
+            if type(event) is h11.ConnectionClosed:
+                raise TransportError(self.url, "the server closed the connection")
+            if event is h11.PAUSED:  # after a 101: RFC 9110 §15.2.2, another protocol
+                raise TransportError(self.url, "the server switched to another protocol")
+            # h11.InformationalResponse (1xx, RFC 9110 §15.2): not final, skip it. (h11
+            # gives no body before a head.)
+
+    def read_body(self, chunks: list[bytes]) -> bool:
+        """Append the pieces of the body that have arrived to ``chunks``: True once the
+        body has ended, False when more must be read (``next_event()`` in one call)."""
+        while True:
+            try:
+                event = self._h11.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise TransportError(self.url, self._broken_because(exc)) from exc
+            if type(event) is h11.Data:
+                chunks.append(bytes(event.data))
+            elif type(event) is h11.EndOfMessage:
+                return True
+            elif event is h11.NEED_DATA:
+                return False
+            else:  # h11.ConnectionClosed: no other event comes inside a body
+                raise TransportError(self.url, "the server closed the connection")
+
     def _head(self, response: h11.Response) -> ResponseHead:
         # h11 bounds only a head still arriving; one that came in a single read is
         # measured here (only a response this large can hold such a head), so the
@@ -232,15 +283,17 @@ class Http11:
             return True
         return False
 
-    def _send(self, event: h11.Request | h11.Data | h11.EndOfMessage) -> bytes:
+    def _send(self, *events: h11.Request | h11.Data | h11.EndOfMessage) -> bytes:
+        data = b""
         try:
-            data = self._h11.send(event)
+            for event in events:
+                data += self._h11.send(event) or b""
         except h11.LocalProtocolError as exc:
             # Not quoted: h11's message may hold a header value (a credential).
             raise TransportError(
                 self.url, f"the request cannot be sent ({type(exc).__name__})"
             ) from exc
-        return data or b""
+        return data
 
 
 def _refused_request(method: str, target: str, fields: list[tuple[str, str]]) -> str:

@@ -20,7 +20,6 @@ from sansio_upscope._urls import display_url, origin
 from ._errors import TransportError
 from ._http11 import (
     DEFAULT_MAX_HEADER_SIZE,
-    END,
     NEED_DATA,
     Http11,
     Origin,
@@ -46,23 +45,30 @@ _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 
 
 class ByteStream(Protocol):
-    """What the pool needs from a connected socket. Errors are ``OSError``.
+    """What the pool needs from a connected socket. Errors are ``OSError`` or the types
+    the adapter names (``ConnectionPool(stream_errors=)``).
 
-    A stream may also define ``is_readable() -> bool`` (no await): True when the peer has
-    closed it or sent bytes nobody asked for. The pool asks before reusing an idle
-    connection, and closes it instead (a stream without the method is assumed alive).
+    A stream may also define ``is_readable()`` (no await): true when the peer has closed
+    it or sent bytes nobody asked for. The pool asks before reusing an idle connection,
+    and closes it instead (a stream without the method is assumed alive).
     """
 
-    async def send_all(self, data: bytes) -> None: ...
+    def send_all(self, data: bytes) -> Awaitable[None]: ...
 
-    async def receive_some(self) -> bytes: ...
+    def receive_some(self) -> Awaitable[bytes]: ...
 
     async def aclose(self) -> None: ...
 
 
 class Connection:
     def __init__(
-        self, stream: ByteStream, origin: Origin, slots: _OriginSlots, *, max_header_size: int
+        self,
+        stream: ByteStream,
+        origin: Origin,
+        slots: _OriginSlots,
+        *,
+        max_header_size: int,
+        errors: tuple[type[Exception], ...],
     ) -> None:
         self.stream = stream
         self.origin = origin
@@ -70,47 +76,41 @@ class Connection:
         self.slots = slots
         self.http = Http11(max_header_size=max_header_size)
         self.reused = False
-        self.dropped: Callable[[], bool] = getattr(stream, "is_readable", _alive)
-
-    async def request(
-        self, method: str, url: str, headers: list[tuple[str, str]], content: Content
-    ) -> ResponseHead:
-        """Send a request; return the response's head once it has arrived (its body is
-        left for ``Response`` to read). Raises ``TransportError``."""
-        http, stream = self.http, self.stream
-        if content is None or isinstance(content, bytes):
-            body = content or b""
-            head = http.request(method, url, headers, content_length=len(body))
-            await self.send(head + http.body(body) + http.end() if body else head + http.end())
-        else:
-            await self.send(http.request(method, url, headers, content_length=None))
-            async for chunk in content:
-                await self.send(http.body(chunk))
-            await self.send(http.end())
-        # Nothing of the response is buffered yet (see Http11.request): read, then parse.
-        # (receive() inlined: each coroutine layer here costs on every request.)
-        try:
-            http.receive_data(await stream.receive_some())
-            while (event := http.next_event()) is NEED_DATA:
-                http.receive_data(await stream.receive_some())
-        except OSError as exc:
-            raise TransportError(url, f"reading the response failed: {exc}") from exc
-        if type(event) is not ResponseHead:  # pragma: no cover - h11 yields a head first
-            raise TransportError(url, "the server sent a body before the status line")
-        return event
+        self.dropped: Callable[[], object] = getattr(stream, "is_readable", _alive)
+        #: What the stream raises when the connection breaks (``OSError`` and the
+        #: adapter's own types, ``ConnectionPool(stream_errors=)``).
+        self.errors = errors
 
     async def send(self, data: bytes) -> None:
         try:
             await self.stream.send_all(data)
-        except OSError as exc:
-            raise TransportError(self.http.url, f"sending the request failed: {exc}") from exc
+        except self.errors as exc:
+            why = f"sending the request failed: {_why(exc)}"
+            raise TransportError(self.http.url, why) from exc
+
+    async def send_streamed(
+        self, method: str, url: str, headers: list[tuple[str, str]], chunks: AsyncIterable[bytes]
+    ) -> None:
+        """Send a request whose body comes from an async iterable (chunked)."""
+        http = self.http
+        await self.send(http.request(method, url, headers, content_length=None))
+        async for chunk in chunks:
+            await self.send(http.body(chunk))
+        await self.send(http.end())
 
     async def receive(self) -> None:
         try:
             data = await self.stream.receive_some()
-        except OSError as exc:
-            raise TransportError(self.http.url, f"reading the response failed: {exc}") from exc
+        except self.errors as exc:
+            why = f"reading the response failed: {_why(exc)}"
+            raise TransportError(self.http.url, why) from exc
         self.http.receive_data(data)
+
+
+def _why(exc: BaseException) -> str:
+    """What broke, for a ``TransportError`` (trio's stream errors carry the socket's
+    ``OSError`` as their cause)."""
+    return str(exc.__cause__ or exc) or type(exc).__name__
 
 
 def _alive() -> bool:
@@ -122,41 +122,46 @@ DEFAULT_MAX_CONNECTIONS = 100
 
 
 class _OriginSlots:
-    """What a request to one origin holds while it uses a connection: a slot of the
-    origin's own cap (when there is one), then a slot of the pool's total."""
+    """One origin's idle connections, and the slots a request to it holds while it uses
+    a connection: a slot of the origin's own cap (when there is one), then a slot of the
+    pool's total. Without a cap of its own (the default) the three calls are the total's."""
+
+    #: Take the slots if all are free now (no await); False otherwise.
+    try_acquire: Callable[[], bool]
+    #: Take the slots, waiting for them.
+    acquire: Callable[[], Awaitable[None]]
+    release: Callable[[], None]
 
     def __init__(self, total: Slots, own: Slots | None) -> None:
-        self.total = total
-        self.own = own
         #: Kept-alive connections to this origin, the most recently used last.
         self.idle: list[Connection] = []
-
-    def try_acquire(self) -> bool:
-        """Take both slots if both are free now (no await); False otherwise."""
-        own = self.own
         if own is None:
-            return self.total.try_acquire()
-        if not own.try_acquire():
+            self.try_acquire, self.acquire = total.try_acquire, total.acquire
+            self.release = total.release
+        else:
+            self._total, self._own = total, own
+            self.try_acquire, self.acquire = self._try_acquire_both, self._acquire_both
+            self.release = self._release_both
+
+    def _try_acquire_both(self) -> bool:
+        if not self._own.try_acquire():
             return False
-        if self.total.try_acquire():
+        if self._total.try_acquire():
             return True
-        own.release()
+        self._own.release()
         return False
 
-    async def acquire(self) -> None:
-        if self.own is not None:
-            await self.own.acquire()
+    async def _acquire_both(self) -> None:
+        await self._own.acquire()
         try:
-            await self.total.acquire()
+            await self._total.acquire()
         except BaseException:
-            if self.own is not None:
-                self.own.release()
+            self._own.release()
             raise
 
-    def release(self) -> None:
-        self.total.release()
-        if self.own is not None:
-            self.own.release()
+    def _release_both(self) -> None:
+        self._total.release()
+        self._own.release()
 
 
 class ConnectionPool:
@@ -177,6 +182,7 @@ class ConnectionPool:
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         max_per_origin: int | None = None,
         max_header_size: int = DEFAULT_MAX_HEADER_SIZE,
+        stream_errors: tuple[type[Exception], ...] = (),
     ) -> None:
         for name, value in (
             ("max_connections", max_connections),
@@ -196,6 +202,10 @@ class ConnectionPool:
         self._total = Slots(max_connections, new_event)
         self._origins: dict[Origin, _OriginSlots] = {}
         self._open = 0  # connections open or opening, in use or idle
+        #: A stream raises these when the connection breaks: ``OSError`` and the
+        #: adapter's own (trio's ``BrokenResourceError``, ...), so its methods are
+        #: called directly, without a layer translating each call's errors.
+        self._stream_errors: tuple[type[Exception], ...] = (OSError, *stream_errors)
 
     def _slots_for(self, origin: Origin) -> _OriginSlots:
         slots = self._origins.get(origin)
@@ -212,13 +222,13 @@ class ConnectionPool:
         """The most recently used idle connection to ``origin`` with its slots taken, if
         it is still open and slots are free now (no await: the common case); else None."""
         slots = self._origins.get(origin)
-        if slots is None or not slots.idle or not slots.try_acquire():
+        if slots is None or not (idle := slots.idle) or not slots.try_acquire():
             return None
-        connection = slots.idle[-1]
+        connection = idle[-1]
         if connection.dropped():  # acquire() closes it
             slots.release()
             return None
-        slots.idle.pop()
+        idle.pop()
         connection.reused = True
         return connection
 
@@ -250,7 +260,13 @@ class ConnectionPool:
         except BaseException:
             slots.release()
             raise
-        return Connection(stream, origin, slots, max_header_size=self._max_header_size)
+        return Connection(
+            stream,
+            origin,
+            slots,
+            max_header_size=self._max_header_size,
+            errors=self._stream_errors,
+        )
 
     async def _make_room(self) -> None:
         """Close idle connections to other origins while ``max_connections`` are open.
@@ -291,26 +307,41 @@ class ConnectionPool:
     async def send(
         self, method: str, url: str, headers: list[tuple[str, str]], content: Content
     ) -> Response:
-        """Send one request; return the response once its head has arrived.
+        """Send one request; return the response once its head has arrived (its body is
+        left for ``Response`` to read).
 
         Raises ``TransportError``. A reused idle connection that the server had closed
         in the meantime is replaced once, for idempotent requests with a bytes body.
         """
         url_origin = origin(url)
+        errors = self._stream_errors
         while True:
             connection = self._idle(url_origin) or await self.acquire(url_origin, url)
+            http, stream = connection.http, connection.stream
+            # The socket's own calls, here rather than in Connection methods: each
+            # coroutine layer costs on every request, and again on every suspension.
             try:
-                return Response(
-                    url=url,
-                    head=await connection.request(method, url, headers, content),
-                    connection=connection,
-                    pool=self,
-                )
+                if content is None or isinstance(content, bytes):
+                    try:
+                        await stream.send_all(http.message(method, url, headers, content))
+                    except errors as exc:
+                        why = f"sending the request failed: {_why(exc)}"
+                        raise TransportError(url, why) from exc
+                else:
+                    await connection.send_streamed(method, url, headers, content)
+                # Nothing of the response is buffered yet (see Http11.request): read, then parse.
+                try:
+                    http.receive_data(await stream.receive_some())
+                    while (head := http.read_head()) is None:
+                        http.receive_data(await stream.receive_some())
+                except errors as exc:
+                    why = f"reading the response failed: {_why(exc)}"
+                    raise TransportError(url, why) from exc
             except TransportError:
                 await self.release(connection, reuse=False)
                 if (
                     connection.reused
-                    and not connection.http.response_started
+                    and not http.response_started
                     and method.upper() in _IDEMPOTENT
                     and (content is None or isinstance(content, bytes))
                 ):
@@ -319,6 +350,7 @@ class ConnectionPool:
             except BaseException:
                 await self.release(connection, reuse=False)
                 raise
+            return Response(url, head, connection, self)
 
 
 class Response:
@@ -332,7 +364,6 @@ class Response:
 
     def __init__(
         self,
-        *,
         url: str,
         head: ResponseHead,
         connection: Connection | None,
@@ -341,8 +372,10 @@ class Response:
         self.url = url
         self.status_code = head.status_code
         self._head = head
-        self._connection = connection
+        self._connection = connection  # None once given back
         self._pool = pool
+        #: The body's pieces read so far, by ``read_arrived()`` or ``aread()``.
+        self._arrived: list[bytes] = []
 
     # Until read or decoded (class defaults: fewer attributes to set per response).
     _headers: list[tuple[str, str]] | None = None
@@ -407,21 +440,12 @@ class Response:
         connection = self._connection
         if connection is None:
             raise RuntimeError(self._consumed())
-        http = connection.http
-        chunks, size = [], 0
+        http, chunks = connection.http, self._arrived
         try:
-            # One loop over the events, not a coroutine per chunk: a small body is
-            # usually in the same read as the head.
-            while (event := http.next_event()) is not END:
-                if event is NEED_DATA:
-                    await connection.receive()
-                elif type(event) is bytes:
-                    size += len(event)
-                    if limit is not None and size > limit:
-                        raise TransportError(
-                            self.url, f"the response body is larger than {limit} bytes"
-                        )
-                    chunks.append(event)
+            while not self._complete and not http.read_body(chunks):
+                self._check_size(chunks, limit)
+                await connection.receive()
+            self._check_size(chunks, limit)
         except BaseException:
             await self._abort()  # see _next_chunk
             raise
@@ -429,6 +453,25 @@ class Response:
         if not self._keep_connection():
             await self._abort()
         return self._content
+
+    def read_arrived(self) -> bool:
+        """Read the body into ``content`` without awaiting, if all of it has arrived
+        (a small one usually comes in the same read as the head) and the connection goes
+        back to the pool: True. Else False, and ``aread()`` does the rest. Raises
+        ``TransportError``; the caller then closes the response."""
+        connection = self._connection
+        if connection is None or self._complete or not connection.http.read_body(self._arrived):
+            return False
+        self._complete = True
+        if self._pool is None or not self._pool.keep(connection):
+            return False
+        self._connection = None
+        self._content = b"".join(self._arrived)
+        return True
+
+    def _check_size(self, chunks: list[bytes], limit: int | None) -> None:
+        if limit is not None and sum(map(len, chunks)) > limit:
+            raise TransportError(self.url, f"the response body is larger than {limit} bytes")
 
     async def adiscard(self, *, limit: int = 64 * 1024) -> None:
         """Drop the body before the request is sent again: read to its end (so the

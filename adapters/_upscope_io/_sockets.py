@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import select
+from collections.abc import Callable
 from typing import Protocol
 
-__all__ = ["ReadableProbe"]
+__all__ = ["readable_probe"]
 
 
 class _Socket(Protocol):
@@ -14,28 +16,25 @@ class _Socket(Protocol):
     def fileno(self) -> int: ...
 
 
-class ReadableProbe:
-    """Calling it says whether ``sock`` has something to read right now, or is closed:
-    for an idle keep-alive connection that means the server closed it (or sent what
-    nobody asked for), so it must not carry another request. Never blocks. A probe of
-    no socket (None) says False: nothing to look at counts as alive.
+def readable_probe(sock: _Socket | None) -> Callable[[], object]:
+    """A check, true when ``sock`` has something to read right now or is closed: for an
+    idle keep-alive connection that means the server closed it (or sent what nobody
+    asked for), so it must not carry another request. Never blocks. No socket (None):
+    always false, nothing to look at counts as alive.
 
-    Made once per connection, so a check costs one ``poll`` call, not a new poller."""
+    Made once per connection; a check is one ``poll`` call on the descriptor, with no
+    Python frame around it. A descriptor closed since reports ``POLLNVAL`` (true); the
+    pool never probes a connection it has closed, so the number cannot have been given to
+    another file in between."""
+    if sock is None:
+        return bool
+    if not hasattr(select, "poll"):  # pragma: no cover - Windows
+        return functools.partial(_select_readable, sock)
+    poller = select.poll()  # no FD_SETSIZE limit, unlike select()
+    poller.register(sock, select.POLLIN)
+    return functools.partial(poller.poll, 0)
 
-    def __init__(self, sock: _Socket | None) -> None:
-        self._sock = sock
-        self._poller: select.poll | None = None
-        if sock is not None and hasattr(select, "poll"):  # no FD_SETSIZE limit, unlike select()
-            self._poller = select.poll()
-            self._poller.register(sock, select.POLLIN)
 
-    def __call__(self) -> bool:
-        sock = self._sock
-        if sock is None:
-            return False
-        if sock.fileno() < 0:
-            return True
-        if self._poller is not None:
-            return bool(self._poller.poll(0))
-        readable, _, _ = select.select([sock], [], [], 0)  # pragma: no cover - Windows
-        return bool(readable)  # pragma: no cover - Windows
+def _select_readable(sock: _Socket) -> bool:  # pragma: no cover - Windows
+    readable, _, _ = select.select([sock], [], [], 0)
+    return bool(readable)

@@ -9,39 +9,59 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Iterable
+from typing import SupportsIndex
 
 from _upscope_io import (
     AsyncClient,
     Framework,
     Origin,
-    ReadableProbe,
+    readable_probe,
 )
 
 __all__ = ["Client"]
 
 
+class _Reader(asyncio.StreamReader):
+    """asyncio's reader, counting the bytes it holds that nobody has read. The loop reads
+    eagerly: what a server sends while the connection is idle lands here, where a look
+    at the socket cannot see it."""
+
+    unread = 0
+
+    def feed_data(self, data: Iterable[SupportsIndex]) -> None:
+        # The protocol feeds what the socket gave: bytes (typeshed says any iterable).
+        self.unread += len(data) if isinstance(data, bytes) else len(bytes(data))
+        super().feed_data(data)
+
+    async def receive_some(self) -> bytes:
+        data = await self.read(65536)
+        self.unread -= len(data)
+        return data
+
+
 class _Stream:
     """asyncio streams as the ``_upscope_io.ByteStream`` the pool drives."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, reader: _Reader, writer: asyncio.StreamWriter) -> None:
         self._reader = reader
         self._writer = writer
-        self._socket_readable = ReadableProbe(writer.get_extra_info("socket"))
+        self._transport = writer.transport
+        self._socket_readable = readable_probe(writer.get_extra_info("socket"))
+        self.receive_some = reader.receive_some
 
-    async def send_all(self, data: bytes) -> None:
+    def send_all(self, data: bytes) -> Awaitable[None]:
         self._writer.write(data)
-        await self._writer.drain()
-
-    async def receive_some(self) -> bytes:
-        return await self._reader.read(65536)
+        return self._writer.drain()  # awaited by the pool: no coroutine of ours around it
 
     def is_readable(self) -> bool:
-        """True when the server closed the connection (or it broke) while it was idle."""
-        reader = self._reader
-        if reader.at_eof() or reader.exception() is not None or self._writer.is_closing():
-            return True
-        # Bytes the transport has not read yet (the loop reads eagerly, so rarely any).
-        return self._socket_readable()
+        """True when the server closed the connection (or it broke, or sent bytes)
+        while it was idle: bytes the loop has read and nobody else, a transport that
+        saw an error (it is closing), or a socket with more (the end of the stream
+        stays there, readable)."""
+        return (
+            self._reader.unread > 0 or self._transport.is_closing() or bool(self._socket_readable())
+        )
 
     async def aclose(self) -> None:
         self._writer.close()
@@ -69,7 +89,11 @@ class Client(AsyncClient):
 
     async def _connect(self, origin: Origin) -> _Stream:
         context = self._tls_context() if origin.scheme == "https" else None
-        reader, writer = await asyncio.open_connection(
-            origin.host, origin.port, ssl=context, limit=2**20
+        # asyncio.open_connection(), with the reader above.
+        loop = asyncio.get_running_loop()
+        reader = _Reader(limit=2**20, loop=loop)
+        protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
+        transport, _ = await loop.create_connection(
+            lambda: protocol, origin.host, origin.port, ssl=context
         )
-        return _Stream(reader, writer)
+        return _Stream(reader, asyncio.StreamWriter(transport, protocol, reader, loop))

@@ -9,7 +9,7 @@ primitive is used here (trio code must not touch asyncio's).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import trio
 
@@ -17,44 +17,38 @@ from _upscope_io import (
     AsyncClient,
     Framework,
     Origin,
-    ReadableProbe,
+    readable_probe,
 )
 
 __all__ = ["Client"]
 
 
 class _Stream:
-    """A trio stream as the ``_upscope_io.ByteStream`` the pool drives (trio's broken
-    and closed stream errors become ``OSError``, which the pool reports with the URL)."""
+    """A trio stream as the ``_upscope_io.ByteStream`` the pool drives: its own
+    ``send_all`` and ``receive_some``, called directly (the pool reports trio's broken
+    and closed stream errors, ``Framework.stream_errors``, with the URL)."""
 
-    def __init__(self, stream: trio.abc.Stream) -> None:
+    def __init__(self, stream: trio.abc.Stream, tcp: trio.SocketStream) -> None:
+        """``stream``: ``tcp`` itself, or a TLS stream over it."""
         self._stream = stream
-        tcp = stream.transport_stream if isinstance(stream, trio.SSLStream) else stream
-        self._socket_readable = ReadableProbe(
-            tcp.socket if isinstance(tcp, trio.SocketStream) else None
+        self.send_all: Callable[[bytes], Awaitable[None]] = stream.send_all
+        self.receive_some: Callable[[], Awaitable[bytes]] = (
+            tcp.receive_some if stream is tcp else self._receive_decrypted
         )
+        #: True when the server closed the connection (or sent bytes) while it was idle:
+        #: the TCP socket under any TLS layer has something to read.
+        self.is_readable = readable_probe(tcp.socket)
 
-    async def send_all(self, data: bytes) -> None:
-        try:
-            await self._stream.send_all(data)
-        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-            raise ConnectionError(_describe(exc)) from exc
-
-    async def receive_some(self) -> bytes:
-        try:
-            return bytes(await self._stream.receive_some(65536))
-        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-            raise ConnectionError(_describe(exc)) from exc
-
-    def is_readable(self) -> bool:
-        """True when the server closed the connection (or sent bytes) while it was idle:
-        the TCP socket under any TLS layer has something to read."""
-        return self._socket_readable()
+    async def _receive_decrypted(self) -> bytes:
+        return bytes(await self._stream.receive_some())  # TLS gives a bytearray
 
     async def aclose(self) -> None:
         # trio closes the resource even when cancelled (and then raises Cancelled).
-        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+        with contextlib.suppress(*_STREAM_ERRORS):
             await self._stream.aclose()
+
+
+_STREAM_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError)
 
 
 def _describe(exc: BaseException) -> str:
@@ -82,23 +76,25 @@ class Client(AsyncClient):
     (default None: no cap of its own) bounds those to one origin.
     """
 
-    framework = Framework(new_event=trio.Event, run_in_thread=_run_in_thread)
+    framework = Framework(
+        new_event=trio.Event, run_in_thread=_run_in_thread, stream_errors=_STREAM_ERRORS
+    )
 
     async def _connect(self, origin: Origin) -> _Stream:
-        stream: trio.abc.Stream = await trio.open_tcp_stream(origin.host, origin.port)
-        if origin.scheme == "https":
-            tls = trio.SSLStream(
-                stream, self._tls_context(), server_hostname=origin.host, https_compatible=True
-            )
-            try:
-                await tls.do_handshake()
-            except trio.BrokenResourceError as exc:
-                await stream.aclose()
-                raise ConnectionError(f"TLS handshake failed: {_describe(exc)}") from exc
-            except BaseException:
-                # Cancelled (or anything else) mid-handshake: the TCP stream is not
-                # handed to anyone, so close it here (trio closes even when cancelled).
-                await stream.aclose()
-                raise
-            stream = tls
-        return _Stream(stream)
+        tcp = await trio.open_tcp_stream(origin.host, origin.port)
+        if origin.scheme != "https":
+            return _Stream(tcp, tcp)
+        tls = trio.SSLStream(
+            tcp, self._tls_context(), server_hostname=origin.host, https_compatible=True
+        )
+        try:
+            await tls.do_handshake()
+        except trio.BrokenResourceError as exc:
+            await tcp.aclose()
+            raise ConnectionError(f"TLS handshake failed: {_describe(exc)}") from exc
+        except BaseException:
+            # Cancelled (or anything else) mid-handshake: the TCP stream is not
+            # handed to anyone, so close it here (trio closes even when cancelled).
+            await tcp.aclose()
+            raise
+        return _Stream(tls, tcp)

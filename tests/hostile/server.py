@@ -58,11 +58,13 @@ class Request:
 class Reply:
     """What to do with one request: write ``data`` (raw bytes, maybe empty), then
     close the connection when ``close`` is set, or stop answering and hold the
-    connection open until the server closes (``hang``)."""
+    connection open until the server closes (``hang``). ``later``: bytes nobody asked
+    for, written 50 ms after ``data``, while the connection is idle."""
 
     data: bytes = b""
     close: bool = False
     hang: bool = False
+    later: bytes = b""
 
 
 #: Close the connection without a byte of response.
@@ -200,6 +202,8 @@ class ScriptedServer:
                     reply = Reply(data=reply)
                 if reply.data:
                     sock.sendall(reply.data)
+                if reply.later and not self._closing.wait(0.05):
+                    sock.sendall(reply.later)
                 if reply.hang:
                     self._closing.wait()
                     return

@@ -89,3 +89,32 @@ def test_a_connection_with_bytes_after_the_response_is_not_reused(
     assert (first.content, second.content) == (b"first", b"/second")
     connections = [request.connection for request in server.requests]
     assert connections[0] != connections[1], connections
+
+
+@pytest.mark.parametrize("adapter", names())
+def test_a_post_does_not_reuse_a_connection_the_server_sent_bytes_on_while_idle(
+    adapter: str, serve: Callable[[Script], ScriptedServer]
+) -> None:
+    # After the answer, while the connection sits idle, the server sends a response
+    # nobody asked for. The next request on that connection would take it for its own
+    # answer: a POST must go out on a new connection and get its real answer.
+    def script(request: Request) -> Reply | bytes:
+        if request.method == "GET":
+            return Reply(data=response(200, body=b"fine"), later=response(200, body=b"stray"))
+        return response(200, body=request.body)
+
+    def slow(_request: Request) -> bytes:
+        time.sleep(0.2)  # room for the stray bytes to reach the client
+        return response(200, body=b"slow")
+
+    server, elsewhere = serve(script), serve(slow)
+    calls = [
+        Call(url=server.url + "/get"),
+        Call(url=elsewhere.url + "/slow"),
+        Call(url=server.url + "/post", method="POST", body=b"once"),
+    ]
+    outcomes = run(adapter, calls, lambda _request: pytest.fail("no token needed"))
+    assert [outcome.content for outcome in outcomes] == [b"fine", b"slow", b"once"], outcomes
+    assert [request.path for request in server.requests] == ["/get", "/post"]
+    connections = [request.connection for request in server.requests]
+    assert connections[0] != connections[1], connections

@@ -107,3 +107,26 @@ def test_stalled_server_ends_at_the_callers_timeout(
     assert hostile.seconds < 1.0, hostile
     assert server.count("/hostile") == 1
     assert after.ok, after
+
+
+@pytest.mark.parametrize("adapter", ["asyncio", "trio"])
+def test_a_switch_to_another_protocol_is_a_transport_error_not_a_hang(
+    adapter: str, serve: Callable[[Script], ScriptedServer], issuer: Issuer
+) -> None:
+    # The caller asked to upgrade and the server agreed (101, RFC 9110 §15.2.2): what
+    # follows is not HTTP/1.1, which the client does not speak. It once spun on it
+    # without yielding, so not even the caller's timeout could end it.
+    switched = Reply(
+        data=b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\nx",
+        hang=True,
+    )
+    server = serve(routes({"/ok": protected, "/hostile": lambda _r: switched}))
+    upgrade = (("Upgrade", "x"), ("Connection", "Upgrade"))
+    calls = _calls(server)
+    calls[1] = Call(url=calls[1].url, headers=upgrade, timeout=calls[1].timeout)
+    before, hostile, after = run(adapter, calls, issuer)
+    assert before.ok, before
+    error = assert_typed_error(hostile, *DRIVERS[adapter].transport_errors)
+    assert "switched to another protocol" in str(error)
+    assert server.count("/hostile") == 1
+    assert after.ok, after
