@@ -503,10 +503,7 @@ class Upscopes:
         # for_url picked the Upscope by this URL's origin (or a resource covering the
         # URL, on the same origin), so the exchange need not check it again (speed).
         exchange = object.__new__(Exchange)
-        exchange.upscope, exchange.method, exchange.url = upscope, method, url
-        exchange.replayable = replayable
-        if log.isEnabledFor(DEBUG):
-            exchange._logging = True
+        exchange._begin(upscope, method, url, replayable)
         return exchange
 
     def _learned_for(self, url: str) -> Upscope | None:
@@ -564,6 +561,10 @@ class Exchange:
                 f"{display_url(url)!r}: "
                 "use Upscopes.for_url(url) to get the one for that origin"
             )
+        self._begin(upscope, method, url, replayable)
+
+    def _begin(self, upscope: Upscope, method: str, url: str, replayable: bool) -> None:
+        """Set up a new exchange whose URL is on ``upscope``'s origin."""
         self.upscope = upscope
         self.method = method
         self.url = url
@@ -611,7 +612,7 @@ class Exchange:
         exchange has no step-up of its own to settle. An adapter that runs exchanges
         from several threads under a lock (the core is not thread-safe) may feed such a
         response without it: nothing shared is touched, and the action is ``Deliver``."""
-        return self._need is None and status_code not in CHALLENGE_STATUSES
+        return self._need is None and not self.needs_headers(status_code)
 
     @property
     def finished(self) -> bool:
