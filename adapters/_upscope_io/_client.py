@@ -20,7 +20,6 @@ import attrs
 
 from sansio_upscope import (
     Deliver,
-    Exchange,
     GiveUp,
     Policy,
     RequestToken,
@@ -171,7 +170,16 @@ class AsyncClient:
                             else with_authorization(headers, action, method, url)
                         )
                         response = await self._pool.send(method, url, sent, content)
-                        action = exchange.receive(_received(exchange, response))
+                        status = response.status_code
+                        # One event kept per status when the core reads neither the
+                        # headers nor the time (Exchange.needs_headers): a 200 above all.
+                        action = exchange.receive(
+                            ResponseReceived(
+                                status_code=status, headers=response.raw_headers, now=time.time()
+                            )
+                            if exchange.needs_headers(status)
+                            else ResponseReceived.status_only(status)
+                        )
                         if type(action) is not Deliver:
                             await response.adiscard()  # frees the connection for reuse
                     case Deliver():  # second: the usual way out
@@ -225,15 +233,6 @@ class AsyncClient:
         event = self._token_request_ended.pop(upscope, None)
         if event is not None:
             event.set()
-
-
-def _received(exchange: Exchange, response: Response) -> ResponseReceived:
-    """The core's event for ``response``: one kept per status code when the core reads
-    neither the headers nor the time for it (``Exchange.needs_headers``), a 200 above all."""
-    status = response.status_code
-    if exchange.needs_headers(status):
-        return ResponseReceived(status_code=status, headers=response.raw_headers, now=time.time())
-    return ResponseReceived.status_only(status)
 
 
 def _pairs(headers: Headers) -> list[tuple[str, str]]:

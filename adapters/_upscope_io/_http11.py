@@ -19,8 +19,6 @@ from ._errors import TransportError
 
 __all__ = [
     "DEFAULT_MAX_HEADER_SIZE",
-    "END",
-    "NEED_DATA",
     "Http11",
     "Origin",
     "ResponseHead",
@@ -33,9 +31,6 @@ __all__ = [
 #: challenge off before the core could judge it.
 DEFAULT_MAX_HEADER_SIZE = 128 * 1024
 
-#: ``Http11.next_event`` results besides a head or a body chunk.
-NEED_DATA = h11.NEED_DATA
-END = h11.EndOfMessage
 
 _END_OF_MESSAGE = h11.EndOfMessage()
 
@@ -92,8 +87,9 @@ def decoded(raw_headers: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
 class Http11:
     """The h11 state of one client connection, for one request at a time.
 
-    Call ``request()``, then ``body()``/``end()`` for the body, feed what the socket
-    gives with ``receive_data()`` and pull ``next_event()`` until ``END``. Each method
+    Call ``request()``, then ``body()``/``end()`` for the body (or ``message()`` for
+    both), feed what the socket gives with ``receive_data()``, call ``read_head()`` until
+    it gives the head, then ``read_body()`` until it says the body has ended. Each method
     raises ``TransportError`` (naming ``url``) when the peer breaks HTTP/1.1; after that
     the connection must be closed.
     """
@@ -124,7 +120,7 @@ class Http11:
 
         Until the server answers, nothing of a response is buffered (a connection with
         bytes nobody asked for is not ``reusable``): read from the socket before the
-        first ``next_event()``."""
+        first ``read_head()``."""
         return self._send(self._request_for(method, url, headers, content_length))
 
     def message(
@@ -184,35 +180,11 @@ class Http11:
         self.received += len(data)
         self._h11.receive_data(data)
 
-    def next_event(self) -> ResponseHead | bytes | type[END] | type[NEED_DATA]:
-        """The next response head, body chunk, ``END`` or ``NEED_DATA``."""
-        while True:
-            try:
-                event = self._h11.next_event()
-            except h11.RemoteProtocolError as exc:
-                raise TransportError(self.url, self._broken_because(exc)) from exc
-            # Exact types, most frequent first: h11's event classes are ABCs, and an
-            # isinstance() that fails on an ABC is slow.
-            if type(event) is h11.Data:
-                return bytes(event.data)
-            if event is h11.NEED_DATA:
-                return NEED_DATA
-            if type(event) is h11.EndOfMessage:
-                return END
-            if type(event) is h11.Response:
-                return self._head(event)
-            if type(event) is h11.ConnectionClosed:
-                raise TransportError(self.url, "the server closed the connection")
-            # h11.InformationalResponse (1xx, RFC 9110 §15.2): not final, skip it.
-
     def read_head(self) -> ResponseHead | None:
         """The response's head once it has arrived (1xx responses skipped), else None:
-        read more (``next_event()`` for a head, in one call)."""
+        read more."""
         while True:
-            try:
-                event = self._h11.next_event()
-            except h11.RemoteProtocolError as exc:
-                raise TransportError(self.url, self._broken_because(exc)) from exc
+            event = self._next()
             if type(event) is h11.Response:
                 return self._head(event)
             if event is h11.NEED_DATA:
@@ -225,13 +197,12 @@ class Http11:
             # gives no body before a head.)
 
     def read_body(self, chunks: list[bytes]) -> bool:
-        """Append the pieces of the body that have arrived to ``chunks``: True once the
-        body has ended, False when more must be read (``next_event()`` in one call)."""
+        """After ``read_head``: append the pieces of the body that have arrived to
+        ``chunks``. True once the body has ended, False when more must be read."""
         while True:
-            try:
-                event = self._h11.next_event()
-            except h11.RemoteProtocolError as exc:
-                raise TransportError(self.url, self._broken_because(exc)) from exc
+            event = self._next()
+            # Exact types, most frequent first: h11's event classes are ABCs, and an
+            # isinstance() that fails on an ABC is slow.
             if type(event) is h11.Data:
                 chunks.append(bytes(event.data))
             elif type(event) is h11.EndOfMessage:
@@ -240,6 +211,13 @@ class Http11:
                 return False
             else:  # h11.ConnectionClosed: no other event comes inside a body
                 raise TransportError(self.url, "the server closed the connection")
+
+    def _next(self) -> object:
+        """h11's next event; ``TransportError`` when the server broke HTTP/1.1."""
+        try:
+            return self._h11.next_event()
+        except h11.RemoteProtocolError as exc:
+            raise TransportError(self.url, self._broken_because(exc)) from exc
 
     def _head(self, response: h11.Response) -> ResponseHead:
         # h11 bounds only a head still arriving; one that came in a single read is

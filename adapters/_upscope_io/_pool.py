@@ -20,7 +20,6 @@ from sansio_upscope._urls import display_url, origin
 from ._errors import TransportError
 from ._http11 import (
     DEFAULT_MAX_HEADER_SIZE,
-    NEED_DATA,
     Http11,
     Origin,
     ResponseHead,
@@ -490,13 +489,19 @@ class Response:
         return f"the body of {self!r} was already consumed or closed"
 
     async def _next_chunk(self) -> bytes | None:
-        """The next piece of the body, or None at its end (the connection is then given
-        back for reuse). ``RuntimeError`` when the body was already consumed or closed."""
+        """The next piece of the body (all that has arrived), or None at its end (the
+        connection is given back for reuse as soon as the end arrives).
+        ``RuntimeError`` when the body was already consumed or closed."""
+        if self._complete:
+            return None
         connection = self._connection
         if connection is None:
             raise RuntimeError(self._consumed())
+        pieces: list[bytes] = []
         try:
-            while (event := connection.http.next_event()) is NEED_DATA:
+            while not connection.http.read_body(pieces):
+                if pieces:
+                    return b"".join(pieces)
                 await connection.receive()
         except BaseException:
             # A broken or cancelled read leaves the connection mid-response (RFC 9112
@@ -504,11 +509,9 @@ class Response:
             # whether or not the caller ever calls aclose().
             await self._abort()
             raise
-        if type(event) is bytes:
-            return event
         if not self._keep_connection():
             await self._abort()
-        return None
+        return b"".join(pieces) if pieces else None
 
     def _keep_connection(self) -> bool:
         """The body was read to its end: the connection goes back to the pool for reuse
