@@ -489,19 +489,21 @@ class Response:
         return f"the body of {self!r} was already consumed or closed"
 
     async def _next_chunk(self) -> bytes | None:
-        """The next piece of the body (all that has arrived), or None at its end (the
-        connection is given back for reuse as soon as the end arrives).
-        ``RuntimeError`` when the body was already consumed or closed."""
+        """The next piece of the body (as the server framed it: one chunk of a chunked
+        body), or None at its end (the connection is given back for reuse as soon as the
+        end arrives). ``RuntimeError`` when the body was already consumed or closed."""
+        pieces = self._arrived
+        if pieces:
+            return pieces.pop(0)
         if self._complete:
             return None
         connection = self._connection
         if connection is None:
             raise RuntimeError(self._consumed())
-        pieces: list[bytes] = []
         try:
             while not connection.http.read_body(pieces):
                 if pieces:
-                    return b"".join(pieces)
+                    return pieces.pop(0)
                 await connection.receive()
         except BaseException:
             # A broken or cancelled read leaves the connection mid-response (RFC 9112
@@ -511,7 +513,7 @@ class Response:
             raise
         if not self._keep_connection():
             await self._abort()
-        return b"".join(pieces) if pieces else None
+        return pieces.pop(0) if pieces else None
 
     def _keep_connection(self) -> bool:
         """The body was read to its end: the connection goes back to the pool for reuse
