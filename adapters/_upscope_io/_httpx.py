@@ -56,6 +56,8 @@ ClientT = TypeVar("ClientT")
 
 #: The actions that need the token source or a wait before anything is sent.
 _TOKEN_ACTIONS = (RequestToken, WaitForToken)
+#: The actions that send the request.
+_SEND_ACTIONS = (Send, Retry)
 
 
 class HttpxAuthFlows(Generic[RequestT, ResponseT, ClientT]):
@@ -90,7 +92,7 @@ class HttpxAuthFlows(Generic[RequestT, ResponseT, ClientT]):
             while True:
                 if isinstance(action, _TOKEN_ACTIONS):
                     action = self._run_sync(exchange, action, request)
-                if not isinstance(action, (Send, Retry)):
+                if not isinstance(action, _SEND_ACTIONS):
                     break
                 if response is not None:
                     discard_sync(response, self.library, request)
@@ -99,7 +101,8 @@ class HttpxAuthFlows(Generic[RequestT, ResponseT, ClientT]):
                 action = self._receive(exchange, request, response)
             finish(action, response)
         finally:
-            self._release(exchange)
+            if not exchange.finished:
+                self._abandon(exchange)
 
     async def async_auth_flow(self, request: RequestT) -> AsyncGenerator[RequestT, ResponseT]:
         exchange, action = self._start(request)
@@ -108,7 +111,7 @@ class HttpxAuthFlows(Generic[RequestT, ResponseT, ClientT]):
             while True:
                 if isinstance(action, _TOKEN_ACTIONS):
                     action = await self._run_async(exchange, action, request)
-                if not isinstance(action, (Send, Retry)):
+                if not isinstance(action, _SEND_ACTIONS):
                     break
                 if response is not None:
                     await discard_async(response, self.library, request)
@@ -117,7 +120,8 @@ class HttpxAuthFlows(Generic[RequestT, ResponseT, ClientT]):
                 action = self._receive(exchange, request, response)
             finish(action, response)
         finally:
-            self._release(exchange)
+            if not exchange.finished:
+                self._abandon(exchange)
 
     def _start(self, request: RequestT) -> tuple[Exchange, Action]:
         """A new exchange for ``request``, started (one hold of the lock)."""
@@ -152,11 +156,9 @@ class HttpxAuthFlows(Generic[RequestT, ResponseT, ClientT]):
             self._waits.wake(upscope)
             return action
 
-    def _release(self, exchange: Exchange) -> None:
-        """Abandon an unfinished exchange, handing over a token request it owned (its
-        state is only changed by this flow: read without the lock)."""
-        if exchange.finished:
-            return
+    def _abandon(self, exchange: Exchange) -> None:
+        """Abandon an unfinished exchange, handing over a token request it owned. (Its
+        state is only changed by its own flow, which reads it without the lock.)"""
         with self._lock:
             exchange.abandon()
             self._waits.wake(exchange.upscope)
