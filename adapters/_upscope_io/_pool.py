@@ -489,9 +489,9 @@ class Response:
         return f"the body of {self!r} was already consumed or closed"
 
     async def _next_chunk(self) -> bytes | None:
-        """The next piece of the body (as the server framed it: one chunk of a chunked
-        body), or None at its end (the connection is given back for reuse as soon as the
-        end arrives). ``RuntimeError`` when the body was already consumed or closed."""
+        """The next piece of the body as h11 parsed it (never more than one chunk of a
+        chunked body), or None at its end (the connection is given back for reuse as soon
+        as the end arrives). ``RuntimeError`` when the body was already consumed or closed."""
         pieces = self._arrived
         if pieces:
             return pieces.pop(0)
