@@ -805,7 +805,7 @@ class Exchange:
             ),
             current_token=token,
         )
-        if log.isEnabledFor(DEBUG):
+        if self._logging:
             reason = need.reason.value
             log.debug("%s requests a token: reason=%s scopes=%s", self, reason, sorted(scopes))
         return self._request

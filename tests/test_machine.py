@@ -968,6 +968,25 @@ def test_an_exchange_reads_the_debug_level_when_made(caplog: pytest.LogCaptureFi
     assert len(lines) == 2 and all("Send -> AWAITING_RESPONSE" in line for line in lines)
 
 
+def test_a_token_request_is_logged_by_the_level_read_when_the_exchange_was_made(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    challenge = ResponseReceived(status_code=401, headers=[("WWW-Authenticate", "Bearer")])
+    with caplog.at_level(logging.INFO, logger="sansio_upscope.machine"):
+        quiet = Upscopes().exchange("GET", URL)
+    with caplog.at_level(logging.DEBUG, logger="sansio_upscope.machine"):
+        loud = Upscopes().exchange("GET", URL)
+        for ex in (quiet, loud):
+            ex.start()
+            assert isinstance(ex.receive(challenge), RequestToken)
+    lines = [
+        record.getMessage()
+        for record in caplog.records
+        if "requests a token" in record.getMessage()
+    ]
+    assert len(lines) == 1 and "reason=no_token" in lines[0], lines
+
+
 @pytest.mark.parametrize("url", ["ftp://x/", "/relative", "https:///nohost", "http://x:99999/"])
 def test_bad_urls(url: str) -> None:
     with pytest.raises(LocalProtocolError):
