@@ -6,43 +6,29 @@ since showing it is one is what that part is for."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.interop
+from tests.benchmark_support import run_benchmark
 
-ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.interop
 
 
 def test_httpx_benchmark_runs_every_part(mcp_client_python: Path) -> None:
-    run = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "httpx.py"),
-            "--rounds",
-            "1",
-            "--requests",
-            "20",
+    out = run_benchmark(
+        "httpx.py",
+        *("--rounds", "1", "--requests", "20"),
+        parts=[
+            "httpx Client (sync)",
+            "httpx AsyncClient (asyncio, 10 tasks)",
+            "httpx2 Client (sync)",
+            "httpx2 AsyncClient (asyncio, 10 tasks)",
+            "mcp ClientCredentialsOAuthProvider",
+            "UpscopeAuth / mcp provider:",
+            "UpscopeAuth / static:",
+            "3. Storm",
         ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
     )
-    assert run.returncode == 0, run.stderr
-    out = run.stdout
-    for label in [
-        "httpx Client (sync)",
-        "httpx AsyncClient (asyncio, 10 tasks)",
-        "httpx2 Client (sync)",
-        "httpx2 AsyncClient (asyncio, 10 tasks)",
-        "mcp ClientCredentialsOAuthProvider",
-        "UpscopeAuth / mcp provider:",
-        "UpscopeAuth / static:",
-    ]:
-        assert label in out, f"{label!r} missing from:\n{out}"
     storm = out[out.index("3. Storm") :]
     assert re.search(r"upscope_httpx2\.UpscopeAuth\s+[\d.]+ s, 1 token request\(s\)", storm), storm
