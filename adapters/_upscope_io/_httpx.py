@@ -6,8 +6,9 @@ is the loop over the core's actions, as in ``AsyncClient._drive``: ``Send``/``Re
 yield the request with the core's token, ``RequestToken`` runs the token source,
 ``WaitForToken`` waits (``_waiting``). Every call into the core is under one lock, held
 only for that call, but for a response the core receives touching nothing shared
-(``Exchange.receives_alone``). A flow that ends any way (delivered, cancelled, closed by httpx or
-the garbage collector) abandons its exchange in ``finally``, handing over its token request.
+(``Exchange.receives_alone``). A flow that ends any way (delivered, cancelled, closed by
+httpx or the garbage collector) abandons its exchange in ``finally``, handing over its
+token request.
 """
 
 from __future__ import annotations
