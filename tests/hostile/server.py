@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import struct
 import threading
 from collections.abc import Callable, Iterable
 from types import TracebackType
@@ -57,12 +58,14 @@ class Request:
 @attrs.frozen(kw_only=True)
 class Reply:
     """What to do with one request: write ``data`` (raw bytes, maybe empty), then
-    close the connection when ``close`` is set, or stop answering and hold the
-    connection open until the server closes (``hang``). ``later``: bytes nobody asked
-    for, written 50 ms after ``data``, while the connection is idle."""
+    close the connection when ``close`` is set, or reset it (``reset``: a TCP RST, which
+    the client reads as an error rather than the end of the stream), or stop answering
+    and hold the connection open until the server closes (``hang``). ``later``: bytes
+    nobody asked for, written 50 ms after ``data``, while the connection is idle."""
 
     data: bytes = b""
     close: bool = False
+    reset: bool = False
     hang: bool = False
     later: bytes = b""
 
@@ -105,6 +108,9 @@ _REASONS = {
 }
 
 _MAX_HEAD = 1 << 20
+
+
+_RESET = struct.pack("ii", 1, 0)
 
 
 class _Broken(Exception):
@@ -206,6 +212,10 @@ class ScriptedServer:
                     sock.sendall(reply.later)
                 if reply.hang:
                     self._closing.wait()
+                    return
+                if reply.reset:
+                    # SO_LINGER with a zero timeout: close() sends RST, not FIN.
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET)
                     return
                 if reply.close:
                     return

@@ -46,6 +46,11 @@ BROKEN: dict[str, tuple[Reply, int]] = {
         1,
     ),
     "not HTTP at all": (Reply(data=b"SSH-2.0-OpenSSH_9.6\r\n", close=True), 1),
+    "reset before the status line": (Reply(reset=True), 2),
+    "reset mid-body of a 200": (
+        Reply(data=b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789", reset=True),
+        1,
+    ),
 }
 
 #: Cases that http.client (under requests) reads as a complete head: it stops at EOF.
