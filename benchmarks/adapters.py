@@ -1,8 +1,10 @@
 """Loopback keep-alive requests per second: each adapter beside named baselines.
 
 * asyncio: ``upscope_asyncio.Client`` beside aiohttp, httpx, httpx2 and a bare h11 loop
-  on asyncio streams (the floor: what HTTP/1.1 costs with no client around it; it builds
-  its request event once and sends it again and again);
+  on asyncio streams (what HTTP/1.1 costs with no client around it; it builds its request
+  event once and sends it again and again), and the same loop on an asyncio protocol of
+  its own, as the client now reads its sockets (the floor: asyncio's streams cost a few
+  microseconds per request themselves);
 * trio: ``upscope_trio.Client`` beside httpx, httpx2 (both on trio) and a bare h11 loop
   on trio streams;
 * each at one connection and at 10 concurrent requests;
@@ -211,6 +213,48 @@ async def bare_h11_asyncio(url: str, concurrency: int) -> AsyncIterator[Callable
             writer.close()
 
 
+class _BareProtocol(asyncio.Protocol):
+    """The bare loop's connection as an asyncio protocol: h11 fed from the transport."""
+
+    def __init__(self, bare: _BareH11) -> None:
+        self.bare = bare
+        self.ended: asyncio.Future[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport: Any = transport
+
+    def data_received(self, data: bytes) -> None:
+        if self.bare.body_done(data) and self.ended is not None:
+            self.ended.set_result(None)
+
+
+@contextlib.asynccontextmanager
+async def bare_h11_asyncio_protocol(
+    url: str, concurrency: int
+) -> AsyncIterator[Callable[[], Send]]:
+    loop = asyncio.get_running_loop()
+    sends: list[Send] = []
+    transports: list[asyncio.Transport] = []
+    for _ in range(concurrency):
+        bare = _BareH11(url)
+        transport, protocol = await loop.create_connection(
+            partial(_BareProtocol, bare), "127.0.0.1", bare.port
+        )
+        transports.append(transport)
+
+        async def send(protocol: _BareProtocol = protocol) -> None:
+            protocol.ended = loop.create_future()
+            protocol.transport.write(protocol.bare.head())
+            await protocol.ended
+
+        sends.append(send)
+    try:
+        yield iter(sends).__next__
+    finally:
+        for transport in transports:
+            transport.close()
+
+
 @contextlib.asynccontextmanager
 async def bare_h11_trio(url: str, concurrency: int) -> AsyncIterator[Callable[[], Send]]:
     sends: list[Send] = []
@@ -399,6 +443,7 @@ def throughput(url: str, n: int, rounds: int) -> dict[str, tuple[float, float]]:
             {
                 "upscope_asyncio.Client": on("asyncio", ours_asyncio),
                 "bare h11 on asyncio": on("asyncio", bare_h11_asyncio),
+                "bare h11, asyncio protocol": on("asyncio", bare_h11_asyncio_protocol),
                 "aiohttp.ClientSession": on("asyncio", with_aiohttp),
                 "httpx.AsyncClient": on("asyncio", with_httpx),
                 "httpx2.AsyncClient": on("asyncio", with_httpx2),
@@ -407,6 +452,9 @@ def throughput(url: str, n: int, rounds: int) -> dict[str, tuple[float, float]]:
         report(f"asyncio, {concurrency} concurrent", rates, "upscope_asyncio.Client")
         found[f"asyncio/bare {concurrency}"] = _ratios(
             rates["upscope_asyncio.Client"], rates["bare h11 on asyncio"]
+        )
+        found[f"asyncio/bare protocol {concurrency}"] = _ratios(
+            rates["upscope_asyncio.Client"], rates["bare h11, asyncio protocol"]
         )
         found[f"asyncio/aiohttp {concurrency}"] = _ratios(
             rates["upscope_asyncio.Client"], rates["aiohttp.ClientSession"]
@@ -514,9 +562,12 @@ def main() -> None:
         ("trio, 1 connection, vs bare h11 on trio", found["trio/bare 1"], 0.9),
     ):
         print(
-            f"  {label:<48} x{value:.2f} (target >= {target})  {_met(value >= target)}"
-            f"  (CPU x{by_cpu:.2f})"
+            f"  {label:<48} x{value:.3f} (target >= {target})  {_met(value >= target)}"
+            f"  (CPU x{by_cpu:.3f})"
         )
+    value, by_cpu = found["asyncio/bare protocol 1"]
+    label = "(asyncio, 1 connection, vs bare h11 on a protocol"
+    print(f"  {label:<48} x{value:.3f}, no target: the floor)  (CPU x{by_cpu:.3f})")
     value = defaults_ratio
     label = "50 concurrent to 100 ms, defaults vs unlimited"
     print(f"  {label:<48} x{value:.2f} (target >= 0.95)  {_met(value >= 0.95)}")

@@ -80,6 +80,7 @@ def test_adapters_reports_every_contender_and_target() -> None:
             "trio, 1 concurrent",
             "trio, 10 concurrent",
             "aiohttp.ClientSession",
+            "bare h11, asyncio protocol",
             "httpx2.AsyncClient (trio)",
             "50 concurrent requests to a server that answers in 100 ms",
             "requests, in-process, sequential",
@@ -89,3 +90,4 @@ def test_adapters_reports_every_contender_and_target() -> None:
     )
     targets = out[out.index("Targets (issue 15)") :]
     assert targets.count("(target") == 6, targets
+    assert "vs bare h11 on a protocol" in targets, targets

@@ -8,9 +8,8 @@ module gives it asyncio connections (TLS included) and asyncio's event
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Awaitable, Iterable
-from typing import SupportsIndex
+from collections.abc import Awaitable
+from typing import cast
 
 from _upscope_io import (
     AsyncClient,
@@ -21,52 +20,117 @@ from _upscope_io import (
 
 __all__ = ["Client"]
 
-
-class _Reader(asyncio.StreamReader):
-    """asyncio's reader, counting the bytes it holds that nobody has read. The loop reads
-    eagerly: what a server sends while the connection is idle lands here, where a look
-    at the socket cannot see it."""
-
-    unread = 0
-
-    def feed_data(self, data: Iterable[SupportsIndex]) -> None:
-        # The protocol feeds what the socket gave: bytes (typeshed says any iterable).
-        self.unread += len(data) if isinstance(data, bytes) else len(bytes(data))
-        super().feed_data(data)
-
-    async def receive_some(self) -> bytes:
-        data = await self.read(65536)
-        self.unread -= len(data)
-        return data
+#: Bytes held unread before the transport stops reading from the socket.
+_READ_LIMIT = 2**20
 
 
-class _Stream:
-    """asyncio streams as the ``_upscope_io.ByteStream`` the pool drives."""
+class _Stream(asyncio.Protocol):
+    """An asyncio transport as the ``_upscope_io.ByteStream`` the pool drives.
 
-    def __init__(self, reader: _Reader, writer: asyncio.StreamWriter) -> None:
-        self._reader = reader
-        self._writer = writer
-        self._transport = writer.transport
-        self._socket_readable = readable_probe(writer.get_extra_info("socket"))
-        self.receive_some = reader.receive_some
+    A protocol of its own rather than asyncio's streams, which cost a few microseconds per
+    request more (docs/adapters/async.md, Speed): what the transport delivers is kept
+    until ``receive_some`` takes all of it, and a write waits only while the transport's
+    buffer is full. The loop reads eagerly, so what a server sends while the connection
+    is idle lands here; ``is_readable`` counts it."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._transport: asyncio.Transport
+        self._received: list[bytes] = []
+        self._unread = 0
+        self._reading_paused = False
+        self._ended = False  # the peer closed its side, or the connection is lost
+        self._error: BaseException | None = None
+        self._data_waiter: asyncio.Future[None] | None = None
+        self._writing_paused = False
+        self._drain_waiter: asyncio.Future[None] | None = None
+        self._sent = loop.create_future()  # done: awaiting it does not suspend
+        self._sent.set_result(None)
+        self._lost = loop.create_future()
+
+    # -- what the transport calls
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)  # a stream transport, TLS or not
+        self._socket_readable = readable_probe(transport.get_extra_info("socket"))
+
+    def data_received(self, data: bytes) -> None:
+        self._received.append(data)
+        self._unread += len(data)
+        if self._unread > _READ_LIMIT and not self._reading_paused:
+            self._reading_paused = True
+            self._transport.pause_reading()
+        self._wake_reader()
+
+    def eof_received(self) -> bool:
+        self._ended = True
+        self._wake_reader()
+        return False  # nothing more to send either: let the transport close
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._ended = True
+        self._error = exc
+        self._wake_reader()
+        waiter = self._drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(exc or ConnectionResetError("Connection lost"))
+        if not self._lost.done():
+            self._lost.set_result(None)
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        waiter = self._drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _wake_reader(self) -> None:
+        waiter = self._data_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # -- what the pool calls
 
     def send_all(self, data: bytes) -> Awaitable[None]:
-        self._writer.write(data)
-        return self._writer.drain()  # awaited by the pool: no coroutine of ours around it
+        """Hand ``data`` to the transport; the awaitable returned is done at once unless
+        the transport's buffer is full (then it is done when the transport drains)."""
+        if self._transport.is_closing():
+            raise self._error or ConnectionResetError("Connection lost")
+        self._transport.write(data)
+        if not self._writing_paused:
+            return self._sent
+        self._drain_waiter = self._loop.create_future()  # awaited by the pool
+        return self._drain_waiter
+
+    async def receive_some(self) -> bytes:
+        """All the bytes received and not yet taken; ``b""`` once the peer closed."""
+        while not self._received:
+            if self._ended:
+                if self._error is not None:
+                    raise self._error
+                return b""
+            self._data_waiter = self._loop.create_future()
+            await self._data_waiter
+        received = self._received
+        data = received[0] if len(received) == 1 else b"".join(received)
+        received.clear()
+        self._unread = 0
+        if self._reading_paused:
+            self._reading_paused = False
+            self._transport.resume_reading()
+        return data
 
     def is_readable(self) -> bool:
         """True when the server closed the connection (or it broke, or sent bytes)
-        while it was idle: bytes the loop has read and nobody else, a transport that
-        saw an error (it is closing), or a socket with more (the end of the stream
-        stays there, readable)."""
-        return (
-            self._reader.unread > 0 or self._transport.is_closing() or bool(self._socket_readable())
-        )
+        while it was idle: bytes received that nobody has taken, a transport that is
+        closing, or a socket with more (the end of the stream stays there, readable)."""
+        return self._unread > 0 or self._transport.is_closing() or bool(self._socket_readable())
 
     async def aclose(self) -> None:
-        self._writer.close()
-        with contextlib.suppress(OSError):
-            await self._writer.wait_closed()
+        self._transport.close()
+        await asyncio.shield(self._lost)
 
 
 class Client(AsyncClient):
@@ -89,11 +153,8 @@ class Client(AsyncClient):
 
     async def _connect(self, origin: Origin) -> _Stream:
         context = self._tls_context() if origin.scheme == "https" else None
-        # asyncio.open_connection(), with the reader above.
         loop = asyncio.get_running_loop()
-        reader = _Reader(limit=2**20, loop=loop)
-        protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
-        transport, _ = await loop.create_connection(
-            lambda: protocol, origin.host, origin.port, ssl=context
+        _, stream = await loop.create_connection(
+            lambda: _Stream(loop), origin.host, origin.port, ssl=context
         )
-        return _Stream(reader, asyncio.StreamWriter(transport, protocol, reader, loop))
+        return stream

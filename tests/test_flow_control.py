@@ -1,0 +1,186 @@
+"""The async clients move large bodies at the pace of the slower side, over real sockets
+on 127.0.0.1: an upload larger than every buffer arrives whole, a download the caller
+reads slowly holds the server back instead of filling memory, and a connection the
+server resets while a body is still going out ends the request with ``TransportError``.
+
+Each server here is a plain socket on its own thread that records what it did, so the
+tests assert what the server saw, never a duration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import socket
+import struct
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+import trio
+
+import upscope_asyncio
+import upscope_trio
+from _upscope_io import AsyncClient, TransportError
+from sansio_upscope import RequestToken, Token
+
+#: Larger than the kernel's socket buffers on both sides of a loopback connection
+#: together with what the client holds unread (1 MiB), so a reader that stops reading
+#: stops the writer.
+LARGE = 32 * 1024 * 1024
+
+
+async def _never(request: RequestToken) -> Token:  # pragma: no cover - nothing challenges
+    raise AssertionError("the server never challenges")
+
+
+def _client(framework: str) -> AsyncClient:
+    cls = upscope_asyncio.Client if framework == "asyncio" else upscope_trio.Client
+    return cls(_never)
+
+
+def _run(framework: str, main: Callable[[], Awaitable[None]]) -> None:
+    if framework == "asyncio":
+        asyncio.run(main())  # type: ignore[arg-type]
+    else:
+        trio.run(main)
+
+
+async def _sleep(framework: str, seconds: float) -> None:
+    await (asyncio.sleep(seconds) if framework == "asyncio" else trio.sleep(seconds))
+
+
+class OneShotServer:
+    """Accepts one connection and hands it to ``serve`` on a thread."""
+
+    def __init__(self, serve: Callable[[socket.socket], None]) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}/"
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(serve,), daemon=True)
+        self._thread.start()
+
+    def _run(self, serve: Callable[[socket.socket], None]) -> None:
+        try:
+            sock, _ = self._listener.accept()
+            with sock:
+                serve(sock)
+        except BaseException as exc:  # reported by join()
+            self.error = exc
+
+    def join(self) -> None:
+        self._thread.join(timeout=30)
+        self._listener.close()
+        assert not self._thread.is_alive(), "the server thread did not finish"
+        if self.error is not None:
+            raise self.error
+
+
+def _read_head(sock: socket.socket) -> tuple[bytes, bytes]:
+    """The request head and whatever of the body came with it."""
+    buffer = b""
+    while b"\r\n\r\n" not in buffer:
+        data = sock.recv(65536)
+        assert data, "the client closed before sending its head"
+        buffer += data
+    head, _, rest = buffer.partition(b"\r\n\r\n")
+    return head, rest
+
+
+def _content_length(head: bytes) -> int:
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value)
+    raise AssertionError(f"no Content-Length in {head!r}")
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def framework(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def test_an_upload_larger_than_every_buffer_arrives_whole(framework: str) -> None:
+    body = os.urandom(LARGE)
+    received: list[bytes] = []
+
+    def echo_digest(sock: socket.socket) -> None:
+        head, data = _read_head(sock)
+        length = _content_length(head)
+        chunks = [data]
+        while (got := sum(map(len, chunks))) < length:
+            chunk = sock.recv(min(65536, length - got))
+            assert chunk, "the client closed mid-body"
+            chunks.append(chunk)
+        received.append(b"".join(chunks))
+        digest = hashlib.sha256(received[0]).hexdigest().encode()
+        sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(digest), digest))
+
+    server = OneShotServer(echo_digest)
+
+    async def main() -> None:
+        async with _client(framework) as client:
+            response = await client.request("POST", server.url, content=body)
+            assert response.status_code == 200
+            assert response.content == hashlib.sha256(body).hexdigest().encode()
+
+    _run(framework, main)
+    server.join()
+    assert received == [body]
+
+
+def test_a_slow_reader_holds_the_server_back_and_loses_nothing(framework: str) -> None:
+    body = os.urandom(LARGE)
+    all_sent = threading.Event()
+
+    def send_large(sock: socket.socket) -> None:
+        _read_head(sock)
+        sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % LARGE + body)
+        all_sent.set()
+
+    server = OneShotServer(send_large)
+
+    async def main() -> None:
+        async with _client(framework) as client, client.stream("GET", server.url) as response:
+            pieces = response.aiter_bytes()
+            first = await pieces.__anext__()
+            # The caller stops reading for a while: the client must not read the rest
+            # into memory meanwhile, so the server cannot finish sending.
+            await _sleep(framework, 0.5)
+            assert not all_sent.is_set(), "the client read the whole body nobody asked for"
+            rest = [piece async for piece in pieces]
+            assert first + b"".join(rest) == body
+
+    _run(framework, main)
+    server.join()
+    assert all_sent.is_set()
+
+
+@pytest.mark.parametrize("body", ["streamed", "larger than every buffer"])
+def test_a_reset_while_the_body_is_still_going_out_is_a_transport_error(
+    framework: str, body: str
+) -> None:
+    head_read = threading.Event()
+
+    def reset_after_the_head(sock: socket.socket) -> None:
+        _read_head(sock)
+        head_read.set()
+        # SO_LINGER with a zero timeout: close() sends RST, not FIN.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    server = OneShotServer(reset_after_the_head)
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        for _ in range(2000):  # stops early: the reset ends the request
+            yield b"x" * 1000
+            await _sleep(framework, 0.01 if head_read.is_set() else 0)
+
+    async def main() -> None:
+        content = slow_body() if body == "streamed" else os.urandom(LARGE)
+        async with _client(framework) as client:
+            with pytest.raises(TransportError, match="sending the request failed"):
+                await client.request("POST", server.url, content=content)
+
+    _run(framework, main)
+    server.join()
