@@ -13,9 +13,9 @@ import asyncio
 import hashlib
 import os
 import socket
-import struct
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
 
 import pytest
 import trio
@@ -24,6 +24,7 @@ import upscope_asyncio
 import upscope_trio
 from _upscope_io import AsyncClient, TransportError
 from sansio_upscope import RequestToken, Token
+from tests.hostile.server import reset_on_close
 
 #: Larger than the kernel's socket buffers on both sides of a loopback connection
 #: together with what the client holds unread (1 MiB), so a reader that stops reading
@@ -31,7 +32,7 @@ from sansio_upscope import RequestToken, Token
 LARGE = 32 * 1024 * 1024
 
 
-async def _never(request: RequestToken) -> Token:  # pragma: no cover - nothing challenges
+async def _never(request: RequestToken) -> Token:
     raise AssertionError("the server never challenges")
 
 
@@ -40,9 +41,9 @@ def _client(framework: str) -> AsyncClient:
     return cls(_never)
 
 
-def _run(framework: str, main: Callable[[], Awaitable[None]]) -> None:
+def _run(framework: str, main: Callable[[], Coroutine[Any, Any, None]]) -> None:
     if framework == "asyncio":
-        asyncio.run(main())  # type: ignore[arg-type]
+        asyncio.run(main())
     else:
         trio.run(main)
 
@@ -166,8 +167,7 @@ def test_a_reset_while_the_body_is_still_going_out_is_a_transport_error(
     def reset_after_the_head(sock: socket.socket) -> None:
         _read_head(sock)
         head_read.set()
-        # SO_LINGER with a zero timeout: close() sends RST, not FIN.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        reset_on_close(sock)
 
     server = OneShotServer(reset_after_the_head)
 

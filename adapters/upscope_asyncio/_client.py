@@ -60,17 +60,17 @@ class _Stream(asyncio.Protocol):
         if self._unread > _READ_LIMIT and not self._reading_paused:
             self._reading_paused = True
             self._transport.pause_reading()
-        self._wake_reader()
+        _wake(self._data_waiter)
 
     def eof_received(self) -> bool:
         self._ended = True
-        self._wake_reader()
+        _wake(self._data_waiter)
         return False  # nothing more to send either: let the transport close
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._ended = True
         self._error = exc
-        self._wake_reader()
+        _wake(self._data_waiter)
         waiter = self._drain_waiter
         if waiter is not None and not waiter.done():
             waiter.set_exception(exc or ConnectionResetError("Connection lost"))
@@ -82,14 +82,7 @@ class _Stream(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._writing_paused = False
-        waiter = self._drain_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    def _wake_reader(self) -> None:
-        waiter = self._data_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        _wake(self._drain_waiter)
 
     # -- what the pool calls
 
@@ -131,6 +124,12 @@ class _Stream(asyncio.Protocol):
     async def aclose(self) -> None:
         self._transport.close()
         await asyncio.shield(self._lost)
+
+
+def _wake(waiter: asyncio.Future[None] | None) -> None:
+    """Let whoever awaits ``waiter`` go on (nobody may be, or it may have given up)."""
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
 
 
 class Client(AsyncClient):

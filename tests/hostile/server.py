@@ -29,6 +29,7 @@ __all__ = [
     "Reply",
     "Request",
     "ScriptedServer",
+    "reset_on_close",
     "response",
     "routes",
 ]
@@ -110,7 +111,10 @@ _REASONS = {
 _MAX_HEAD = 1 << 20
 
 
-_RESET = struct.pack("ii", 1, 0)
+def reset_on_close(sock: socket.socket) -> None:
+    """Make ``sock.close()`` reset the connection (TCP RST) instead of ending it (FIN):
+    SO_LINGER on, with a zero timeout."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
 class _Broken(Exception):
@@ -214,8 +218,7 @@ class ScriptedServer:
                     self._closing.wait()
                     return
                 if reply.reset:
-                    # SO_LINGER with a zero timeout: close() sends RST, not FIN.
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET)
+                    reset_on_close(sock)
                     return
                 if reply.close:
                     return
