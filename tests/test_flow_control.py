@@ -15,6 +15,7 @@ import os
 import socket
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,10 +27,22 @@ from _upscope_io import AsyncClient, TransportError
 from sansio_upscope import RequestToken, Token
 from tests.hostile.server import reset_on_close
 
-#: Larger than the kernel's socket buffers on both sides of a loopback connection
-#: together with what the client holds unread (1 MiB), so a reader that stops reading
-#: stops the writer.
+#: Far larger than a socket's send buffer (at most 4 MiB by default on Linux), so the
+#: sender must wait for the other side to read.
 LARGE = 32 * 1024 * 1024
+
+
+def _beyond_every_buffer() -> int:
+    """Bytes that cannot all sit in the kernel's buffers of a loopback connection (the
+    largest receive buffer plus the largest send buffer it may grow to) and the 1 MiB the
+    client holds unread: a writer whose reader stopped cannot finish sending them."""
+    most = 0
+    for kind in ("rmem", "wmem"):  # "min default max" in bytes (Linux)
+        try:
+            most += int(Path(f"/proc/sys/net/ipv4/tcp_{kind}").read_text().split()[2])
+        except (OSError, ValueError, IndexError):
+            most += 32 * 1024 * 1024
+    return most + 4 * 1024 * 1024
 
 
 async def _never(request: RequestToken) -> Token:
@@ -132,17 +145,25 @@ def test_an_upload_larger_than_every_buffer_arrives_whole(framework: str) -> Non
 
 
 def test_a_slow_reader_holds_the_server_back_and_loses_nothing(framework: str) -> None:
-    body = os.urandom(LARGE)
+    size = _beyond_every_buffer()
+    sent = hashlib.sha256()
     all_sent = threading.Event()
 
     def send_large(sock: socket.socket) -> None:
         _read_head(sock)
-        sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % LARGE + body)
+        sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size)
+        for start in range(0, size, 65536):  # a different piece each time, made as it goes
+            piece = start.to_bytes(8, "big") * (min(65536, size - start) // 8)
+            sent.update(piece)
+            sock.sendall(piece)
         all_sent.set()
 
     server = OneShotServer(send_large)
+    received = hashlib.sha256()
+    length = 0
 
     async def main() -> None:
+        nonlocal length
         async with _client(framework) as client, client.stream("GET", server.url) as response:
             pieces = response.aiter_bytes()
             first = await pieces.__anext__()
@@ -150,12 +171,16 @@ def test_a_slow_reader_holds_the_server_back_and_loses_nothing(framework: str) -
             # into memory meanwhile, so the server cannot finish sending.
             await _sleep(framework, 0.5)
             assert not all_sent.is_set(), "the client read the whole body nobody asked for"
-            rest = [piece async for piece in pieces]
-            assert first + b"".join(rest) == body
+            received.update(first)
+            length = len(first)
+            async for piece in pieces:
+                received.update(piece)
+                length += len(piece)
 
     _run(framework, main)
     server.join()
     assert all_sent.is_set()
+    assert (length, received.hexdigest()) == (size, sent.hexdigest())
 
 
 @pytest.mark.parametrize("body", ["streamed", "larger than every buffer"])
