@@ -2,6 +2,7 @@
 on 127.0.0.1: an upload larger than every buffer arrives whole, a download the caller
 reads slowly holds the server back instead of filling memory, and a connection the
 server resets while a body is still going out ends the request with ``TransportError``.
+The first two also run over TLS, whose layer has buffers of its own.
 
 Each server here is a plain socket on its own thread that records what it did, so the
 tests assert what the server saw, never a duration.
@@ -13,6 +14,7 @@ import asyncio
 import hashlib
 import os
 import socket
+import ssl
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
@@ -20,6 +22,7 @@ from typing import Any
 
 import pytest
 import trio
+import trustme
 
 import upscope_asyncio
 import upscope_trio
@@ -49,9 +52,14 @@ async def _never(request: RequestToken) -> Token:
     raise AssertionError("the server never challenges")
 
 
-def _client(framework: str) -> AsyncClient:
+def _client(framework: str, server: OneShotServer | None = None) -> AsyncClient:
+    """A client of ``framework`` that trusts ``server``'s certificate if it has one."""
     cls = upscope_asyncio.Client if framework == "asyncio" else upscope_trio.Client
-    return cls(_never)
+    trusting = None
+    if server is not None and server.ca is not None:
+        trusting = ssl.create_default_context()
+        server.ca.configure_trust(trusting)
+    return cls(_never, ssl_context=trusting)
 
 
 def _run(framework: str, main: Callable[[], Coroutine[Any, Any, None]]) -> None:
@@ -66,11 +74,18 @@ async def _sleep(framework: str, seconds: float) -> None:
 
 
 class OneShotServer:
-    """Accepts one connection and hands it to ``serve`` on a thread."""
+    """Accepts one connection and hands it to ``serve`` on a thread; over TLS with a
+    certificate from a test CA (``ca``) when ``scheme`` is https."""
 
-    def __init__(self, serve: Callable[[socket.socket], None]) -> None:
+    def __init__(self, serve: Callable[[socket.socket], None], scheme: str = "http") -> None:
         self._listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}/"
+        self.url = f"{scheme}://127.0.0.1:{self._listener.getsockname()[1]}/"
+        self.ca: trustme.CA | None = None
+        self._tls: ssl.SSLContext | None = None
+        if scheme == "https":
+            self.ca = trustme.CA()
+            self._tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            self.ca.issue_cert("127.0.0.1").configure_cert(self._tls)
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, args=(serve,), daemon=True)
         self._thread.start()
@@ -78,6 +93,8 @@ class OneShotServer:
     def _run(self, serve: Callable[[socket.socket], None]) -> None:
         try:
             sock, _ = self._listener.accept()
+            if self._tls is not None:
+                sock = self._tls.wrap_socket(sock, server_side=True)
             with sock:
                 serve(sock)
         except BaseException as exc:  # reported by join()
@@ -115,7 +132,12 @@ def framework(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def test_an_upload_larger_than_every_buffer_arrives_whole(framework: str) -> None:
+@pytest.fixture(params=["http", "https"])
+def scheme(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def test_an_upload_larger_than_every_buffer_arrives_whole(framework: str, scheme: str) -> None:
     body = os.urandom(LARGE)
     received: list[bytes] = []
 
@@ -131,10 +153,10 @@ def test_an_upload_larger_than_every_buffer_arrives_whole(framework: str) -> Non
         digest = hashlib.sha256(received[0]).hexdigest().encode()
         sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(digest), digest))
 
-    server = OneShotServer(echo_digest)
+    server = OneShotServer(echo_digest, scheme)
 
     async def main() -> None:
-        async with _client(framework) as client:
+        async with _client(framework, server) as client:
             response = await client.request("POST", server.url, content=body)
             assert response.status_code == 200
             assert response.content == hashlib.sha256(body).hexdigest().encode()
@@ -144,7 +166,7 @@ def test_an_upload_larger_than_every_buffer_arrives_whole(framework: str) -> Non
     assert received == [body]
 
 
-def test_a_slow_reader_holds_the_server_back_and_loses_nothing(framework: str) -> None:
+def test_a_slow_reader_holds_the_server_back_and_loses_nothing(framework: str, scheme: str) -> None:
     size = _beyond_every_buffer()
     sent = hashlib.sha256()
     all_sent = threading.Event()
@@ -158,13 +180,14 @@ def test_a_slow_reader_holds_the_server_back_and_loses_nothing(framework: str) -
             sock.sendall(piece)
         all_sent.set()
 
-    server = OneShotServer(send_large)
+    server = OneShotServer(send_large, scheme)
     received = hashlib.sha256()
     length = 0
 
     async def main() -> None:
         nonlocal length
-        async with _client(framework) as client, client.stream("GET", server.url) as response:
+        client = _client(framework, server)
+        async with client, client.stream("GET", server.url) as response:
             pieces = response.aiter_bytes()
             first = await pieces.__anext__()
             # The caller stops reading for a while: the client must not read the rest
