@@ -4,8 +4,8 @@ reads slowly holds the server back instead of filling memory, and a connection t
 server resets while a body is still going out ends the request with ``TransportError``.
 The first two also run over TLS, whose layer has buffers of its own.
 
-Each server here is a plain socket on its own thread that records what it did, so the
-tests assert what the server saw, never a duration.
+Each server here is a socket (wrapped in TLS for https) on its own thread that records
+what it did, so the tests assert what the server saw, never a duration.
 """
 
 from __future__ import annotations
