@@ -1,8 +1,9 @@
 """The async clients move large bodies at the pace of the slower side, over real sockets
-on 127.0.0.1: an upload larger than every buffer arrives whole, a download the caller
-reads slowly holds the server back instead of filling memory, and a connection the
-server resets while a body is still going out ends the request with ``TransportError``.
-The first two also run over TLS, whose layer has buffers of its own.
+on 127.0.0.1: an upload larger than every buffer arrives whole, a streamed upload is
+pulled from its iterator no faster than the server reads, a download the caller reads
+slowly holds the server back instead of filling memory, and a connection the server
+resets while a body is still going out ends the request with ``TransportError``. The
+large upload and the slow download also run over TLS, whose layer has buffers of its own.
 
 Each server here is a socket (wrapped in TLS for https) on its own thread that records
 what it did, so the tests assert what the server saw, never a duration.
@@ -16,6 +17,7 @@ import os
 import socket
 import ssl
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -127,6 +129,28 @@ def _content_length(head: bytes) -> int:
     raise AssertionError(f"no Content-Length in {head!r}")
 
 
+def _read_chunked(sock: socket.socket, data: bytes) -> int:
+    """Read a chunked body (RFC 9112 §7.1) that begins with ``data``; its length."""
+    buffer, length = bytearray(data), 0
+
+    def fill(at_least: int) -> None:
+        while len(buffer) < at_least:
+            more = sock.recv(65536)
+            assert more, "the client closed mid-body"
+            buffer.extend(more)
+
+    while True:
+        while b"\r\n" not in buffer:
+            fill(len(buffer) + 1)
+        line_end = buffer.index(b"\r\n")
+        size = int(buffer[:line_end].split(b";")[0], 16)
+        fill(line_end + 2 + size + 2)  # the chunk and its CRLF (or the empty trailer's)
+        del buffer[: line_end + 2 + size + 2]
+        if size == 0:
+            return length
+        length += size
+
+
 @pytest.fixture(params=["asyncio", "trio"])
 def framework(request: pytest.FixtureRequest) -> str:
     return str(request.param)
@@ -204,6 +228,39 @@ def test_a_slow_reader_holds_the_server_back_and_loses_nothing(framework: str, s
     server.join()
     assert all_sent.is_set()
     assert (length, received.hexdigest()) == (size, sent.hexdigest())
+
+
+def test_a_streamed_upload_is_pulled_at_the_servers_pace(framework: str) -> None:
+    size, piece = _beyond_every_buffer(), b"u" * 65536
+    made = 0  # bytes the body's iterator has given the client so far
+    made_before_the_server_read: list[int] = []
+
+    def read_late(sock: socket.socket) -> None:
+        _head, data = _read_head(sock)
+        time.sleep(0.5)  # busy elsewhere: the client must stop pulling the body meanwhile
+        made_before_the_server_read.append(made)
+        length = _read_chunked(sock, data)
+        sock.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%d" % (len(str(length)), length)
+        )
+
+    server = OneShotServer(read_late)
+
+    async def body() -> AsyncIterator[bytes]:
+        nonlocal made
+        while made < size:
+            made += len(piece)
+            yield piece
+
+    async def main() -> None:
+        async with _client(framework) as client:
+            response = await client.request("POST", server.url, content=body())
+            assert response.content == str(made).encode()
+
+    _run(framework, main)
+    server.join()
+    assert made >= size
+    assert made_before_the_server_read[0] < size, "the client pulled the whole body at once"
 
 
 @pytest.mark.parametrize("body", ["streamed", "larger than every buffer"])
