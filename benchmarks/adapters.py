@@ -6,7 +6,8 @@
   its own, as the client now reads its sockets (the floor: asyncio's streams cost a few
   microseconds per request themselves);
 * trio: ``upscope_trio.Client`` beside httpx, httpx2 (both on trio) and a bare h11 loop
-  on trio streams;
+  on trio streams, and the same loop on the socket stream the trio client uses (the
+  socket read and written directly, trio waiting for it: the floor for that client);
 * each at one connection and at 10 concurrent requests;
 * defaults: 50 concurrent requests to a server that answers in 100 ms, with the client's
   default limits beside the same client with an unlimited pool (and the old default, 10
@@ -61,6 +62,7 @@ import upscope_asyncio  # noqa: E402
 import upscope_trio  # noqa: E402
 from sansio_upscope import RequestToken, Token  # noqa: E402
 from upscope_requests import UpscopeAuth  # noqa: E402
+from upscope_trio._client import open_socket_stream  # noqa: E402
 
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: application/json\r\n\r\n{}"
 
@@ -256,19 +258,27 @@ async def bare_h11_asyncio_protocol(
 
 
 @contextlib.asynccontextmanager
-async def bare_h11_trio(url: str, concurrency: int) -> AsyncIterator[Callable[[], Send]]:
+async def bare_h11_trio(
+    url: str, concurrency: int, *, on_socket: bool = False
+) -> AsyncIterator[Callable[[], Send]]:
+    """The bare loop on trio streams; ``on_socket``: on the socket stream the trio client
+    reads and writes (the socket used directly, trio waiting for it)."""
     sends: list[Send] = []
-    streams: list[trio.SocketStream] = []
+    streams: list[Any] = []
     for _ in range(concurrency):
         bare = _BareH11(url)
-        stream = await trio.open_tcp_stream("127.0.0.1", bare.port)
+        stream: Any
+        if on_socket:
+            stream = await open_socket_stream("127.0.0.1", bare.port)
+        else:
+            stream = await trio.open_tcp_stream("127.0.0.1", bare.port)
         streams.append(stream)
 
-        async def send(bare: _BareH11 = bare, stream: trio.SocketStream = stream) -> None:
+        async def send(bare: _BareH11 = bare, stream: Any = stream) -> None:
             await stream.send_all(bare.head())
             done = bare.body_done(None)
             while not done:
-                done = bare.body_done(await stream.receive_some(65536))
+                done = bare.body_done(await stream.receive_some())
 
         sends.append(send)
     try:
@@ -464,6 +474,7 @@ def throughput(url: str, n: int, rounds: int) -> dict[str, tuple[float, float]]:
             {
                 "upscope_trio.Client": on("trio", ours_trio),
                 "bare h11 on trio": on("trio", bare_h11_trio),
+                "bare h11, trio socket": on("trio", partial(bare_h11_trio, on_socket=True)),
                 "httpx.AsyncClient (trio)": on("trio", with_httpx),
                 "httpx2.AsyncClient (trio)": on("trio", with_httpx2),
             },
@@ -471,6 +482,9 @@ def throughput(url: str, n: int, rounds: int) -> dict[str, tuple[float, float]]:
         report(f"trio, {concurrency} concurrent", rates, "upscope_trio.Client")
         found[f"trio/bare {concurrency}"] = _ratios(
             rates["upscope_trio.Client"], rates["bare h11 on trio"]
+        )
+        found[f"trio/bare socket {concurrency}"] = _ratios(
+            rates["upscope_trio.Client"], rates["bare h11, trio socket"]
         )
     return found
 
@@ -565,9 +579,12 @@ def main() -> None:
             f"  {label:<48} x{value:.3f} (target >= {target})  {_met(value >= target)}"
             f"  (CPU x{by_cpu:.3f})"
         )
-    value, by_cpu = found["asyncio/bare protocol 1"]
-    label = "(asyncio, 1 connection, vs bare h11 on a protocol"
-    print(f"  {label:<48} x{value:.3f}, no target: the floor)  (CPU x{by_cpu:.3f})")
+    for key, label in (
+        ("asyncio/bare protocol 1", "(asyncio, 1 connection, vs bare h11 on a protocol"),
+        ("trio/bare socket 1", "(trio, 1 connection, vs bare h11 on trio's socket"),
+    ):
+        value, by_cpu = found[key]
+        print(f"  {label:<48} x{value:.3f}, no target: the floor)  (CPU x{by_cpu:.3f})")
     value = defaults_ratio
     label = "50 concurrent to 100 ms, defaults vs unlimited"
     print(f"  {label:<48} x{value:.2f} (target >= 0.95)  {_met(value >= 0.95)}")

@@ -81,6 +81,7 @@ def test_adapters_reports_every_contender_and_target() -> None:
             "trio, 10 concurrent",
             "aiohttp.ClientSession",
             "bare h11, asyncio protocol",
+            "bare h11, trio socket",
             "httpx2.AsyncClient (trio)",
             "50 concurrent requests to a server that answers in 100 ms",
             "requests, in-process, sequential",
@@ -91,3 +92,4 @@ def test_adapters_reports_every_contender_and_target() -> None:
     targets = out[out.index("Targets (issue 15)") :]
     assert targets.count("(target") == 6, targets
     assert "vs bare h11 on a protocol" in targets, targets
+    assert "vs bare h11 on trio's socket" in targets, targets
