@@ -17,13 +17,24 @@ import upscope_trio
 from sansio_upscope import RequestToken, Token
 from upscope_trio._client import _SocketStream
 
+#: A test of the stream: given the client's stream over one end of a connected pair of
+#: sockets, and the other end (blocking, with a timeout).
+PairTest = Callable[[_SocketStream, socket.socket], Awaitable[None]]
 
-def _pair() -> tuple[_SocketStream, socket.socket]:
-    """The client's stream over one end of a connected pair, and the other end."""
-    ours, theirs = socket.socketpair()
-    ours.setblocking(False)
-    theirs.settimeout(5)
-    return _SocketStream(ours), theirs
+
+def _run_on_a_pair(test: PairTest) -> None:
+    async def main() -> None:
+        ours, theirs = socket.socketpair()
+        ours.setblocking(False)
+        theirs.settimeout(5)
+        stream = _SocketStream(ours)
+        try:
+            await test(stream, theirs)
+        finally:
+            await stream.aclose()
+            theirs.close()
+
+    trio.run(main)
 
 
 def _nothing_waiting(sock: socket.socket) -> bool:
@@ -38,23 +49,19 @@ def _nothing_waiting(sock: socket.socket) -> bool:
 
 
 def test_a_cancelled_read_raises_cancelled_and_loses_nothing() -> None:
-    async def main() -> None:
-        stream, theirs = _pair()
+    async def test(stream: _SocketStream, theirs: socket.socket) -> None:
         theirs.sendall(b"already here")
         with trio.CancelScope() as scope:
             scope.cancel()
             await stream.receive_some()
         assert scope.cancelled_caught
         assert await stream.receive_some() == b"already here"
-        await stream.aclose()
-        theirs.close()
 
-    trio.run(main)
+    _run_on_a_pair(test)
 
 
 def test_a_cancelled_write_raises_cancelled_and_sends_nothing() -> None:
-    async def main() -> None:
-        stream, theirs = _pair()
+    async def test(stream: _SocketStream, theirs: socket.socket) -> None:
         with trio.CancelScope() as scope:
             scope.cancel()
             await stream.send_all(b"GET / HTTP/1.1\r\n\r\n")
@@ -62,10 +69,8 @@ def test_a_cancelled_write_raises_cancelled_and_sends_nothing() -> None:
         assert _nothing_waiting(theirs)
         await stream.send_all(b"sent")
         assert theirs.recv(16) == b"sent"
-        await stream.aclose()
-        theirs.close()
 
-    trio.run(main)
+    _run_on_a_pair(test)
 
 
 async def _lets_another_task_run(calls: int, call: Callable[[int], Awaitable[object]]) -> None:
@@ -84,38 +89,29 @@ async def _lets_another_task_run(calls: int, call: Callable[[int], Awaitable[obj
 
 
 def test_reads_that_never_wait_still_let_other_tasks_run() -> None:
-    async def main() -> None:
-        stream, theirs = _pair()
-
+    async def test(stream: _SocketStream, theirs: socket.socket) -> None:
         async def read(index: int) -> None:
             theirs.sendall(b"%d" % index)  # already there when read
             assert await stream.receive_some() == b"%d" % index
 
         await _lets_another_task_run(2, read)
-        await stream.aclose()
-        theirs.close()
 
-    trio.run(main)
+    _run_on_a_pair(test)
 
 
 def test_writes_that_never_wait_still_let_other_tasks_run() -> None:
-    async def main() -> None:
-        stream, theirs = _pair()
-
+    async def test(stream: _SocketStream, theirs: socket.socket) -> None:
         async def write(index: int) -> None:
             await stream.send_all(b"%d" % index)  # fits in the socket's buffer
 
         await _lets_another_task_run(2, write)
         assert theirs.recv(16) == b"01"
-        await stream.aclose()
-        theirs.close()
 
-    trio.run(main)
+    _run_on_a_pair(test)
 
 
-def test_closing_wakes_a_task_waiting_to_read() -> None:
-    async def main() -> None:
-        stream, theirs = _pair()
+def test_closing_wakes_a_task_waiting_to_read_and_closing_again_is_harmless() -> None:
+    async def test(stream: _SocketStream, theirs: socket.socket) -> None:
         failures: list[BaseException] = []
 
         async def reader() -> None:
@@ -130,9 +126,9 @@ def test_closing_wakes_a_task_waiting_to_read() -> None:
                 await trio.testing.wait_all_tasks_blocked()
                 await stream.aclose()
         assert len(failures) == 1
-        theirs.close()
+        await stream.aclose()  # and once more when the test ends
 
-    trio.run(main)
+    _run_on_a_pair(test)
 
 
 async def _never(request: RequestToken) -> Token:

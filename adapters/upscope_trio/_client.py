@@ -73,8 +73,9 @@ class _SocketStream:
                 return sock.recv(_RECEIVE_SIZE)
 
     async def aclose(self) -> None:
-        # As a trio stream: closed even when cancelled, and then raises Cancelled.
-        trio.lowlevel.notify_closing(self._socket)
+        # As a trio stream: closing twice is harmless, and a cancelled close still
+        # closes (then raises Cancelled).
+        trio.lowlevel.notify_closing(self._socket)  # wakes a task waiting on it
         self._socket.close()
         await trio.lowlevel.checkpoint()
 
