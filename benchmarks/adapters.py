@@ -574,6 +574,7 @@ def main() -> None:
         ("asyncio, 1 connection, vs bare h11", found["asyncio/bare 1"], 0.9),
         ("asyncio, 10 concurrent, vs aiohttp", found["asyncio/aiohttp 10"], 1.0),
         ("trio, 1 connection, vs bare h11 on trio", found["trio/bare 1"], 0.9),
+        ("trio, 10 concurrent, vs bare h11 on trio", found["trio/bare 10"], 0.9),
     ):
         print(
             f"  {label:<48} x{value:.3f} (target >= {target})  {_met(value >= target)}"

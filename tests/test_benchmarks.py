@@ -90,6 +90,6 @@ def test_adapters_reports_every_contender_and_target() -> None:
         ],
     )
     targets = out[out.index("Targets (issue 15)") :]
-    assert targets.count("(target") == 6, targets
+    assert targets.count("(target") == 7, targets
     assert "vs bare h11 on a protocol" in targets, targets
     assert "vs bare h11 on trio's socket" in targets, targets
