@@ -33,8 +33,9 @@ class _SocketStream:
     socket is read and written directly, and trio only waits for it (``wait_readable``,
     ``wait_writable``). A trio stream costs 6 to 9 µs of CPU per request more
     (docs/adapters/async.md, Speed). Each call is a checkpoint as on a trio stream: it
-    raises ``Cancelled`` before doing anything, never after its bytes went out or came
-    in, and lets other tasks run. Errors are the socket's own ``OSError``."""
+    raises ``Cancelled`` before doing anything or while it waits for the socket, never
+    once a read has its bytes or a write has sent them all, and lets other tasks run.
+    Errors are the socket's own ``OSError``."""
 
     def __init__(self, sock: socket.socket) -> None:
         self._socket = sock
