@@ -192,6 +192,18 @@ class _BareH11:
 
 
 @contextlib.asynccontextmanager
+async def _handed_out(
+    sends: list[Send], connections: list[asyncio.StreamWriter] | list[asyncio.Transport]
+) -> AsyncIterator[Callable[[], Send]]:
+    """Give each worker its own ``send``; close the asyncio connections afterwards."""
+    try:
+        yield iter(sends).__next__
+    finally:
+        for connection in connections:
+            connection.close()
+
+
+@contextlib.asynccontextmanager
 async def bare_h11_asyncio(url: str, concurrency: int) -> AsyncIterator[Callable[[], Send]]:
     sends: list[Send] = []
     writers: list[asyncio.StreamWriter] = []
@@ -208,11 +220,8 @@ async def bare_h11_asyncio(url: str, concurrency: int) -> AsyncIterator[Callable
                 done = bare.body_done(await reader.read(65536))
 
         sends.append(send)
-    try:
-        yield iter(sends).__next__
-    finally:
-        for writer in writers:
-            writer.close()
+    async with _handed_out(sends, writers) as make_send:
+        yield make_send
 
 
 class _BareProtocol(asyncio.Protocol):
@@ -250,11 +259,8 @@ async def bare_h11_asyncio_protocol(
             await protocol.ended
 
         sends.append(send)
-    try:
-        yield iter(sends).__next__
-    finally:
-        for transport in transports:
-            transport.close()
+    async with _handed_out(sends, transports) as make_send:
+        yield make_send
 
 
 @contextlib.asynccontextmanager
